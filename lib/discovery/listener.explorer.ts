@@ -1,0 +1,96 @@
+import { Injectable, OnModuleInit, type Type } from '@nestjs/common';
+import { ContextIdFactory, DiscoveryService, MetadataScanner, ModuleRef } from '@nestjs/core';
+import { getDomainEventMetadata } from '../decorators/domain-event.decorator';
+import type { OnEventTarget } from '../decorators/on-event.decorator';
+import { EventBus } from '../event-bus';
+import type { EventClass } from '../interfaces/event-class.interface';
+import { assertEventKey } from '../routing/event-pattern';
+import type { ListenerCall } from '../routing/listener-entry';
+import { ListenerMetadataAccessor } from './listener-metadata.accessor';
+
+type DiscoveredWrapper = ReturnType<DiscoveryService['getProviders']>[number];
+
+/**
+ * Finds `@OnEvent` methods in every provider and controller and registers them on the bus,
+ * then lets dispatches through. Runs in `onModuleInit`, so listeners (and their driver
+ * subscriptions) are attached before `app.init()` resolves.
+ */
+@Injectable()
+export class ListenerExplorer implements OnModuleInit {
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+    private readonly accessor: ListenerMetadataAccessor,
+    private readonly moduleRef: ModuleRef,
+    private readonly bus: EventBus,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.bus.start();
+    const seen = new Set<object>();
+    for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
+      this.explore(wrapper, seen);
+    }
+    await this.bus.subscriptionsSettled();
+    this.bus.markReady();
+  }
+
+  private explore(wrapper: DiscoveredWrapper, seen: Set<object>): void {
+    // An alias (useExisting) points at a provider explored on its own: call it once.
+    if (wrapper.isAlias) return;
+    const requestScoped = !wrapper.isDependencyTreeStatic();
+    const instance = wrapper.instance as Record<string, unknown> | undefined;
+    const prototype = requestScoped
+      ? (wrapper.metatype as Type | undefined)?.prototype
+      : instance !== null && typeof instance === 'object'
+        ? Object.getPrototypeOf(instance)
+        : undefined;
+    if (!prototype || prototype === Object.prototype) return;
+    if (!requestScoped) {
+      if (seen.has(instance!)) return;
+      seen.add(instance!);
+    }
+    const className = (requestScoped ? (wrapper.metatype as Type).name : instance!.constructor?.name) ?? String(wrapper.name);
+    for (const methodName of this.scanner.getAllMethodNames(prototype)) {
+      const metadata = this.accessor.getListenerMetadata(prototype[methodName]);
+      if (metadata === undefined) continue;
+      const name = `${className}.${methodName}`;
+      const call = requestScoped ? this.requestScopedCall(wrapper, methodName) : this.boundCall(instance!, methodName);
+      for (const { event, options } of metadata) {
+        for (const key of this.keysOf(event, name)) this.bus.addListener(key, name, call, options);
+      }
+    }
+  }
+
+  private boundCall(instance: Record<string, unknown>, methodName: string): ListenerCall {
+    const method = instance[methodName] as (event: unknown, meta?: unknown) => unknown;
+    return (event, meta) => method.call(instance, event, meta);
+  }
+
+  /** A request-scoped provider is resolved anew for each event, in a context of its own. */
+  private requestScopedCall(wrapper: DiscoveredWrapper, methodName: string): ListenerCall {
+    const token = wrapper.token as Type;
+    return async (event, meta) => {
+      const contextId = ContextIdFactory.create();
+      this.moduleRef.registerRequestByContextId({ event }, contextId);
+      const instance = (await this.moduleRef.resolve(token, contextId, { strict: false })) as Record<string, unknown>;
+      return (instance[methodName] as (event: unknown, meta?: unknown) => unknown).call(instance, event, meta);
+    };
+  }
+
+  private keysOf(target: OnEventTarget, listener: string): string[] {
+    const list = (Array.isArray(target) ? target : [target]) as Array<string | EventClass>;
+    if (list.length === 0) throw new TypeError(`@OnEvent on ${listener}: an empty list names no event`);
+    return list.map((item) => {
+      if (typeof item === 'function') {
+        const meta = getDomainEventMetadata(item);
+        if (meta === undefined) {
+          throw new TypeError(`@OnEvent(${item.name}) on ${listener}: ${item.name} is not a @DomainEvent class; decorate it or use an event name`);
+        }
+        return meta.name;
+      }
+      assertEventKey(item, `@OnEvent on ${listener}`);
+      return item;
+    });
+  }
+}

@@ -1,0 +1,133 @@
+import { DispatchFailedError } from '../errors/dispatch-failed.error';
+import { DispatchTimeoutError } from '../errors/dispatch-timeout.error';
+import { EventError } from '../errors/event.error';
+
+/** What a dispatch handle resolves to. */
+export interface DispatchResult {
+  /** The wire `handle_id`. */
+  readonly id: string;
+  readonly eventName: string;
+  /** Every error of this dispatch (listeners and publisher). */
+  readonly errors: readonly EventError[];
+}
+
+export interface WaitOptions {
+  /** Reject with `DispatchTimeoutError` after this many ms. */
+  timeoutMs?: number;
+}
+
+/** @internal What a handle needs from its bus. */
+export interface HandleOwner {
+  nextHandleId(): string;
+  recordError(error: EventError): void;
+  handleSettled(handle: DispatchHandle): void;
+}
+
+const NO_ERRORS: readonly EventError[] = Object.freeze([]);
+
+/**
+ * One dispatch (goevent's Handle). Awaitable: `await handle` resolves once every local listener
+ * settled and never rejects; `orThrow()` rejects when something failed.
+ *
+ * Kept small on purpose: a fire-and-forget dispatch allocates this object and nothing else.
+ * Its id and its promise are made only when read.
+ */
+export class DispatchHandle implements PromiseLike<DispatchResult> {
+  /** @internal Outstanding units of work: the sync chain, each async listener, the publish. */
+  _pending = 1;
+  /** @internal Counted in the bus's in-flight set. */
+  _tracked = false;
+  private _errors: EventError[] | null = null;
+  private _id: string | undefined;
+  private _done: Promise<DispatchResult> | undefined;
+  private _resolve: ((result: DispatchResult) => void) | undefined;
+  private _settled = false;
+
+  /** @internal */
+  constructor(
+    readonly eventName: string,
+    private readonly _owner: HandleOwner,
+    id?: string,
+  ) {
+    this._id = id;
+  }
+
+  /** The wire `handle_id`: 16 lowercase hex chars. */
+  get id(): string {
+    return (this._id ??= this._owner.nextHandleId());
+  }
+
+  /** Errors so far (goevent's GetErrors). Synchronous listener errors are here when `dispatch()` returns. */
+  get errors(): readonly EventError[] {
+    return this._errors === null ? NO_ERRORS : this._errors.slice();
+  }
+
+  get settled(): boolean {
+    return this._settled;
+  }
+
+  /** Settles with the dispatch (goevent's Done()); never rejects. */
+  get done(): Promise<DispatchResult> {
+    if (this._done === undefined) {
+      this._done = this._settled
+        ? Promise.resolve(this.result())
+        : new Promise<DispatchResult>((resolve) => {
+            this._resolve = resolve;
+          });
+    }
+    return this._done;
+  }
+
+  then<R1 = DispatchResult, R2 = never>(
+    onfulfilled?: ((value: DispatchResult) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    return this.done.then(onfulfilled, onrejected);
+  }
+
+  /** goevent's Wait(): never rejects for listener errors; rejects with `DispatchTimeoutError` on timeout. */
+  wait(options: WaitOptions = {}): Promise<DispatchResult> {
+    const { timeoutMs } = options;
+    if (timeoutMs === undefined || this._settled) return this.done;
+    return new Promise<DispatchResult>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new DispatchTimeoutError(timeoutMs, `dispatch of '${this.eventName}'`)), timeoutMs);
+      timer.unref?.();
+      void this.done.then((result) => {
+        clearTimeout(timer);
+        resolve(result);
+      });
+    });
+  }
+
+  /** Resolves like `await handle`, but rejects with `DispatchFailedError` when anything failed. */
+  async orThrow(options?: WaitOptions): Promise<DispatchResult> {
+    const result = await this.wait(options);
+    if (result.errors.length > 0) throw new DispatchFailedError(this.eventName, result.id, result.errors);
+    return result;
+  }
+
+  /** @internal Records a failure of `listener` on this handle and on the bus. */
+  _fail(listener: string, cause: unknown): void {
+    const error = cause instanceof EventError && cause.eventName === this.eventName ? cause : new EventError(this.eventName, listener, this.id, cause);
+    (this._errors ??= []).push(error);
+    this._owner.recordError(error);
+  }
+
+  /** @internal One unit of work finished. */
+  _release(): void {
+    if (--this._pending === 0) this._settle();
+  }
+
+  private _settle(): void {
+    this._settled = true;
+    if (this._resolve !== undefined) {
+      this._resolve(this.result());
+      this._resolve = undefined;
+    }
+    if (this._tracked) this._owner.handleSettled(this);
+  }
+
+  private result(): DispatchResult {
+    return { id: this.id, eventName: this.eventName, errors: this.errors };
+  }
+}

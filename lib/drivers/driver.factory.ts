@@ -1,0 +1,18 @@
+import type { EventBusDriver } from '../interfaces/event-bus-driver.interface';
+import type { ResolvedEventBusOptions } from '../options/resolved-options.interface';
+import { MemoryDriver } from './memory.driver';
+
+/**
+ * Builds the driver the options name. Redis drivers are loaded on demand so that `ioredis`
+ * is only needed by apps that use them.
+ */
+export async function createDriver(options: ResolvedEventBusOptions): Promise<EventBusDriver> {
+  const { driver } = options;
+  if (typeof driver !== 'string') return driver;
+  switch (driver) {
+    case 'memory':
+      return new MemoryDriver();
+    default:
+      throw new Error(`driver '${driver}' is not available in this build`);
+  }
+}

@@ -1,0 +1,26 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { ListenerExplorer } from './discovery/listener.explorer';
+import { ListenerMetadataAccessor } from './discovery/listener-metadata.accessor';
+import { ASYNC_OPTIONS_TYPE, ConfigurableEventBusModule, OPTIONS_TYPE } from './event-bus.module-definition';
+import { EventBus } from './event-bus';
+import { EventRegistry } from './registry/event-registry';
+
+/**
+ * `EventBusModule.forRoot()` (memory driver) or `.forRoot({ driver: 'redis', redis: { url } })`;
+ * `.forRootAsync({ imports, inject, useFactory })` for options from config. Global unless `isGlobal: false`.
+ */
+@Module({
+  imports: [DiscoveryModule],
+  providers: [EventBus, EventRegistry, ListenerMetadataAccessor, ListenerExplorer],
+  exports: [EventBus, EventRegistry],
+})
+export class EventBusModule extends ConfigurableEventBusModule {
+  static override forRoot(options: typeof OPTIONS_TYPE = {}): DynamicModule {
+    return super.forRoot(options);
+  }
+
+  static override forRootAsync(options: typeof ASYNC_OPTIONS_TYPE): DynamicModule {
+    return super.forRootAsync(options);
+  }
+}

@@ -1,0 +1,15 @@
+export { DomainEvent, type DomainEventOptions } from './decorators/domain-event.decorator';
+export { OnEvent, type OnEventMetadata, type OnEventTarget } from './decorators/on-event.decorator';
+export type { DeliveryHooks } from './delivery/delivery-pipeline';
+export { DispatchHandle, type DispatchResult, type WaitOptions } from './dispatch/dispatch-handle';
+export { MemoryDriver } from './drivers/memory.driver';
+export * from './errors';
+export { EventBus, type EventBusStats, type EventKey, type ProgrammaticListener } from './event-bus';
+export { MODULE_OPTIONS_TOKEN as EVENT_BUS_OPTIONS } from './event-bus.module-definition';
+export { EventBusModule } from './event-bus.module';
+export type * from './interfaces/event-bus-driver.interface';
+export type * from './interfaces/event-bus-options.interface';
+export type * from './interfaces/event-class.interface';
+export type * from './interfaces/event-envelope.interface';
+export type * from './interfaces/listener-options.interface';
+export { EventRegistry } from './registry/event-registry';

@@ -1,0 +1,72 @@
+import type { EventError } from '../errors/event.error';
+import type { IncomingEvent, OutgoingEvent } from './event-envelope.interface';
+import type { ListenerOptions } from './listener-options.interface';
+
+/**
+ * How a driver reaches listeners.
+ * - `local`: nothing leaves the process; the bus runs every listener itself (memory).
+ * - `broadcast`: the bus runs this process's listeners inline and the driver carries the event to
+ *   every other bus; the driver must drop its own echo (`origin === context.busId`) (redis pub/sub).
+ * - `durable`: the bus runs no listener on dispatch; the driver appends the event and delivers it to
+ *   each listener itself, wherever its consumers run (redis-streams).
+ */
+export type DriverDelivery = 'local' | 'broadcast' | 'durable';
+
+/** What the bus hands a driver when it starts. */
+export interface DriverContext {
+  /** Unique id of this bus instance (two apps in one process have two). */
+  readonly busId: string;
+  /** Turns a raw wire message into an event, or throws a `MessageRejectedError`. */
+  decode(raw: string | Buffer, channel: string): IncomingEvent;
+  /** Reports an error that belongs to no dispatch handle (a rejected message, a lost connection). */
+  reportError(error: EventError): void;
+  /** Logs an operational message (reconnects, resubscriptions). */
+  log(level: 'log' | 'warn' | 'error' | 'debug', message: string): void;
+}
+
+/** A listener as the driver sees it (durable drivers give each one its own consumer group). */
+export interface DriverListener {
+  /** `Class.method`, or the programmatic listener's name. */
+  readonly name: string;
+  readonly options: ListenerOptions;
+}
+
+/** What a durable driver passes with each delivery. */
+export interface DeliveryMeta {
+  /** The stream entry id, the same on every redelivery. */
+  readonly id: string;
+  /** 1 on first delivery. */
+  readonly attempt: number;
+}
+
+/**
+ * Called by the driver for each received event. For `broadcast` drivers it runs every local listener
+ * registered under the subscribed key; for `durable` drivers it runs the one listener and rejects
+ * when that listener failed (the driver then retries or dead-letters).
+ */
+export type DeliverFn = (event: IncomingEvent, meta?: DeliveryMeta) => Promise<void>;
+
+/**
+ * The extension point (goevent's Driver). Implement it and pass the instance as
+ * `EventBusModule.forRoot({ driver: myDriver })`.
+ */
+export interface EventBusDriver {
+  /** Defaults to `broadcast`. */
+  readonly delivery?: DriverDelivery;
+  /** Largest encoded event in bytes; the bus refuses larger ones before anything runs. */
+  readonly maxEventSize?: number;
+  /** Connects and gets the bus's callbacks; awaited before `app.init()` resolves. */
+  init?(context: DriverContext): Promise<void> | void;
+  /** Sends one encoded event. Rejects (typed) when it could not be sent. */
+  publish(event: OutgoingEvent): Promise<void> | void;
+  /**
+   * Starts delivering events for `key` (an event name, or a `*`/`**` pattern) to `deliver`.
+   * Broadcast drivers get one call per key; durable drivers one per listener (`listener` set).
+   * Resolves once the subscription is confirmed.
+   */
+  subscribe(key: string, deliver: DeliverFn, listener?: DriverListener): Promise<void> | void;
+  /** Stops delivering `key`: every listener of it, or (durable drivers) only `listener`. Idempotent. */
+  unsubscribe(key: string, listener?: DriverListener): Promise<void> | void;
+  /** Stops intake, finishes in-flight deliveries, releases what the driver created. Idempotent. */
+  close(): Promise<void>;
+}

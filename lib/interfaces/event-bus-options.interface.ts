@@ -1,0 +1,57 @@
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import type { EventBusDriver } from './event-bus-driver.interface';
+
+export type DriverName = 'memory' | 'redis' | 'redis-streams';
+
+/** Connection options shared by the redis drivers (goevent's RedisConfig and more). */
+export interface RedisDriverOptions extends Omit<RedisOptions, 'host' | 'port' | 'tls'> {
+  /** `redis://[user:pass@]host:port/db` or `rediss://` for TLS. */
+  url?: string;
+  host?: string;
+  port?: number;
+  username?: string;
+  password?: string;
+  db?: number;
+  /** `true` for TLS with default settings, or Node's TLS options. */
+  tls?: boolean | RedisOptions['tls'];
+  /** Prefix of every channel and stream key. Default `goevent:` (interoperates with goevent). */
+  channelPrefix?: string;
+  /** Largest encoded event in bytes, sent or received. Default 1 MiB. */
+  maxEventSize?: number;
+  /** How long a dispatch waits for an unreachable Redis before failing. Default 10 000 ms. */
+  publishTimeoutMs?: number;
+  connectTimeout?: number;
+  commandTimeout?: number;
+  /** An existing client (or Cluster). The module duplicates it where it needs more connections and never closes it. */
+  client?: Redis | Cluster;
+}
+
+export interface StreamsDriverOptions {
+  /** The service's name; consumer groups are `group:Class.method`. Required when the app has listeners. */
+  group?: string;
+  /** Attempts before an entry goes to the dead-letter stream. Default 5. */
+  maxAttempts?: number;
+  /** Idle time after which another consumer reclaims a pending entry. Default 30 000 ms. */
+  claimIdleMs?: number;
+  /** Approximate cap of each stream. Default 100 000. */
+  maxLen?: number;
+  /** Where a new consumer group starts. Default `'new'`. */
+  startFrom?: 'new' | 'beginning';
+  /** XREADGROUP BLOCK in ms. Default 2 000. */
+  blockMs?: number;
+  /** This replica's consumer name. Default `hostname-pid-random`. */
+  consumer?: string;
+}
+
+export interface EventBusModuleOptions {
+  /** `'memory'` (default), `'redis'`, `'redis-streams'`, or an `EventBusDriver` instance. */
+  driver?: DriverName | EventBusDriver;
+  redis?: RedisDriverOptions;
+  streams?: StreamsDriverOptions;
+  /** Bound of the global error list (`getErrors()`); the oldest are dropped. Default 1000. */
+  maxErrors?: number;
+  /** How long shutdown waits for in-flight listeners. Default 10 000 ms. */
+  shutdownTimeoutMs?: number;
+  /** Reject received events whose `event_type` is not registered. Default false. */
+  strictTypes?: boolean;
+}

@@ -1,0 +1,138 @@
+import {
+  DEFAULT_CHANNEL_PREFIX,
+  DEFAULT_MAX_ERRORS,
+  DEFAULT_MAX_EVENT_SIZE,
+  DEFAULT_PUBLISH_TIMEOUT_MS,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+} from '../event-bus.constants';
+import { InvalidOptionsError } from '../errors/invalid-options.error';
+import type { EventBusDriver } from '../interfaces/event-bus-driver.interface';
+import type { EventBusModuleOptions } from '../interfaces/event-bus-options.interface';
+import type { ListenerOptions } from '../interfaces/listener-options.interface';
+import type { ResolvedEventBusOptions } from './resolved-options.interface';
+
+const DRIVER_NAMES = ['memory', 'redis', 'redis-streams'];
+const TOP_LEVEL = ['driver', 'redis', 'streams', 'maxErrors', 'shutdownTimeoutMs', 'strictTypes'];
+const STREAM_KEYS = ['group', 'maxAttempts', 'claimIdleMs', 'maxLen', 'startFrom', 'blockMs', 'consumer'];
+
+/** Validates module options and fills in defaults; throws `InvalidOptionsError` naming the option. */
+export function resolveEventBusOptions(input: EventBusModuleOptions | undefined | null): ResolvedEventBusOptions {
+  const options = input ?? {};
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw new InvalidOptionsError('options', `must be an object like { driver: 'memory' } (got ${describe(options)})`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!TOP_LEVEL.includes(key)) {
+      throw new InvalidOptionsError(key, `is not an option; allowed: ${TOP_LEVEL.join(', ')}`);
+    }
+  }
+  const driver = options.driver ?? 'memory';
+  if (typeof driver === 'string') {
+    if (!DRIVER_NAMES.includes(driver)) {
+      throw new InvalidOptionsError('driver', `must be one of 'memory', 'redis', 'redis-streams' or an EventBusDriver instance (got ${describe(driver)})`);
+    }
+  } else if (!isDriver(driver)) {
+    throw new InvalidOptionsError(
+      'driver',
+      `must be one of 'memory', 'redis', 'redis-streams' or an object with publish(), subscribe(), unsubscribe() and close() (got ${describe(driver)})`,
+    );
+  }
+  const redis = options.redis ?? {};
+  if (typeof redis !== 'object' || Array.isArray(redis)) {
+    throw new InvalidOptionsError('redis', `must be an object such as { url: 'redis://127.0.0.1:6379' } (got ${describe(redis)})`);
+  }
+  if ((driver === 'redis' || driver === 'redis-streams') && options.redis === undefined) {
+    throw new InvalidOptionsError('redis', `is required with driver '${driver}': give { url } or { host, port } or { client }`);
+  }
+  if (redis.url !== undefined && (typeof redis.url !== 'string' || !/^rediss?:\/\//.test(redis.url))) {
+    throw new InvalidOptionsError('redis.url', `must be a redis:// or rediss:// URL (got ${describe(redis.url)})`);
+  }
+  if (redis.channelPrefix !== undefined && typeof redis.channelPrefix !== 'string') {
+    throw new InvalidOptionsError('redis.channelPrefix', `must be a string such as 'goevent:' (got ${describe(redis.channelPrefix)})`);
+  }
+  positive(redis.maxEventSize, 'redis.maxEventSize', 'bytes');
+  positive(redis.publishTimeoutMs, 'redis.publishTimeoutMs', 'ms');
+  positive(redis.port, 'redis.port', '');
+  const streams = options.streams ?? {};
+  if (typeof streams !== 'object' || Array.isArray(streams)) {
+    throw new InvalidOptionsError('streams', `must be an object such as { group: 'billing' } (got ${describe(streams)})`);
+  }
+  for (const key of Object.keys(streams)) {
+    if (!STREAM_KEYS.includes(key)) throw new InvalidOptionsError(`streams.${key}`, `is not an option; allowed: ${STREAM_KEYS.join(', ')}`);
+  }
+  if (streams.group !== undefined && (typeof streams.group !== 'string' || streams.group.length === 0)) {
+    throw new InvalidOptionsError('streams.group', `must be a non-empty string, the service's name (got ${describe(streams.group)})`);
+  }
+  positive(streams.maxAttempts, 'streams.maxAttempts', '');
+  positive(streams.claimIdleMs, 'streams.claimIdleMs', 'ms');
+  positive(streams.maxLen, 'streams.maxLen', 'entries');
+  positive(streams.blockMs, 'streams.blockMs', 'ms');
+  if (streams.startFrom !== undefined && streams.startFrom !== 'new' && streams.startFrom !== 'beginning') {
+    throw new InvalidOptionsError('streams.startFrom', `must be 'new' or 'beginning' (got ${describe(streams.startFrom)})`);
+  }
+  positive(options.maxErrors, 'maxErrors', 'errors');
+  nonNegative(options.shutdownTimeoutMs, 'shutdownTimeoutMs', 'ms');
+  if (options.strictTypes !== undefined && typeof options.strictTypes !== 'boolean') {
+    throw new InvalidOptionsError('strictTypes', `must be true or false (got ${describe(options.strictTypes)})`);
+  }
+  return {
+    driver,
+    redis: {
+      ...redis,
+      channelPrefix: redis.channelPrefix ?? DEFAULT_CHANNEL_PREFIX,
+      maxEventSize: redis.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE,
+      publishTimeoutMs: redis.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
+    },
+    streams,
+    maxErrors: options.maxErrors ?? DEFAULT_MAX_ERRORS,
+    shutdownTimeoutMs: options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    strictTypes: options.strictTypes ?? false,
+  };
+}
+
+const LISTENER_KEYS = ['async', 'retry', 'breaker', 'concurrency', 'maxQueue', 'overflow', 'timeoutMs', 'filter'];
+
+/** Validates one listener's options; `where` names it (`EmailNotifier.handle`). */
+export function validateListenerOptions(options: ListenerOptions, where: string): void {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidOptionsError(`${where} options`, `must be an object such as { async: true } (got ${describe(options)})`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!LISTENER_KEYS.includes(key)) {
+      throw new InvalidOptionsError(`${where}: ${key}`, `is not a listener option; allowed: ${LISTENER_KEYS.join(', ')}`);
+    }
+  }
+  if (options.async !== undefined && typeof options.async !== 'boolean') {
+    throw new InvalidOptionsError(`${where}: async`, `must be true or false (got ${describe(options.async)})`);
+  }
+  if (options.filter !== undefined && typeof options.filter !== 'function') {
+    throw new InvalidOptionsError(`${where}: filter`, `must be a function (event) => boolean (got ${describe(options.filter)})`);
+  }
+}
+
+export function positive(value: unknown, option: string, unit: string): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidOptionsError(option, `must be a positive number${unit ? ` of ${unit}` : ''} (got ${describe(value)})`);
+  }
+}
+
+export function nonNegative(value: unknown, option: string, unit: string): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidOptionsError(option, `must be a number >= 0${unit ? ` of ${unit}` : ''} (got ${describe(value)})`);
+  }
+}
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'function') return `function ${value.name || 'anonymous'}`;
+  if (value !== null && typeof value === 'object') return value.constructor?.name === 'Object' ? JSON.stringify(value) : `a ${value.constructor?.name ?? 'object'}`;
+  return String(value);
+}
+
+function isDriver(value: unknown): value is EventBusDriver {
+  if (value === null || typeof value !== 'object') return false;
+  const d = value as Record<string, unknown>;
+  return ['publish', 'subscribe', 'unsubscribe', 'close'].every((m) => typeof d[m] === 'function');
+}

@@ -1,0 +1,23 @@
+import type { DeliveryMeta } from '../interfaces/event-bus-driver.interface';
+import type { ListenerOptions } from '../interfaces/listener-options.interface';
+
+/** Calls a listener once; returns its result (a value or a promise). */
+export type ListenerCall = (event: unknown, meta?: DeliveryMeta) => unknown;
+
+/** One registered listener under one key (an event name or a pattern). */
+export interface ListenerEntry {
+  /** Event name or pattern it was registered under. */
+  readonly key: string;
+  /** `Class.method`, or the programmatic listener's name: what `EventError.listener` shows. */
+  readonly name: string;
+  readonly async: boolean;
+  readonly options: ListenerOptions;
+  /** Registration order across every key. */
+  readonly seq: number;
+  /** The listener behind its delivery policies. */
+  call: ListenerCall;
+  /** Cleared when it is unregistered: a dispatch already in flight skips it from then on. */
+  active: boolean;
+  /** Releases the delivery policies (queued events fail with `EventBusClosedError`). */
+  close(): Promise<void>;
+}

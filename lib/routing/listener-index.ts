@@ -1,0 +1,121 @@
+import { compilePattern, isPattern } from './event-pattern';
+import type { ListenerEntry } from './listener-entry';
+
+/** The listeners one event name reaches, split by how they run; immutable once built. */
+export interface Route {
+  readonly sync: readonly ListenerEntry[];
+  readonly async: readonly ListenerEntry[];
+}
+
+interface PatternSlot {
+  readonly regex: RegExp;
+  entries: ListenerEntry[];
+}
+
+const EMPTY_ROUTE: Route = Object.freeze({ sync: Object.freeze([]), async: Object.freeze([]) });
+/** Names resolved at most before the cache starts over (dynamic names must not grow memory). */
+const MAX_CACHED_ROUTES = 10_000;
+
+/**
+ * Listeners by key. `route(name)` is computed once per name and cached until the next
+ * registration change, so dispatch does one map lookup, never a scan of patterns.
+ */
+export class ListenerIndex {
+  private readonly exact = new Map<string, ListenerEntry[]>();
+  private readonly patterns = new Map<string, PatternSlot>();
+  private readonly routes = new Map<string, Route>();
+
+  add(entry: ListenerEntry): void {
+    if (isPattern(entry.key)) {
+      const slot = this.patterns.get(entry.key);
+      if (slot) slot.entries = [...slot.entries, entry];
+      else this.patterns.set(entry.key, { regex: compilePattern(entry.key), entries: [entry] });
+    } else {
+      this.exact.set(entry.key, [...(this.exact.get(entry.key) ?? []), entry]);
+    }
+    this.routes.clear();
+  }
+
+  /** Removes one listener. Returns true when its key has no listener left. */
+  remove(entry: ListenerEntry): boolean {
+    entry.active = false;
+    let left = 0;
+    if (isPattern(entry.key)) {
+      const slot = this.patterns.get(entry.key);
+      if (slot) {
+        slot.entries = slot.entries.filter((e) => e !== entry);
+        left = slot.entries.length;
+        if (left === 0) this.patterns.delete(entry.key);
+      }
+    } else {
+      const list = (this.exact.get(entry.key) ?? []).filter((e) => e !== entry);
+      left = list.length;
+      if (left === 0) this.exact.delete(entry.key);
+      else this.exact.set(entry.key, list);
+    }
+    this.routes.clear();
+    return left === 0;
+  }
+
+  /** Removes every listener registered under `key`; returns them. */
+  removeKey(key: string): ListenerEntry[] {
+    const removed = isPattern(key) ? (this.patterns.get(key)?.entries ?? []) : (this.exact.get(key) ?? []);
+    for (const entry of removed) entry.active = false;
+    this.exact.delete(key);
+    this.patterns.delete(key);
+    this.routes.clear();
+    return removed;
+  }
+
+  hasKey(key: string): boolean {
+    return this.exact.has(key) || this.patterns.has(key);
+  }
+
+  keys(): string[] {
+    return [...this.exact.keys(), ...this.patterns.keys()];
+  }
+
+  entries(): ListenerEntry[] {
+    return [...this.exact.values(), ...[...this.patterns.values()].map((s) => s.entries)].flat();
+  }
+
+  /** Every listener `name` reaches, in registration order. */
+  route(name: string): Route {
+    const cached = this.routes.get(name);
+    if (cached !== undefined) return cached;
+    const route = this.build(name, undefined);
+    if (this.routes.size >= MAX_CACHED_ROUTES) this.routes.clear();
+    this.routes.set(name, route);
+    return route;
+  }
+
+  /** The listeners of one subscription key that `name` reaches (a broadcast driver delivers per key). */
+  routeKey(key: string, name: string): Route {
+    if (!isPattern(key)) return key === name ? this.build(name, key) : EMPTY_ROUTE;
+    const slot = this.patterns.get(key);
+    return slot !== undefined && slot.regex.test(name) ? split(slot.entries) : EMPTY_ROUTE;
+  }
+
+  private build(name: string, onlyKey: string | undefined): Route {
+    const exact = this.exact.get(name);
+    if (onlyKey !== undefined) return exact ? split(exact) : EMPTY_ROUTE;
+    let all: ListenerEntry[] = exact ? [...exact] : [];
+    let merged = false;
+    for (const slot of this.patterns.values()) {
+      if (slot.regex.test(name)) {
+        all = all.concat(slot.entries);
+        merged = true;
+      }
+    }
+    if (all.length === 0) return EMPTY_ROUTE;
+    if (merged) all.sort((a, b) => a.seq - b.seq);
+    return split(all);
+  }
+}
+
+function split(entries: readonly ListenerEntry[]): Route {
+  const sync: ListenerEntry[] = [];
+  const async: ListenerEntry[] = [];
+  for (const entry of entries) (entry.async ? async : sync).push(entry);
+  return Object.freeze({ sync: Object.freeze(sync), async: Object.freeze(async) });
+}

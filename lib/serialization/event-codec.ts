@@ -1,0 +1,115 @@
+import { EventSerializationError } from '../errors/event-serialization.error';
+import { EventTooLargeError } from '../errors/event-too-large.error';
+import { MessageRejectedError } from '../errors/message-rejected.error';
+import type { IncomingEvent, OutgoingEvent, WireEnvelope } from '../interfaces/event-envelope.interface';
+import { resolveEventType } from '../registry/event-type.registry';
+
+/** Keys that could reach an object's prototype when copied; a message carrying one is rejected. */
+const POISONED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const POISON_HINT = /"(?:__proto__|constructor|prototype)"\s*:/;
+
+export interface CodecOptions {
+  /** Bytes; `Infinity` for no limit. */
+  maxEventSize: number;
+  strictTypes: boolean;
+  /** The publishing bus's id, written as `origin`. */
+  origin: string;
+}
+
+/**
+ * Encodes events to the §10 wire format and decodes them back, safely. One instance per bus.
+ */
+export class EventCodec {
+  constructor(private readonly options: CodecOptions) {}
+
+  /** Throws `EventSerializationError` or `EventTooLargeError`; nothing is sent then. */
+  encode(name: string, type: string, data: unknown, handleId: string): OutgoingEvent {
+    let payload: string;
+    try {
+      payload = JSON.stringify({
+        event_name: name,
+        event_type: type,
+        event_data: data === undefined ? null : data,
+        handle_id: handleId,
+        timestamp: Math.floor(Date.now() / 1000),
+        origin: this.options.origin,
+      });
+    } catch (err) {
+      throw new EventSerializationError(err instanceof Error ? err.message : String(err), err);
+    }
+    const size = Buffer.byteLength(payload);
+    if (size > this.options.maxEventSize) throw new EventTooLargeError(size, this.options.maxEventSize);
+    return { name, type, handleId, payload, size };
+  }
+
+  /** Throws `MessageRejectedError` naming the channel, the size and the reason. */
+  decode(raw: string | Buffer, channel: string): IncomingEvent {
+    const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
+    if (size > this.options.maxEventSize) {
+      throw new MessageRejectedError(channel, size, `over the size limit of ${this.options.maxEventSize} bytes`);
+    }
+    const text = typeof raw === 'string' ? raw : raw.toString('utf8');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new MessageRejectedError(channel, size, `malformed JSON (${(err as Error).message})`);
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new MessageRejectedError(channel, size, 'not a JSON object envelope');
+    }
+    const envelope = parsed as WireEnvelope;
+    if (typeof envelope.event_name !== 'string' || envelope.event_name.length === 0) {
+      throw new MessageRejectedError(channel, size, 'missing or empty event_name');
+    }
+    const type = typeof envelope.event_type === 'string' && envelope.event_type !== '' ? envelope.event_type : envelope.event_name;
+    if (POISON_HINT.test(text)) {
+      const key = findPoisonedKey(envelope);
+      if (key !== undefined) throw new MessageRejectedError(channel, size, `forbidden key '${key}' in event data`);
+    }
+    const cls = resolveEventType(type);
+    if (cls === undefined && this.options.strictTypes) {
+      throw new MessageRejectedError(channel, size, `unknown event_type '${type}' (strictTypes: register it with @DomainEvent)`);
+    }
+    let event: unknown = envelope.event_data;
+    if (cls !== undefined) {
+      try {
+        event = rebuild(cls, envelope.event_data);
+      } catch (err) {
+        throw new MessageRejectedError(channel, size, `${cls.name}.fromJSON failed: ${(err as Error)?.message ?? String(err)}`);
+      }
+    }
+    return {
+      name: envelope.event_name,
+      type,
+      handleId: typeof envelope.handle_id === 'string' ? envelope.handle_id : '',
+      event,
+      origin: typeof envelope.origin === 'string' ? envelope.origin : undefined,
+    };
+  }
+}
+
+function rebuild(cls: { prototype: object; fromJSON?(data: unknown): unknown }, data: unknown): unknown {
+  if (typeof cls.fromJSON === 'function') return cls.fromJSON(data);
+  const instance = Object.create(cls.prototype) as Record<string, unknown>;
+  if (data !== null && typeof data === 'object') {
+    for (const key of Object.keys(data)) {
+      if (!POISONED_KEYS.has(key)) instance[key] = (data as Record<string, unknown>)[key];
+    }
+  }
+  return instance;
+}
+
+/** Depth-first search for a poisoned key anywhere in the envelope. */
+function findPoisonedKey(value: unknown): string | undefined {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (current === null || typeof current !== 'object') continue;
+    for (const key of Object.keys(current)) {
+      if (POISONED_KEYS.has(key)) return key;
+      stack.push((current as Record<string, unknown>)[key]);
+    }
+  }
+  return undefined;
+}
