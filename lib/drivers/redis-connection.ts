@@ -1,0 +1,69 @@
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import type { ResolvedEventBusOptions } from '../options/resolved-options.interface';
+
+/** Options of ours that ioredis must not see. */
+const OWN_KEYS = new Set(['url', 'client', 'channelPrefix', 'maxEventSize', 'publishTimeoutMs', 'tls']);
+
+export type RedisClient = Redis | Cluster;
+
+/**
+ * Opens ioredis connections from the module's `redis` options. A connection the user passed in
+ * (`client`) is used for commands but never closed; every connection made here is tracked
+ * and closed by `closeAll()`.
+ */
+export class RedisConnectionFactory {
+  private readonly owned = new Set<RedisClient>();
+
+  constructor(private readonly options: ResolvedEventBusOptions['redis']) {}
+
+  /** The connection for commands: the user's client, or a new one. */
+  async commandClient(name: string): Promise<RedisClient> {
+    if (this.options.client !== undefined) return this.options.client;
+    return this.create(name);
+  }
+
+  /** A connection of its own (subscriber, blocking reader): a duplicate of the user's client, or a new one. */
+  async create(name: string, overrides: RedisOptions = {}): Promise<RedisClient> {
+    const client = this.options.client !== undefined ? duplicate(this.options.client) : await this.open(name, overrides);
+    this.owned.add(client);
+    return client;
+  }
+
+  /** Closes every connection made here (never the user's). */
+  async closeAll(): Promise<void> {
+    const clients = [...this.owned];
+    this.owned.clear();
+    await Promise.all(
+      clients.map(async (client) => {
+        try {
+          await client.quit();
+        } catch {
+          client.disconnect();
+        }
+      }),
+    );
+  }
+
+  private async open(name: string, overrides: RedisOptions): Promise<Redis> {
+    const { default: RedisCtor } = await import('ioredis');
+    const options: RedisOptions = { connectionName: name, ...this.ioredisOptions(), ...overrides };
+    const url = this.options.url;
+    return url !== undefined ? new RedisCtor(url, options) : new RedisCtor(options);
+  }
+
+  /** Everything the user gave that is an ioredis option, with `tls: true` made concrete. */
+  ioredisOptions(): RedisOptions {
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(this.options)) {
+      if (!OWN_KEYS.has(key) && value !== undefined) out[key] = value;
+    }
+    const tls = this.options.tls;
+    if (tls === true) out.tls = {};
+    else if (tls !== undefined && tls !== false) out.tls = tls;
+    return out as RedisOptions;
+  }
+}
+
+function duplicate(client: RedisClient): RedisClient {
+  return (client as { duplicate(): RedisClient }).duplicate();
+}
