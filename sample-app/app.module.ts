@@ -1,0 +1,28 @@
+import { Module } from '@nestjs/common';
+import { EventBusModule, type EventBusModuleOptions } from 'nestjs-event-bus';
+import { EventsController } from './events/events.controller';
+import { ReceivedEvents } from './events/received-events.service';
+import { BillingListener } from './orders/billing.listener';
+import { OrdersController } from './orders/orders.controller';
+import { AuditListener } from './users/audit.listener';
+import { UsersController } from './users/users.controller';
+import { WelcomeEmailListener } from './users/welcome-email.listener';
+
+/** Memory driver by default; REDIS_URL switches to Redis (EVENT_BUS_DRIVER=redis-streams for streams). */
+export function eventBusOptions(env: NodeJS.ProcessEnv = process.env): EventBusModuleOptions {
+  const url = env.REDIS_URL;
+  if (!url) return { driver: 'memory' };
+  const driver = env.EVENT_BUS_DRIVER === 'redis-streams' ? 'redis-streams' : 'redis';
+  return {
+    driver,
+    redis: { url, ...(env.EVENT_BUS_PREFIX ? { channelPrefix: env.EVENT_BUS_PREFIX } : {}) },
+    ...(driver === 'redis-streams' ? { streams: { group: env.EVENT_BUS_GROUP ?? 'sample-app' } } : {}),
+  };
+}
+
+@Module({
+  imports: [EventBusModule.forRootAsync({ useFactory: () => eventBusOptions() })],
+  controllers: [UsersController, OrdersController, EventsController],
+  providers: [ReceivedEvents, AuditListener, WelcomeEmailListener, BillingListener],
+})
+export class AppModule {}
