@@ -24,5 +24,6 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     setupFiles: ['test/support/no-unhandled-rejections.ts'],
+    reporters: ['default', './test/support/summary.reporter.ts'],
   },
 });
