@@ -6,7 +6,8 @@ import { resolveEventType } from '../registry/event-type.registry';
 
 /** Keys that could reach an object's prototype when copied; a message carrying one is rejected. */
 const POISONED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-const POISON_HINT = /"(?:__proto__|constructor|prototype)"\s*:/;
+/** Cheap pre-check before the full scan; any `\u` escape may spell a poisoned key, so it scans too. */
+const POISON_HINT = /"(?:__proto__|constructor|prototype)"\s*:|\\u/;
 
 export interface CodecOptions {
   /** Bytes; `Infinity` for no limit. */
