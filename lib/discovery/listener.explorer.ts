@@ -1,10 +1,6 @@
 import { Injectable, OnModuleInit, type Type } from '@nestjs/common';
 import { ContextIdFactory, DiscoveryService, MetadataScanner, ModuleRef } from '@nestjs/core';
-import { getDomainEventMetadata } from '../decorators/domain-event.decorator';
-import type { OnEventTarget } from '../decorators/on-event.decorator';
 import { EventBus } from '../event-bus';
-import type { EventClass } from '../interfaces/event-class.interface';
-import { assertEventKey } from '../routing/event-pattern';
 import type { ListenerCall } from '../routing/listener-entry';
 import { ListenerMetadataAccessor } from './listener-metadata.accessor';
 
@@ -57,7 +53,7 @@ export class ListenerExplorer implements OnModuleInit {
       const name = `${className}.${methodName}`;
       const call = requestScoped ? this.requestScopedCall(wrapper, methodName) : this.boundCall(instance!, methodName);
       for (const { event, options } of metadata) {
-        for (const key of this.keysOf(event, name)) this.bus.addListener(key, name, call, options);
+        for (const key of this.bus.eventKeys(event, `@OnEvent on ${name}`)) this.bus.addListener(key, name, call, options);
       }
     }
   }
@@ -76,21 +72,5 @@ export class ListenerExplorer implements OnModuleInit {
       const instance = (await this.moduleRef.resolve(token, contextId, { strict: false })) as Record<string, unknown>;
       return (instance[methodName] as (event: unknown, meta?: unknown) => unknown).call(instance, event, meta);
     };
-  }
-
-  private keysOf(target: OnEventTarget, listener: string): string[] {
-    const list = (Array.isArray(target) ? target : [target]) as Array<string | EventClass>;
-    if (list.length === 0) throw new TypeError(`@OnEvent on ${listener}: an empty list names no event`);
-    return list.map((item) => {
-      if (typeof item === 'function') {
-        const meta = getDomainEventMetadata(item);
-        if (meta === undefined) {
-          throw new TypeError(`@OnEvent(${item.name}) on ${listener}: ${item.name} is not a @DomainEvent class; decorate it or use an event name`);
-        }
-        return meta.name;
-      }
-      assertEventKey(item, `@OnEvent on ${listener}`);
-      return item;
-    });
   }
 }
