@@ -200,7 +200,7 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
       const ctorName = Object.getPrototypeOf(listener)?.constructor?.name;
       const name = listener.name ?? (ctorName && ctorName !== 'Object' ? ctorName : 'anonymous');
       const call: ListenerCall = (event, meta) => listener.onEvent(event, meta);
-      for (const key of this.keysOf(listener.eventName, 'registerListener()')) {
+      for (const key of this.eventKeys(listener.eventName, 'registerListener()')) {
         this.addListener(key, name, call, listener.options ?? {});
       }
     }
@@ -608,7 +608,8 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
     return target;
   }
 
-  private keysOf(target: EventKey, where: string): string[] {
+  /** @internal The event names (or patterns) a listener target names; `where` prefixes errors. */
+  eventKeys(target: EventKey, where: string): string[] {
     const list = Array.isArray(target) ? target : [target as string | EventClass];
     if (list.length === 0) throw new TypeError(`${where}: an empty list names no event`);
     return list.map((t) => this.keyOf(t, where));
