@@ -24,6 +24,11 @@ function describe(cause: unknown): string {
   try {
     return JSON.stringify(cause) ?? String(cause);
   } catch {
-    return String(cause);
+    // A thrown value may be unprintable (null prototype with a cycle, throwing toString): never throw here.
+    try {
+      return String(cause);
+    } catch {
+      return Object.prototype.toString.call(cause);
+    }
   }
 }
