@@ -101,7 +101,8 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   constructor(@Optional() @Inject(MODULE_OPTIONS_TOKEN) private readonly rawOptions: EventBusModuleOptions = {}) {
     this.errors$ = this.errorSubject.asObservable();
     this.retries$ = this.retrySubject.asObservable();
-    this.errorLog = new ErrorLog(typeof rawOptions?.maxErrors === 'number' && rawOptions.maxErrors > 0 ? rawOptions.maxErrors : 1000);
+    // Until start() validates the options; a bad value must fail there, with its name, not here.
+    this.errorLog = new ErrorLog(Number.isInteger(rawOptions?.maxErrors) && rawOptions.maxErrors! > 0 ? rawOptions.maxErrors! : 1000);
     this.deliveryHooks = {
       retrying: (listener, attempt, error, delayMs) => {
         this.counters.retries++;

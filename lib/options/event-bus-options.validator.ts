@@ -71,6 +71,9 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
     throw new InvalidOptionsError('streams.startFrom', `must be 'new' or 'beginning' (got ${describe(streams.startFrom)})`);
   }
   positive(options.maxErrors, 'maxErrors', 'errors');
+  if (options.maxErrors !== undefined && !Number.isInteger(options.maxErrors)) {
+    throw new InvalidOptionsError('maxErrors', `must be a whole positive number of errors (got ${describe(options.maxErrors)})`);
+  }
   nonNegative(options.shutdownTimeoutMs, 'shutdownTimeoutMs', 'ms');
   if (options.strictTypes !== undefined && typeof options.strictTypes !== 'boolean') {
     throw new InvalidOptionsError('strictTypes', `must be true or false (got ${describe(options.strictTypes)})`);
