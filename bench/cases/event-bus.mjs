@@ -1,0 +1,56 @@
+// This package, memory driver, EventBusModule.forRoot() in a Nest application context, listeners
+// discovered from @OnEvent methods. Variants:
+//   ff1 | ff10   fire-and-forget dispatch() to 1 or 10 sync listeners
+//   awaited1     await bus.dispatch() one after another, 1 async listener
+//   batch1       1000 dispatches to 1 async listener, then await bus.wait()
+import { payloadOf, runCase } from '../lib/harness.mjs';
+import { decorateMethod, eventBusPackage, listenerClass } from '../lib/nest.mjs';
+import { listener, sink } from '../lib/work.mjs';
+import { Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+
+const { EventBus, EventBusModule, OnEvent } = eventBusPackage();
+
+await runCase(async ({ variant }) => {
+  const listeners = variant === 'ff10' ? 10 : 1;
+  const async = variant === 'awaited1' || variant === 'batch1';
+  const Listeners = listenerClass('UserListeners', listeners, listener);
+  for (let i = 0; i < listeners; i++) decorateMethod(Listeners, `handle${i}`, OnEvent('user.registered', { async }));
+  Injectable()(Listeners);
+  class AppModule {}
+  Module({ imports: [EventBusModule.forRoot()], providers: [Listeners] })(AppModule);
+  const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
+  const bus = app.get(EventBus);
+  const close = () => app.close();
+  const check = () => ({ calls: sink.calls, errors: bus.getErrors().length });
+  if (variant === 'awaited1') {
+    return {
+      async run(n, from) {
+        for (let i = from; i < from + n; i++) await bus.dispatch('user.registered', payloadOf(i));
+      },
+      check,
+      close,
+    };
+  }
+  if (variant === 'batch1') {
+    return {
+      async run(n, from) {
+        for (let i = from; i < from + n; i++) {
+          bus.dispatch('user.registered', payloadOf(i));
+          if ((i + 1) % 1000 === 0) await bus.wait();
+        }
+        await bus.wait();
+      },
+      check,
+      close,
+    };
+  }
+  return {
+    run(n, from) {
+      for (let i = from; i < from + n; i++) bus.dispatch('user.registered', payloadOf(i));
+    },
+    settle: () => bus.wait(),
+    check,
+    close,
+  };
+});

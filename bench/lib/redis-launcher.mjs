@@ -1,0 +1,1 @@
+export async function startRedis() { throw new Error('todo'); }

@@ -1,0 +1,155 @@
+#!/usr/bin/env node
+// npm run bench — this package and its peers side by side, in one run.
+//
+//   node bench/run.mjs [--quick] [--group in-process,redis] [--rounds 5]
+//   BENCH_QUICK=1     small N, one round (the smoke test uses it)
+//
+// Every sample is a fresh Node process running one case (bench/cases/*.mjs) on the built dist/.
+// Rounds interleave the cases (each round starts at a different case), ratios are computed per
+// round and their median is reported, so a noisy neighbour on a shared machine skews one round,
+// not one library.
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem, type as osType, release as osRelease } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fmtRatio } from './lib/format.mjs';
+import { median } from './lib/harness.mjs';
+import { GROUPS } from './groups.mjs';
+import { startRedis } from './lib/redis-launcher.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const require = createRequire(import.meta.url);
+
+const args = parseArgs(process.argv.slice(2));
+const quick = args.quick || process.env.BENCH_QUICK === '1';
+const rounds = Number(args.rounds ?? (quick ? 1 : 5));
+const wanted = (args.group ?? 'in-process,redis').split(',');
+const scale = quick ? 'quick' : 'full';
+
+const started = new Date();
+const sections = [];
+let redis;
+try {
+  for (const group of GROUPS.filter((g) => wanted.includes(g.family))) {
+    if (group.needsRedis && redis === undefined) redis = await startRedis();
+    const env = group.needsRedis ? { BENCH_REDIS_URL: redis.url } : {};
+    process.stderr.write(`\n# ${group.title} (${rounds} round${rounds > 1 ? 's' : ''}, ${scale})\n`);
+    const samples = await runGroup(group, env);
+    const section = renderGroup(group, samples);
+    process.stdout.write('\n' + section + '\n');
+    sections.push(section);
+  }
+} finally {
+  await redis?.stop();
+}
+writeResults();
+
+// ---------------------------------------------------------------- running
+
+async function runGroup(group, env) {
+  const cases = group.cases.filter((c) => c.available?.() ?? true);
+  for (const c of group.cases) if (!cases.includes(c)) process.stderr.write(`  skipped ${c.id}: ${c.unavailable}\n`);
+  group.skipped = group.cases.filter((c) => !cases.includes(c));
+  const samples = new Map(cases.map((c) => [c.id, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < cases.length; k++) {
+      const c = cases[(k + round) % cases.length];
+      const result = await group.sample(c, { round, quick, env });
+      samples.get(c.id)[round] = result;
+      process.stderr.write(`  round ${round + 1} ${c.id}: ${group.summary(result)}\n`);
+    }
+  }
+  // Measured once: deterministic (allocation) or long (retained heap).
+  if (group.once) {
+    for (const c of cases) {
+      const extra = await group.once(c, { quick, env });
+      if (extra) {
+        for (const s of samples.get(c.id)) if (s) Object.assign(s, extra);
+        process.stderr.write(`  ${c.id}: ${JSON.stringify(extra)}\n`);
+      }
+    }
+  }
+  return samples;
+}
+
+// ---------------------------------------------------------------- rendering
+
+function renderGroup(group, samples) {
+  const lines = [`### ${group.title}`, ''];
+  if (group.note) lines.push(group.note(quick), '');
+  const columns = group.columns;
+  lines.push(`| case | ${columns.map((c) => c.title).join(' | ')} |`);
+  lines.push(`|---|${columns.map(() => '---:').join('|')}|`);
+  for (const c of group.cases) {
+    const list = samples.get(c.id);
+    if (list === undefined) continue;
+    const cells = columns.map((col) => col.cell(list.filter(Boolean), c, samples));
+    lines.push(`| ${c.label} | ${cells.join(' | ')} |`);
+  }
+  for (const c of group.skipped ?? []) lines.push(`| ${c.label} | ${columns.map(() => '—').join(' | ')} |`);
+  if (group.skipped?.length) lines.push('', ...group.skipped.map((c) => `- ${c.label}: not measured — ${c.unavailable}`));
+  const targets = group.targets ?? [];
+  const rows = [];
+  for (const t of targets) {
+    const values = [];
+    for (let r = 0; r < rounds; r++) {
+      const v = t.perRound(samples, r);
+      if (Number.isFinite(v)) values.push(v);
+    }
+    if (values.length === 0) continue;
+    const m = median(values);
+    const fmt = t.fmt ?? fmtRatio;
+    const range = values.length > 1 ? ` (${fmt(Math.min(...values))}–${fmt(Math.max(...values))})` : '';
+    const met = t.target === undefined ? '' : t.target.test(m) ? 'yes' : '**no**';
+    rows.push(`| ${t.label} | ${fmt(m)}${range} | ${t.target?.text ?? ''} | ${met} |`);
+  }
+  if (rows.length > 0) {
+    lines.push('', '| this package vs | median of per-round values (min–max) | target | met |', '|---|---:|---:|:---:|', ...rows);
+  }
+  return lines.join('\n');
+}
+
+function writeResults() {
+  const versions = ['@nestjs/core', '@nestjs/event-emitter', '@nestjs/cqrs', '@nestjs/microservices', 'eventemitter2', 'ioredis', 'rxjs']
+    .map((name) => {
+      try {
+        return `${name} ${require(`${name}/package.json`).version}`;
+      } catch {
+        return `${name} (not installed)`;
+      }
+    })
+    .join(', ');
+  const own = require(join(root, 'package.json')).version;
+  const cpu = cpus();
+  const command = `${quick ? 'BENCH_QUICK=1 ' : ''}npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`;
+  const text = [
+    '# Benchmark results (last run)',
+    '',
+    `- date: ${started.toISOString()} (took ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`,
+    `- command: \`${command}\` (${rounds} round${rounds > 1 ? 's' : ''}${quick ? ', quick mode: small N, not comparable' : ''})`,
+    `- machine: ${cpu.length} × ${cpu[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, ${osType()} ${osRelease()}`,
+    `- node ${process.version}; nestjs-event-bus ${own}; ${versions}${redis ? `; redis-server ${redis.version}` : ''}`,
+    '',
+    'Every sample is a fresh Node process; rounds interleave the cases; ratios are computed within each',
+    'round and the median is shown with the range over rounds.',
+    '',
+    ...sections.flatMap((s) => [s, '']),
+  ].join('\n');
+  writeFileSync(join(here, 'RESULTS.md'), text);
+  process.stderr.write(`\nwrote bench/RESULTS.md\n`);
+}
+
+function parseArgs(argv) {
+  const out = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) continue;
+    const [key, inline] = a.slice(2).split('=');
+    if (inline !== undefined) out[key] = inline;
+    else if (argv[i + 1] !== undefined && !argv[i + 1].startsWith('--')) out[key] = argv[++i];
+    else out[key] = true;
+  }
+  return out;
+}
