@@ -49,6 +49,18 @@ export interface EventBusStats {
   publishErrors: number;
   rejectedMessages: number;
   retries: number;
+  /** Listener calls failed by their `timeoutMs` (each attempt counts). */
+  timeouts: number;
+  /** Events failed with `QueueFullError` (`overflow: 'reject'` or `'drop-oldest'`). */
+  queueOverflows: number;
+  /** Events failed with `BreakerOpenError` (`whenOpen: 'fail'`). */
+  breakerRejections: number;
+  /** Times a listener's breaker opened. */
+  breakerOpens: number;
+  /** Events a listener's `filter` kept from it (not errors). */
+  filtered: number;
+  /** Events failed with `EventBusClosedError` because their listener closed while they waited (queue, retry, breaker). */
+  abandonedOnClose: number;
 }
 
 type BusState = 'created' | 'starting' | 'ready' | 'closing' | 'closed';
@@ -76,7 +88,19 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   private readonly index = new ListenerIndex();
   private readonly ids = new HandleIdGenerator();
   private readonly busId = randomBytes(8).toString('hex');
-  private readonly counters: EventBusStats = { dispatched: 0, listenerErrors: 0, publishErrors: 0, rejectedMessages: 0, retries: 0 };
+  private readonly counters: EventBusStats = {
+    dispatched: 0,
+    listenerErrors: 0,
+    publishErrors: 0,
+    rejectedMessages: 0,
+    retries: 0,
+    timeouts: 0,
+    queueOverflows: 0,
+    breakerRejections: 0,
+    breakerOpens: 0,
+    filtered: 0,
+    abandonedOnClose: 0,
+  };
   private readonly deliveryHooks: DeliveryHooks;
   private options: ResolvedEventBusOptions | undefined;
   private errorLog: ErrorLog;
@@ -107,6 +131,9 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
       retrying: (listener, attempt, error, delayMs) => {
         this.counters.retries++;
         this.retrySubject.next({ listener, attempt, error, delayMs });
+      },
+      count: (counter) => {
+        this.counters[counter]++;
       },
     };
   }
@@ -327,10 +354,15 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   // ---------------------------------------------------------------- internals: routing
 
   private route(handle: DispatchHandle, type: string, event: unknown): void {
-    if (this.delivery === 'local') {
-      this.runLocal(handle, handle.eventName, event, undefined);
-      return;
-    }
+    if (this.delivery === 'local') this.runLocal(handle, handle.eventName, event, undefined);
+    else this.routeOut(handle, type, event);
+  }
+
+  // Hot-path note: functions that create closures allocate a context on every call, even on paths
+  // that create none, so the closures live in these small helpers, off the fire-and-forget path.
+
+  /** Encodes, runs local listeners (broadcast), publishes through the driver. */
+  private routeOut(handle: DispatchHandle, type: string, event: unknown): void {
     // Encode first: an event that cannot be sent must not run anywhere (§6).
     let outgoing;
     try {
@@ -396,23 +428,35 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
         continue;
       }
       if (result !== undefined && result !== null && typeof (result as PromiseLike<unknown>).then === 'function') {
-        const next = i + 1;
-        try {
-          (result as PromiseLike<unknown>).then(
-            () => this.runSync(handle, list, next, event, meta),
-            (err: unknown) => {
-              handle._fail(entry.name, err);
-              this.runSync(handle, list, next, event, meta);
-            },
-          );
-        } catch (err) {
-          handle._fail(entry.name, err);
-          continue;
-        }
-        return;
+        if (this.continueSyncAfter(result as PromiseLike<unknown>, handle, entry, list, i + 1, event, meta)) return;
       }
     }
     handle._release();
+  }
+
+  /** Runs the rest of the sync chain once `pending` settles; false when `then` itself threw. */
+  private continueSyncAfter(
+    pending: PromiseLike<unknown>,
+    handle: DispatchHandle,
+    entry: ListenerEntry,
+    list: readonly ListenerEntry[],
+    next: number,
+    event: unknown,
+    meta: DeliveryMeta | undefined,
+  ): boolean {
+    try {
+      pending.then(
+        () => this.runSync(handle, list, next, event, meta),
+        (err: unknown) => {
+          handle._fail(entry.name, err);
+          this.runSync(handle, list, next, event, meta);
+        },
+      );
+      return true;
+    } catch (err) {
+      handle._fail(entry.name, err);
+      return false;
+    }
   }
 
   private runAsyncQueue(): void {
@@ -438,20 +482,26 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
       return;
     }
     if (result !== undefined && result !== null && typeof (result as PromiseLike<unknown>).then === 'function') {
-      try {
-        (result as PromiseLike<unknown>).then(
-          () => handle._release(),
-          (err: unknown) => {
-            handle._fail(entry.name, err);
-            handle._release();
-          },
-        );
-        return;
-      } catch (err) {
-        handle._fail(entry.name, err);
-      }
+      if (this.releaseAfter(result as PromiseLike<unknown>, handle, entry)) return;
     }
     handle._release();
+  }
+
+  /** Releases `handle` once `pending` settles; false when `then` itself threw. */
+  private releaseAfter(pending: PromiseLike<unknown>, handle: DispatchHandle, entry: ListenerEntry): boolean {
+    try {
+      pending.then(
+        () => handle._release(),
+        (err: unknown) => {
+          handle._fail(entry.name, err);
+          handle._release();
+        },
+      );
+      return true;
+    } catch (err) {
+      handle._fail(entry.name, err);
+      return false;
+    }
   }
 
   private track(handle: DispatchHandle): void {

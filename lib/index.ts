@@ -1,6 +1,6 @@
 export { DomainEvent, type DomainEventOptions } from './decorators/domain-event.decorator';
 export { OnEvent, type OnEventMetadata, type OnEventTarget } from './decorators/on-event.decorator';
-export type { DeliveryHooks } from './delivery/delivery-pipeline';
+export type { DeliveryCounter, DeliveryHooks } from './delivery/delivery-pipeline';
 export { DispatchHandle, type DispatchResult, type WaitOptions } from './dispatch/dispatch-handle';
 export { MemoryDriver } from './drivers/memory.driver';
 export * from './errors';

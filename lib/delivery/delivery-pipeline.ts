@@ -1,10 +1,35 @@
+import { EventBusClosedError } from '../errors/event-bus-closed.error';
 import type { ListenerOptions } from '../interfaces/listener-options.interface';
 import type { ListenerCall } from '../routing/listener-entry';
+import { BoundedQueue } from './bounded-queue';
+import { CircuitBreaker } from './circuit-breaker';
+import { withFilter } from './event-filter';
+import { ExponentialBackoff } from './exponential-backoff';
+import { withTimeout } from './listener-timeout';
+import { withRetry } from './retry-policy';
+import { TimerScope } from './timer-scope';
+
+/** What delivery policies count on `bus.stats()` (every event they keep from a listener is one). */
+export type DeliveryCounter =
+  /** Calls failed with `ListenerTimeoutError` (each attempt counts). */
+  | 'timeouts'
+  /** Events failed with `QueueFullError` (`'reject'` or `'drop-oldest'`). */
+  | 'queueOverflows'
+  /** Events failed with `BreakerOpenError` (`whenOpen: 'fail'`). */
+  | 'breakerRejections'
+  /** Times a breaker opened. */
+  | 'breakerOpens'
+  /** Events a listener's `filter` kept from it (not errors). */
+  | 'filtered'
+  /** Events failed with `EventBusClosedError` because the listener closed while they waited. */
+  | 'abandonedOnClose';
 
 /** How policies report what is not an error on a handle (retries) and what they count. */
 export interface DeliveryHooks {
   /** An attempt failed and another follows after `delayMs`. */
   retrying(listener: string, attempt: number, error: unknown, delayMs: number): void;
+  /** One more of `counter`. */
+  count(counter: DeliveryCounter, listener: string): void;
 }
 
 export interface DeliveryPipelineSettings {
@@ -15,7 +40,7 @@ export interface DeliveryPipelineSettings {
 /** A listener call wrapped in its delivery policies (§9). */
 export interface DeliveryPipeline {
   readonly call: ListenerCall;
-  /** Fails what is queued with `EventBusClosedError` and stops timers. */
+  /** Fails what is queued or waiting with `EventBusClosedError` and stops timers; never waits for running calls. */
   close(): Promise<void>;
 }
 
@@ -23,20 +48,81 @@ const NOTHING_TO_CLOSE = (): Promise<void> => Promise.resolve();
 
 /**
  * Wraps `call` in the listener's policies. With no policy it returns `call` itself, so the
- * default path costs nothing.
+ * default path costs nothing. From the outside in:
+ *
+ *   filter → queue (concurrency, maxQueue) → retry (backoff) → breaker → timeout → listener
+ *
+ * - filter first: a filtered event takes no slot and is never an error;
+ * - the queue around retry: a call keeps its slot while it waits to retry or for the breaker;
+ * - breaker and timeout per attempt: each attempt counts for the breaker, a timed-out one too.
  */
 export function createDeliveryPipeline(
   call: ListenerCall,
   options: ListenerOptions,
-  _listener: string,
-  _hooks: DeliveryHooks,
-  _settings: DeliveryPipelineSettings,
+  listener: string,
+  hooks: DeliveryHooks,
+  settings: DeliveryPipelineSettings,
 ): DeliveryPipeline {
-  let wrapped = call;
-  const filter = options.filter;
-  if (filter !== undefined) {
-    const inner = wrapped;
-    wrapped = (event, meta) => (filter(event) ? inner(event, meta) : undefined);
+  // On durable drivers the driver redelivers instead (retry.attempts overrides its maxAttempts).
+  const retry = settings.retryInProcess && options.retry !== undefined && options.retry.attempts > 1 ? options.retry : undefined;
+  const { breaker: breakerOptions, concurrency, timeoutMs, filter } = options;
+  if (retry === undefined && breakerOptions === undefined && concurrency === undefined && timeoutMs === undefined) {
+    if (filter === undefined) return { call, close: NOTHING_TO_CLOSE };
+    return { call: withFilter(call, filter, () => hooks.count('filtered', listener)), close: NOTHING_TO_CLOSE };
   }
-  return { call: wrapped, close: NOTHING_TO_CLOSE };
+
+  const closedError = (): Error =>
+    new EventBusClosedError(`listener '${listener}' was closed (bus shutting down or listener unregistered) before this event was delivered to it`);
+  const abandoned = (): void => hooks.count('abandonedOnClose', listener);
+  const timers = new TimerScope(closedError, abandoned);
+  let closed = false;
+
+  let step = call;
+  if (timeoutMs !== undefined) step = withTimeout(step, timeoutMs, timers, () => hooks.count('timeouts', listener));
+  let breaker: CircuitBreaker | undefined;
+  if (breakerOptions !== undefined) {
+    breaker = new CircuitBreaker(
+      breakerOptions,
+      timers,
+      {
+        opened: () => hooks.count('breakerOpens', listener),
+        rejected: () => hooks.count('breakerRejections', listener),
+        abandoned,
+      },
+      closedError,
+    );
+    step = breaker.wrap(step);
+  }
+  if (retry !== undefined) {
+    const backoff = new ExponentialBackoff(retry.backoff);
+    step = withRetry(step, retry.attempts, backoff, timers, (attempt, error, delayMs) => hooks.retrying(listener, attempt, error, delayMs));
+  }
+  let queue: BoundedQueue | undefined;
+  if (concurrency !== undefined) {
+    queue = new BoundedQueue(
+      step,
+      { concurrency, maxQueue: options.maxQueue ?? Number.POSITIVE_INFINITY, overflow: options.overflow ?? 'reject' },
+      { overflowed: () => hooks.count('queueOverflows', listener), abandoned },
+      closedError,
+    );
+    step = queue.call;
+  }
+  const inner = step;
+  step = (event, meta) => {
+    if (closed) throw closedError();
+    return inner(event, meta);
+  };
+  if (filter !== undefined) step = withFilter(step, filter, () => hooks.count('filtered', listener));
+
+  return {
+    call: step,
+    close: () => {
+      closed = true;
+      // Waiting events first (each fails once, where it waits); then every timer.
+      queue?.close();
+      breaker?.close();
+      timers.close();
+      return Promise.resolve();
+    },
+  };
 }

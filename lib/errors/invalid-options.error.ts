@@ -4,7 +4,9 @@ export class InvalidOptionsError extends Error {
   constructor(
     readonly option: string,
     message: string,
+    /** The listener (`EmailNotifier.handle`) whose option it is; absent for module options. */
+    readonly listener?: string,
   ) {
-    super(`EventBusModule option '${option}' ${message}`);
+    super(listener === undefined ? `EventBusModule option '${option}' ${message}` : `listener '${listener}' option '${option}' ${message}`);
   }
 }

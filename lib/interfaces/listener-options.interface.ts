@@ -1,25 +1,32 @@
-/** Exponential backoff between retries (docker/go-events' ExponentialBackoff). */
+/**
+ * Exponential backoff between retries (docker/go-events' ExponentialBackoff, bounded): the n-th
+ * consecutive failure of the listener waits `baseMs * factor^(n-1)`, at most `maxMs`; its first
+ * success resets it.
+ */
 export interface BackoffOptions {
-  /** First delay in ms. Default 100. */
+  /** First delay in ms (>= 0). Default 100. */
   baseMs?: number;
-  /** Growth per failure. Default 2. */
+  /** Growth per failure (>= 1). Default 2. */
   factor?: number;
-  /** Upper bound in ms. Default 10 000. */
+  /** Upper bound in ms (>= baseMs). Default 10 000. */
   maxMs?: number;
   /** Randomise each delay in [0, delay] ("full jitter"). Default false. */
   jitter?: boolean;
 }
 
 export interface RetryOptions {
-  /** Calls in all, the first included (1 = no retry). */
+  /**
+   * Calls in all, the first included (1 = no retry). On redis-streams these are deliveries (the
+   * driver redelivers, then dead-letters), overriding `streams.maxAttempts` for this listener.
+   */
   attempts: number;
   backoff?: BackoffOptions;
 }
 
 export interface BreakerOptions {
-  /** Consecutive failures that open the breaker. */
+  /** Consecutive failed calls (attempts) that open the breaker. */
   threshold: number;
-  /** How long it stays open before one trial call is let through. */
+  /** How long it stays open before one trial call is let through; that call's success closes it. */
   cooldownMs: number;
   /**
    * What happens to an event arriving while the breaker is open:
@@ -32,15 +39,20 @@ export interface BreakerOptions {
 export interface ListenerOptions {
   /** Start on a later tick, concurrently, never delaying `dispatch()` (default false: sync). */
   async?: boolean;
+  /** Retry failed (thrown, rejected, timed-out) calls. Default: no retry. */
   retry?: RetryOptions;
+  /** Stop calling a listener that keeps failing. Default: none. */
   breaker?: BreakerOptions;
-  /** Calls of this listener running at once. */
+  /** Calls of this listener running at once (an integer >= 1). Default: no limit. */
   concurrency?: number;
-  /** Events waiting for a free slot when `concurrency` is reached. */
+  /** Events waiting for a free slot when `concurrency` is reached (needs `concurrency`). Default: no limit. */
   maxQueue?: number;
-  /** What a full queue does: `'reject'` fails the new event, `'drop-oldest'` fails the oldest queued. */
+  /**
+   * What a full queue does (needs `maxQueue`): `'reject'` (default) fails the new event, `'drop-oldest'`
+   * fails the oldest waiting one; either way with `QueueFullError` on that event's handle.
+   */
   overflow?: 'reject' | 'drop-oldest';
-  /** A call not settled by then fails with `ListenerTimeoutError`. */
+  /** A call not settled by then fails with `ListenerTimeoutError` (per attempt). Default: none. */
   timeoutMs?: number;
   /** Events it returns false for never reach the listener (and are not errors). */
   filter?: (event: any) => boolean; // eslint-disable-line @typescript-eslint/no-explicit-any -- the listener's own event type

@@ -1,0 +1,70 @@
+import { BreakerOpenError } from '../errors/breaker-open.error';
+import { EventBusClosedError } from '../errors/event-bus-closed.error';
+import type { ListenerCall } from '../routing/listener-entry';
+import type { ExponentialBackoff } from './exponential-backoff';
+import { isThenable } from './thenable';
+import type { TimerScope } from './timer-scope';
+
+/** Told about each failed attempt that another one follows (not an error on the handle). */
+export type RetryObserver = (attempt: number, error: unknown, delayMs: number) => void;
+
+/**
+ * docker/go-events' RetryingSink, bounded: a failed (thrown, rejected or timed-out) call is tried
+ * again, up to `attempts` calls in all, waiting as `backoff` says between them. Only the last
+ * failure reaches the caller. A call that succeeds synchronously on its first attempt stays
+ * synchronous; a retry makes the call a promise, which holds a sync listener's successors back.
+ *
+ * Not retried: `BreakerOpenError` (the breaker refused the call: `whenOpen: 'fail'` means fail fast)
+ * and `EventBusClosedError` (shutdown). While waiting to retry, closing `timers` fails the event
+ * with `EventBusClosedError` at once, and the listener is not called again (go-events' retrying
+ * sink kept its sink alive after Close).
+ */
+export function withRetry(
+  inner: ListenerCall,
+  attempts: number,
+  backoff: ExponentialBackoff,
+  timers: TimerScope,
+  onRetry: RetryObserver,
+): ListenerCall {
+  const attempt = (event: unknown, meta: Parameters<ListenerCall>[1], n: number): unknown => {
+    let result: unknown;
+    try {
+      result = inner(event, meta);
+    } catch (err) {
+      return failed(event, meta, n, err);
+    }
+    if (!isThenable(result)) {
+      backoff.success();
+      return result;
+    }
+    return Promise.resolve(result).then(
+      (value) => {
+        backoff.success();
+        return value;
+      },
+      (err: unknown) => failed(event, meta, n, err),
+    );
+  };
+
+  const failed = (event: unknown, meta: Parameters<ListenerCall>[1], n: number, err: unknown): Promise<unknown> => {
+    if (err instanceof BreakerOpenError || err instanceof EventBusClosedError) throw err;
+    const delayMs = backoff.failure();
+    if (n >= attempts) throw err;
+    if (!timers.isClosed) onRetry(n, err, delayMs);
+    return timers.sleep(delayMs).then(
+      () => attempt(event, meta, n + 1),
+      () => {
+        throw closedWhileRetrying(err, n, attempts);
+      },
+    );
+  };
+
+  return (event, meta) => attempt(event, meta, 1);
+}
+
+function closedWhileRetrying(last: unknown, n: number, attempts: number): EventBusClosedError {
+  const reason = last instanceof Error ? last.message : String(last);
+  return new EventBusClosedError(
+    `the listener was closed (bus shutting down or listener unregistered) while waiting to retry after attempt ${n} of ${attempts} failed: ${reason}`,
+  );
+}
