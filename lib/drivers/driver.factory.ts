@@ -12,6 +12,10 @@ export async function createDriver(options: ResolvedEventBusOptions): Promise<Ev
   switch (driver) {
     case 'memory':
       return new MemoryDriver();
+    case 'redis': {
+      const { RedisDriver } = await import('./redis.driver');
+      return new RedisDriver(options.redis);
+    }
     default:
       throw new Error(`driver '${driver}' is not available in this build`);
   }

@@ -24,7 +24,7 @@ export class RedisConnectionFactory {
 
   /** A connection of its own (subscriber, blocking reader): a duplicate of the user's client, or a new one. */
   async create(name: string, overrides: RedisOptions = {}): Promise<RedisClient> {
-    const client = this.options.client !== undefined ? duplicate(this.options.client) : await this.open(name, overrides);
+    const client = this.options.client !== undefined ? duplicate(this.options.client, overrides) : await this.open(name, overrides);
     this.owned.add(client);
     return client;
   }
@@ -35,6 +35,11 @@ export class RedisConnectionFactory {
     this.owned.clear();
     await Promise.all(
       clients.map(async (client) => {
+        // QUIT on a connection that is down would wait in the offline queue for a server that may never return.
+        if (client.status !== 'ready') {
+          client.disconnect();
+          return;
+        }
         try {
           await client.quit();
         } catch {
@@ -64,6 +69,11 @@ export class RedisConnectionFactory {
   }
 }
 
-function duplicate(client: RedisClient): RedisClient {
-  return (client as { duplicate(): RedisClient }).duplicate();
+/** A new connection like the user's, with the options this connection's role needs on top. */
+function duplicate(client: RedisClient, overrides: RedisOptions): RedisClient {
+  if ((client as { isCluster?: boolean }).isCluster === true) {
+    const cluster = client as Cluster;
+    return cluster.duplicate(undefined, { redisOptions: { ...cluster.options.redisOptions, ...overrides } });
+  }
+  return (client as Redis).duplicate(overrides);
 }

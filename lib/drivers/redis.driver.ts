@@ -1,0 +1,440 @@
+import type { Redis, RedisOptions } from 'ioredis';
+import { DriverUnavailableError } from '../errors/driver-unavailable.error';
+import { EventBusClosedError } from '../errors/event-bus-closed.error';
+import { EventError, SUBSCRIBER } from '../errors/event.error';
+import { MessageRejectedError } from '../errors/message-rejected.error';
+import type { DeliverFn, DriverContext, EventBusDriver } from '../interfaces/event-bus-driver.interface';
+import type { IncomingEvent, OutgoingEvent } from '../interfaces/event-envelope.interface';
+import type { ResolvedEventBusOptions } from '../options/resolved-options.interface';
+import { RedisConnectionFactory } from './redis-connection';
+import { subscriptionTarget, type RedisSubscriptionTarget } from './redis-channels';
+
+/** ioredis's rejection for a command it did not write because the connection is down. */
+const NOT_WRITTEN = "Stream isn't writeable";
+
+/** A publish waiting for Redis: queued while the connection is down, then written, then confirmed. */
+interface PendingPublish {
+  readonly channel: string;
+  readonly payload: string;
+  readonly deadline: number;
+  /** `waiting`: not written yet, safe to send later within the deadline; `sent`: on the wire. */
+  state: 'waiting' | 'sent' | 'done';
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+/**
+ * The last message decoded. Redis sends one copy of a publish per matching subscription of the
+ * connection, back to back (a channel and a pattern, or two patterns): the copies reuse one decode,
+ * and a rejected message is reported once, not once per copy.
+ */
+interface LastMessage {
+  readonly channel: string;
+  readonly message: Buffer;
+  readonly seen: Set<Subscription>;
+  readonly incoming: IncomingEvent | undefined;
+}
+
+/** The delivery callbacks of one Redis subscription (a glob can serve `user.*` and `user.**`). */
+interface Subscription {
+  readonly target: RedisSubscriptionTarget;
+  readonly delivers: Map<string, DeliverFn>;
+}
+
+/**
+ * Redis pub/sub driver, goevent-compatible: each event is PUBLISHed on `channelPrefix + name`
+ * and every subscribed process receives it (broadcast, at-most-once).
+ *
+ * Two connections: a publisher and a subscriber. The publisher has no ioredis offline queue and
+ * never resends unanswered commands: while Redis is down the driver holds publishes itself,
+ * sends them when the connection is back, and fails each one with `DriverUnavailableError` once
+ * `publishTimeoutMs` has passed since it was dispatched — a failed publish is never sent later.
+ */
+export class RedisDriver implements EventBusDriver {
+  readonly delivery = 'broadcast' as const;
+  readonly maxEventSize: number;
+
+  private readonly options: ResolvedEventBusOptions['redis'];
+  private readonly connections: RedisConnectionFactory;
+  private readonly prefix: string;
+  private readonly publishTimeoutMs: number;
+  private context: DriverContext | undefined;
+  private publisher: Redis | undefined;
+  private subscriber: Redis | undefined;
+  /** Publishes not yet confirmed, in deadline order (every one has the same timeout). */
+  private readonly pending = new Set<PendingPublish>();
+  /** Publishes waiting for the connection, in dispatch order. */
+  private waiting: PendingPublish[] = [];
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private readonly channels = new Map<string, Subscription>();
+  private readonly patterns = new Map<string, Subscription>();
+  /** The end of every message this bus publishes (`..."origin":"<busId>"}`), to drop its echo before decoding. */
+  private echoTail: Buffer | undefined;
+  private last: LastMessage | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private publisherDown = false;
+  private subscriberDown = false;
+
+  constructor(options: ResolvedEventBusOptions['redis']) {
+    this.options = options;
+    this.connections = new RedisConnectionFactory(options);
+    this.prefix = options.channelPrefix;
+    this.maxEventSize = options.maxEventSize;
+    this.publishTimeoutMs = options.publishTimeoutMs;
+  }
+
+  async init(context: DriverContext): Promise<void> {
+    this.context = context;
+    this.echoTail = Buffer.from(`"origin":${JSON.stringify(context.busId)}}`);
+    try {
+      this.publisher = (await this.connections.create('nestjs-event-bus:publisher', PUBLISHER_OPTIONS)) as Redis;
+      this.subscriber = (await this.connections.create('nestjs-event-bus:subscriber', SUBSCRIBER_OPTIONS)) as Redis;
+      this.watchPublisher(this.publisher);
+      this.watchSubscriber(this.subscriber);
+      await Promise.all([connect(this.publisher), connect(this.subscriber)]);
+    } catch (err) {
+      await this.connections.closeAll();
+      throw new DriverUnavailableError(
+        `redis driver: cannot connect to Redis at ${this.describeTarget()}: ${errorMessage(err)} ` +
+          '(check redis.url / host / port, credentials and TLS settings)',
+        err,
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- publishing
+
+  publish(event: OutgoingEvent): Promise<void> {
+    if (this.closed) return Promise.reject(new EventBusClosedError('the redis driver is closed: event not published'));
+    return new Promise<void>((resolve, reject) => {
+      const publish: PendingPublish = {
+        channel: this.prefix + event.name,
+        payload: event.payload,
+        deadline: Date.now() + this.publishTimeoutMs,
+        state: 'waiting',
+        resolve,
+        reject,
+      };
+      this.pending.add(publish);
+      if (this.deadlineTimer === undefined) this.armDeadline(this.publishTimeoutMs);
+      this.enqueue(publish);
+    });
+  }
+
+  /** Sends now when connected (after anything that waited), else waits for the connection. */
+  private enqueue(publish: PendingPublish): void {
+    this.waiting.push(publish);
+    if (this.publisher!.status === 'ready') this.flushWaiting();
+  }
+
+  /** Writes one publish. Many in one tick go out as one write (ioredis auto-pipelining). */
+  private send(publish: PendingPublish): void {
+    publish.state = 'sent';
+    this.publisher!.publish(publish.channel, publish.payload).then(
+      () => this.settle(publish),
+      (err: unknown) => {
+        if (publish.state !== 'sent') return;
+        if (errorMessage(err).startsWith(NOT_WRITTEN)) {
+          // The connection dropped before the write: nothing left the process, so it may wait for it.
+          publish.state = 'waiting';
+          this.enqueue(publish);
+          return;
+        }
+        this.settle(publish, new DriverUnavailableError(`redis driver: PUBLISH to '${publish.channel}' failed: ${errorMessage(err)}`, err));
+      },
+    );
+  }
+
+  private settle(publish: PendingPublish, error?: Error): void {
+    if (publish.state === 'done') return;
+    publish.state = 'done';
+    this.pending.delete(publish);
+    if (this.pending.size === 0) this.disarmDeadline();
+    if (error === undefined) publish.resolve();
+    else publish.reject(error);
+  }
+
+  /** The connection is back: send what waited, in dispatch order. */
+  private flushWaiting(): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const publish of waiting) {
+      if (publish.state === 'waiting') this.send(publish);
+    }
+  }
+
+  private armDeadline(delayMs: number): void {
+    this.deadlineTimer = setTimeout(() => this.expire(), Math.max(0, delayMs));
+  }
+
+  private disarmDeadline(): void {
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+  }
+
+  /** Fails every publish past its deadline; one timer serves them all. */
+  private expire(): void {
+    this.deadlineTimer = undefined;
+    const now = Date.now();
+    let unanswered = 0;
+    for (const publish of this.pending) {
+      if (publish.deadline > now) break;
+      if (publish.state === 'sent') unanswered++;
+      this.settle(publish, this.timeoutError(publish));
+    }
+    if (unanswered > 0 && this.publisher?.status === 'ready') {
+      // Written but unanswered: reset the connection so bytes still in the socket are dropped,
+      // never delivered after the dispatch was reported failed.
+      this.context?.log('warn', `redis driver: ${unanswered} publish(es) got no reply within publishTimeoutMs; reconnecting the publisher`);
+      this.publisher.disconnect(true);
+    }
+    if (this.waiting.length > 0 && this.waiting.every((p) => p.state === 'done')) this.waiting = [];
+    const next = this.pending.values().next();
+    if (!next.done) this.armDeadline(next.value.deadline - now);
+  }
+
+  private timeoutError(publish: PendingPublish): DriverUnavailableError {
+    const why = publish.state === 'sent' ? 'Redis did not confirm the PUBLISH' : `Redis is unreachable (connection ${this.publisher?.status ?? 'closed'})`;
+    return new DriverUnavailableError(
+      `redis driver: ${why} within publishTimeoutMs (${this.publishTimeoutMs} ms); the event on '${publish.channel}' ` +
+        'was not delivered to other processes and will not be sent later',
+    );
+  }
+
+  private watchPublisher(client: Redis): void {
+    client.on('ready', () => {
+      if (this.publisherDown) this.context?.log('log', `redis driver: publisher reconnected to ${this.describeTarget()}`);
+      this.publisherDown = false;
+      this.flushWaiting();
+    });
+    client.on('close', () => {
+      if (!this.closed && !this.publisherDown) this.context?.log('warn', `redis driver: publisher lost its connection to ${this.describeTarget()}; reconnecting`);
+      this.publisherDown = true;
+      // Written but unconfirmed publishes are not resent (autoResendUnfulfilledCommands: false): fail them now.
+      for (const publish of this.pending) {
+        if (publish.state === 'sent') {
+          this.settle(
+            publish,
+            new DriverUnavailableError(
+              `redis driver: the connection to Redis closed before it confirmed the PUBLISH on '${publish.channel}'; ` +
+                'the event will not be resent (at-most-once)',
+            ),
+          );
+        }
+      }
+    });
+    client.on('error', (err: unknown) => this.connectionError('publisher', err));
+  }
+
+  // ---------------------------------------------------------------- subscribing
+
+  async subscribe(key: string, deliver: DeliverFn): Promise<void> {
+    if (this.closed) throw new EventBusClosedError('the redis driver is closed: cannot subscribe');
+    const target = subscriptionTarget(this.prefix, key);
+    const table = target.kind === 'channel' ? this.channels : this.patterns;
+    const existing = table.get(target.name);
+    if (existing !== undefined) {
+      // Another key already holds this glob: the subscription is confirmed.
+      existing.delivers.set(key, deliver);
+      return;
+    }
+    const subscription: Subscription = { target, delivers: new Map([[key, deliver]]) };
+    table.set(target.name, subscription);
+    try {
+      await this.withinTimeout(
+        target.kind === 'channel' ? this.subscriber!.subscribe(target.name) : this.subscriber!.psubscribe(target.name),
+        `subscribing to '${target.name}'`,
+      );
+    } catch (err) {
+      subscription.delivers.delete(key);
+      if (subscription.delivers.size === 0 && table.get(target.name) === subscription) {
+        table.delete(target.name);
+        // A SUBSCRIBE still queued for the reconnect must not stay in effect.
+        this.redisUnsubscribe(target).catch(() => undefined);
+      }
+      throw err;
+    }
+  }
+
+  async unsubscribe(key: string): Promise<void> {
+    const target = subscriptionTarget(this.prefix, key);
+    const table = target.kind === 'channel' ? this.channels : this.patterns;
+    const subscription = table.get(target.name);
+    if (subscription === undefined || !subscription.delivers.delete(key)) return;
+    if (subscription.delivers.size > 0) return;
+    table.delete(target.name);
+    if (this.closed) return;
+    await this.withinTimeout(this.redisUnsubscribe(target), `unsubscribing from '${target.name}'`);
+  }
+
+  private redisUnsubscribe(target: RedisSubscriptionTarget): Promise<unknown> {
+    const sub = this.subscriber!;
+    return target.kind === 'channel' ? sub.unsubscribe(target.name) : sub.punsubscribe(target.name);
+  }
+
+  private watchSubscriber(client: Redis): void {
+    client.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      const name = channel.toString();
+      const subscription = this.channels.get(name);
+      if (subscription !== undefined) this.receive(subscription, name, message);
+    });
+    client.on('pmessageBuffer', (pattern: string | Buffer, channel: Buffer, message: Buffer) => {
+      const subscription = this.patterns.get(pattern.toString());
+      if (subscription !== undefined) this.receive(subscription, channel.toString(), message);
+    });
+    client.on('ready', () => {
+      // ioredis resubscribes every confirmed channel and pattern by itself (autoResubscribe).
+      if (this.subscriberDown) {
+        this.context?.log('log', `redis driver: subscriber reconnected; resubscribing ${this.channels.size} channel(s) and ${this.patterns.size} pattern(s)`);
+      }
+      this.subscriberDown = false;
+    });
+    client.on('close', () => {
+      if (!this.closed && !this.subscriberDown) {
+        this.context?.log('warn', `redis driver: subscriber lost its connection to ${this.describeTarget()}; events published meanwhile are missed (at-most-once)`);
+      }
+      this.subscriberDown = true;
+    });
+    client.on('error', (err: unknown) => this.connectionError('subscriber', err));
+  }
+
+  /** One received message: drop the bus's own echo, decode safely, hand it to the bus. */
+  private receive(subscription: Subscription, channel: string, message: Buffer): void {
+    if (this.closed) return;
+    const tail = this.echoTail!;
+    if (message.length >= tail.length && tail.compare(message, message.length - tail.length) === 0) return;
+    const context = this.context!;
+    let incoming: IncomingEvent | undefined;
+    const last = this.last;
+    if (last !== undefined && last.channel === channel && !last.seen.has(subscription) && last.message.equals(message)) {
+      // Another copy of the same publish, for another subscription.
+      last.seen.add(subscription);
+      incoming = last.incoming;
+    } else {
+      try {
+        incoming = context.decode(message, channel);
+      } catch (err) {
+        const name = channel.startsWith(this.prefix) ? channel.slice(this.prefix.length) : channel;
+        const cause = err instanceof MessageRejectedError ? err : new MessageRejectedError(channel, message.length, errorMessage(err));
+        context.reportError(new EventError(name, SUBSCRIBER, '', cause));
+      }
+      this.last = { channel, message, seen: new Set([subscription]), incoming };
+    }
+    if (incoming === undefined || incoming.origin === context.busId) return;
+    for (const deliver of subscription.delivers.values()) {
+      try {
+        deliver(incoming).catch((err: unknown) => context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err)));
+      } catch (err) {
+        context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err));
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  close(): Promise<void> {
+    return (this.closing ??= this.doClose());
+  }
+
+  private async doClose(): Promise<void> {
+    this.closed = true;
+    this.disarmDeadline();
+    for (const publish of this.pending) {
+      this.settle(publish, new DriverUnavailableError(`redis driver: closed before Redis confirmed the PUBLISH on '${publish.channel}'; not sent`));
+    }
+    this.waiting = [];
+    const sub = this.subscriber;
+    const channels = [...this.channels.keys()];
+    const patterns = [...this.patterns.keys()];
+    this.channels.clear();
+    this.patterns.clear();
+    if (sub !== undefined && sub.status === 'ready') {
+      const released: Array<Promise<unknown>> = [];
+      if (channels.length > 0) released.push(sub.unsubscribe(...channels));
+      if (patterns.length > 0) released.push(sub.punsubscribe(...patterns));
+      await this.withinTimeout(Promise.all(released), 'unsubscribing on close').catch(() => undefined);
+    }
+    await this.connections.closeAll();
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  /** Bounds a Redis command by `publishTimeoutMs`, so nothing waits forever for a Redis that is down. */
+  private withinTimeout<T>(operation: Promise<T>, what: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new DriverUnavailableError(`redis driver: Redis did not answer within publishTimeoutMs (${this.publishTimeoutMs} ms) ${what}`));
+      }, this.publishTimeoutMs);
+      operation.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err instanceof DriverUnavailableError ? err : new DriverUnavailableError(`redis driver: ${what} failed: ${errorMessage(err)}`, err));
+        },
+      );
+    });
+  }
+
+  private connectionError(role: string, err: unknown): void {
+    // Connection errors come with every reconnect attempt; the close/ready logs tell the story.
+    this.context?.log('debug', `redis driver: ${role} connection error: ${errorMessage(err)}`);
+  }
+
+  /** Where we connect, without credentials. */
+  private describeTarget(): string {
+    const { url, host, port } = this.options;
+    if (this.options.client !== undefined) return 'the given client';
+    if (url !== undefined) {
+      try {
+        const parsed = new URL(url);
+        return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+      } catch {
+        return 'redis.url';
+      }
+    }
+    return `${host ?? '127.0.0.1'}:${port ?? 6379}`;
+  }
+}
+
+/** The publisher holds publishes itself while Redis is down (see the class comment). */
+const PUBLISHER_OPTIONS: RedisOptions = {
+  lazyConnect: true,
+  enableOfflineQueue: false,
+  autoResendUnfulfilledCommands: false,
+  enableAutoPipelining: true,
+};
+
+/** The subscriber keeps ioredis's queue so a SUBSCRIBE made during an outage goes out on reconnect. */
+const SUBSCRIBER_OPTIONS: RedisOptions = {
+  lazyConnect: true,
+  autoResubscribe: true,
+};
+
+async function connect(client: Redis): Promise<void> {
+  if (client.status === 'ready') return;
+  if (client.status === 'wait') {
+    await client.connect();
+    return;
+  }
+  // A duplicate of a user's client may already be connecting.
+  await new Promise<void>((resolve, reject) => {
+    const onReady = (): void => {
+      client.off('close', onClose);
+      resolve();
+    };
+    const onClose = (): void => {
+      client.off('ready', onReady);
+      reject(new Error('connection closed before it was ready'));
+    };
+    client.once('ready', onReady);
+    client.once('close', onClose);
+  });
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
