@@ -7,6 +7,6 @@ export class InvalidOptionsError extends Error {
     /** The listener (`EmailNotifier.handle`) whose option it is; absent for module options. */
     readonly listener?: string,
   ) {
-    super(listener === undefined ? `EventBusModule option '${option}' ${message}` : `listener '${listener}' option '${option}' ${message}`);
+    super(listener === undefined ? `EventBusModule option '${option}' ${message}` : `listener option '${listener}: ${option}' ${message}`);
   }
 }
