@@ -25,34 +25,44 @@ export class ListenerExplorer implements OnModuleInit {
     await this.bus.start();
     const seen = new Set<object>();
     for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
-      this.explore(wrapper, seen);
+      await this.explore(wrapper, seen);
     }
     await this.bus.subscriptionsSettled();
     this.bus.markReady();
   }
 
-  private explore(wrapper: DiscoveredWrapper, seen: Set<object>): void {
+  private async explore(wrapper: DiscoveredWrapper, seen: Set<object>): Promise<void> {
     // An alias (useExisting) points at a provider explored on its own: call it once.
     if (wrapper.isAlias) return;
     const requestScoped = !wrapper.isDependencyTreeStatic();
-    const instance = wrapper.instance as Record<string, unknown> | undefined;
-    const prototype = requestScoped
-      ? (wrapper.metatype as Type | undefined)?.prototype
-      : instance !== null && typeof instance === 'object'
-        ? Object.getPrototypeOf(instance)
-        : undefined;
+    // A transient provider's static instance is a bare prototype that was never constructed.
+    const transient = wrapper.isTransient && !requestScoped;
+    let instance = wrapper.instance as Record<string, unknown> | undefined;
+    const prototype =
+      requestScoped || transient
+        ? (wrapper.metatype as Type | undefined)?.prototype
+        : instance !== null && typeof instance === 'object'
+          ? Object.getPrototypeOf(instance)
+          : undefined;
     if (!prototype || prototype === Object.prototype) return;
+    const listeners = this.scanner
+      .getAllMethodNames(prototype)
+      .map((methodName) => ({ methodName, metadata: this.accessor.getListenerMetadata(prototype[methodName]) }))
+      .filter((found) => found.metadata !== undefined);
+    if (listeners.length === 0) return;
+    if (transient) {
+      // The bus gets an instance of its own, built once, so its listeners run once per event.
+      instance = (await this.moduleRef.resolve(wrapper.token as Type, undefined, { strict: false })) as Record<string, unknown>;
+    }
     if (!requestScoped) {
       if (seen.has(instance!)) return;
       seen.add(instance!);
     }
     const className = (requestScoped ? (wrapper.metatype as Type).name : instance!.constructor?.name) ?? String(wrapper.name);
-    for (const methodName of this.scanner.getAllMethodNames(prototype)) {
-      const metadata = this.accessor.getListenerMetadata(prototype[methodName]);
-      if (metadata === undefined) continue;
+    for (const { methodName, metadata } of listeners) {
       const name = `${className}.${methodName}`;
       const call = requestScoped ? this.requestScopedCall(wrapper, methodName) : this.boundCall(instance!, methodName);
-      for (const { event, options } of metadata) {
+      for (const { event, options } of metadata!) {
         for (const key of this.bus.eventKeys(event, `@OnEvent on ${name}`)) this.bus.addListener(key, name, call, options);
       }
     }
