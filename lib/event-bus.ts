@@ -145,34 +145,35 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   /** Dispatches an untyped event: listeners of `name` receive `payload`. */
   dispatch(name: string, payload?: unknown): DispatchHandle;
   dispatch(eventOrName: object | string, payload?: unknown): DispatchHandle {
-    let name: string;
-    let type: string;
-    let event: unknown;
-    if (typeof eventOrName === 'string') {
-      name = type = eventOrName;
-      event = payload;
-    } else {
-      const meta = eventOrName !== null && typeof eventOrName === 'object' ? getDomainEventMetadata(eventOrName.constructor) : undefined;
-      if (meta === undefined) return this.refuse(eventOrName);
-      name = meta.name;
-      type = meta.type;
-      event = eventOrName;
-    }
+    // Hot path: kept small (rare branches live in helpers) so V8 inlines the routing into it.
+    if (typeof eventOrName !== 'string') return this.dispatchInstance(eventOrName);
+    return this.send(eventOrName, eventOrName, payload);
+  }
+
+  private dispatchInstance(event: object): DispatchHandle {
+    const meta = event !== null && typeof event === 'object' ? getDomainEventMetadata(event.constructor) : undefined;
+    if (meta === undefined) return this.refuse(event);
+    return this.send(meta.name, meta.type, event);
+  }
+
+  private send(name: string, type: string, event: unknown): DispatchHandle {
     this.counters.dispatched++;
     const handle = new DispatchHandle(name, this);
-    if (this.state !== 'ready') {
-      if (this.state === 'closing' || this.state === 'closed') {
-        this.publishFailed(handle, new EventBusClosedError());
-        handle._release();
-        return handle;
-      }
-      // Not started yet: keep it until listeners are attached.
-      this.track(handle);
-      this.queuedBeforeReady.push({ handle, type, event });
-      return handle;
-    }
+    if (this.state !== 'ready') return this.sendBeforeReadyOrAfterClose(handle, type, event);
     this.route(handle, type, event);
     if (!handle.settled) this.track(handle);
+    return handle;
+  }
+
+  private sendBeforeReadyOrAfterClose(handle: DispatchHandle, type: string, event: unknown): DispatchHandle {
+    if (this.state === 'closing' || this.state === 'closed') {
+      this.publishFailed(handle, new EventBusClosedError());
+      handle._release();
+      return handle;
+    }
+    // Not started yet: keep it until listeners are attached.
+    this.track(handle);
+    this.queuedBeforeReady.push({ handle, type, event });
     return handle;
   }
 
@@ -402,17 +403,19 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   }
 
   private runRoute(handle: DispatchHandle, route: { sync: readonly ListenerEntry[]; async: readonly ListenerEntry[] }, event: unknown, meta: DeliveryMeta | undefined): void {
-    const asyncs = route.async;
-    if (asyncs.length > 0) {
-      handle._pending += asyncs.length;
-      const queue = this.asyncQueue;
-      for (let i = 0; i < asyncs.length; i++) queue.push(handle, asyncs[i], event, meta);
-      if (!this.asyncScheduled) {
-        this.asyncScheduled = true;
-        queueMicrotask(this.flushAsync);
-      }
-    }
+    if (route.async.length > 0) this.queueAsync(handle, route.async, event, meta);
     this.runSync(handle, route.sync, 0, event, meta);
+  }
+
+  /** Async listeners start together on the next microtask, after `dispatch()` has returned. */
+  private queueAsync(handle: DispatchHandle, asyncs: readonly ListenerEntry[], event: unknown, meta: DeliveryMeta | undefined): void {
+    handle._pending += asyncs.length;
+    const queue = this.asyncQueue;
+    for (let i = 0; i < asyncs.length; i++) queue.push(handle, asyncs[i], event, meta);
+    if (!this.asyncScheduled) {
+      this.asyncScheduled = true;
+      queueMicrotask(this.flushAsync);
+    }
   }
 
   /** Sync listeners one after another; a returned promise holds the next one back until it settles. */

@@ -24,6 +24,9 @@ export class ListenerIndex {
   private readonly exact = new Map<string, ListenerEntry[]>();
   private readonly patterns = new Map<string, PatternSlot>();
   private readonly routes = new Map<string, Route>();
+  /** The last name routed and its route: a loop dispatching one event skips even the map lookup. */
+  private lastName: string | undefined;
+  private lastRoute: Route = EMPTY_ROUTE;
 
   add(entry: ListenerEntry): void {
     if (isPattern(entry.key)) {
@@ -33,7 +36,7 @@ export class ListenerIndex {
     } else {
       this.exact.set(entry.key, [...(this.exact.get(entry.key) ?? []), entry]);
     }
-    this.routes.clear();
+    this.invalidate();
   }
 
   /** Removes one listener. Returns true when its key has no listener left. */
@@ -53,7 +56,7 @@ export class ListenerIndex {
       if (left === 0) this.exact.delete(entry.key);
       else this.exact.set(entry.key, list);
     }
-    this.routes.clear();
+    this.invalidate();
     return left === 0;
   }
 
@@ -63,8 +66,15 @@ export class ListenerIndex {
     for (const entry of removed) entry.active = false;
     this.exact.delete(key);
     this.patterns.delete(key);
-    this.routes.clear();
+    this.invalidate();
     return removed;
+  }
+
+  /** Registrations changed: every cached route is stale. */
+  private invalidate(): void {
+    this.routes.clear();
+    this.lastName = undefined;
+    this.lastRoute = EMPTY_ROUTE;
   }
 
   hasKey(key: string): boolean {
@@ -81,11 +91,19 @@ export class ListenerIndex {
 
   /** Every listener `name` reaches, in registration order. */
   route(name: string): Route {
-    const cached = this.routes.get(name);
-    if (cached !== undefined) return cached;
-    const route = this.build(name, undefined);
-    if (this.routes.size >= MAX_CACHED_ROUTES) this.routes.clear();
-    this.routes.set(name, route);
+    if (name === this.lastName) return this.lastRoute;
+    return this.lookUp(name);
+  }
+
+  private lookUp(name: string): Route {
+    let route = this.routes.get(name);
+    if (route === undefined) {
+      route = this.build(name, undefined);
+      if (this.routes.size >= MAX_CACHED_ROUTES) this.routes.clear();
+      this.routes.set(name, route);
+    }
+    this.lastName = name;
+    this.lastRoute = route;
     return route;
   }
 
