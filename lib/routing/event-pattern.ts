@@ -23,5 +23,12 @@ export function assertEventKey(key: unknown, where: string): asserts key is stri
   if (typeof key !== 'string' || key.length === 0) {
     throw new TypeError(`${where}: an event name must be a non-empty string, a @DomainEvent class or an array of them (got ${String(key)})`);
   }
-  if (isPattern(key)) compilePattern(key);
+  if (isPattern(key)) {
+    try {
+      compilePattern(key);
+    } catch (err) {
+      // Say which listener or call holds the bad pattern.
+      throw new TypeError(`${where}: ${(err as Error).message}`);
+    }
+  }
 }

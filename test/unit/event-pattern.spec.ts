@@ -18,6 +18,7 @@ describe('event patterns', () => {
     expect(() => assertEventKey('user*', 'here')).toThrow(/user\*.*whole segments/);
     expect(() => assertEventKey('user.reg*', 'here')).toThrow(/'reg\*'/);
     expect(() => assertEventKey('user.***', 'here')).toThrow(TypeError);
+    expect(() => assertEventKey('user*', '@OnEvent on Billing.handle')).toThrow(/^@OnEvent on Billing\.handle: /);
   });
 
   it('rejects empty segments in a pattern', () => {
