@@ -30,6 +30,8 @@ import type { ListenerCall, ListenerEntry } from './routing/listener-entry';
 import { ListenerIndex } from './routing/listener-index';
 import { EventCodec } from './serialization/event-codec';
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /** An event name, a `@DomainEvent` class, or a list of them. */
 export type EventKey = string | EventClass | ReadonlyArray<string | EventClass>;
 
@@ -414,7 +416,9 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
     for (let i = 0; i < asyncs.length; i++) queue.push(handle, asyncs[i], event, meta);
     if (!this.asyncScheduled) {
       this.asyncScheduled = true;
-      queueMicrotask(this.flushAsync);
+      // A promise job, not queueMicrotask(): Node wraps that one in an AsyncResource per call.
+      // runAsyncQueue() catches every listener failure, so this job never rejects.
+      void RESOLVED.then(this.flushAsync);
     }
   }
 
