@@ -1,4 +1,5 @@
 import type { Redis, RedisOptions } from 'ioredis';
+import type { Socket } from 'node:net';
 import { DriverUnavailableError } from '../errors/driver-unavailable.error';
 import { EventBusClosedError } from '../errors/event-bus-closed.error';
 import { EventError, SUBSCRIBER } from '../errors/event.error';
@@ -71,6 +72,7 @@ export class RedisDriver implements EventBusDriver {
   /** The end of every message this bus publishes (`..."origin":"<busId>"}`), to drop its echo before decoding. */
   private echoTail: Buffer | undefined;
   private last: LastMessage | undefined;
+  private flushScheduled = false;
   private closed = false;
   private closing: Promise<void> | undefined;
   private publisherDown = false;
@@ -122,28 +124,57 @@ export class RedisDriver implements EventBusDriver {
     });
   }
 
-  /** Sends now when connected (after anything that waited), else waits for the connection. */
+  /**
+   * Queues a publish; while connected, everything queued in one tick goes out as one pipeline
+   * (one write, no round trip per event).
+   */
   private enqueue(publish: PendingPublish): void {
     this.waiting.push(publish);
-    if (this.publisher!.status === 'ready') this.flushWaiting();
+    if (!this.flushScheduled && this.publisher!.status === 'ready') {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushWaiting);
+    }
   }
 
-  /** Writes one publish. Many in one tick go out as one write (ioredis auto-pipelining). */
-  private send(publish: PendingPublish): void {
-    publish.state = 'sent';
-    this.publisher!.publish(publish.channel, publish.payload).then(
-      () => this.settle(publish),
+  /** Writes what waits, in dispatch order, when the connection is up (on its `ready` too). */
+  private readonly flushWaiting = (): void => {
+    this.flushScheduled = false;
+    const publisher = this.publisher;
+    if (publisher === undefined || publisher.status !== 'ready' || this.waiting.length === 0) return;
+    const batch = this.waiting.filter((p) => p.state === 'waiting');
+    this.waiting = [];
+    if (batch.length === 0) return;
+    // A pipeline of our own rather than ioredis auto-pipelining: auto-pipelining waits for the previous
+    // batch's replies, which never come when a connection dies with commands in flight.
+    const pipeline = publisher.pipeline();
+    for (const publish of batch) {
+      publish.state = 'sent';
+      pipeline.publish(publish.channel, publish.payload);
+    }
+    pipeline.exec().then(
+      (results) => {
+        for (let i = 0; i < batch.length; i++) this.published(batch[i], results?.[i]?.[0] ?? undefined);
+      },
       (err: unknown) => {
-        if (publish.state !== 'sent') return;
-        if (errorMessage(err).startsWith(NOT_WRITTEN)) {
-          // The connection dropped before the write: nothing left the process, so it may wait for it.
-          publish.state = 'waiting';
-          this.enqueue(publish);
-          return;
-        }
-        this.settle(publish, new DriverUnavailableError(`redis driver: PUBLISH to '${publish.channel}' failed: ${errorMessage(err)}`, err));
+        for (const publish of batch) this.published(publish, err);
       },
     );
+  };
+
+  /** The outcome of one written publish. */
+  private published(publish: PendingPublish, err: unknown): void {
+    if (publish.state !== 'sent') return;
+    if (err === undefined || err === null) {
+      this.settle(publish);
+      return;
+    }
+    if (errorMessage(err).startsWith(NOT_WRITTEN)) {
+      // The connection dropped before the write: nothing left the process, so it may wait for it.
+      publish.state = 'waiting';
+      this.enqueue(publish);
+      return;
+    }
+    this.settle(publish, new DriverUnavailableError(`redis driver: PUBLISH to '${publish.channel}' failed: ${errorMessage(err)}`, err));
   }
 
   private settle(publish: PendingPublish, error?: Error): void {
@@ -153,15 +184,6 @@ export class RedisDriver implements EventBusDriver {
     if (this.pending.size === 0) this.disarmDeadline();
     if (error === undefined) publish.resolve();
     else publish.reject(error);
-  }
-
-  /** The connection is back: send what waited, in dispatch order. */
-  private flushWaiting(): void {
-    const waiting = this.waiting;
-    this.waiting = [];
-    for (const publish of waiting) {
-      if (publish.state === 'waiting') this.send(publish);
-    }
   }
 
   private armDeadline(delayMs: number): void {
@@ -186,8 +208,8 @@ export class RedisDriver implements EventBusDriver {
     if (unanswered > 0 && this.publisher?.status === 'ready') {
       // Written but unanswered: reset the connection so bytes still in the socket are dropped,
       // never delivered after the dispatch was reported failed.
-      this.context?.log('warn', `redis driver: ${unanswered} publish(es) got no reply within publishTimeoutMs; reconnecting the publisher`);
-      this.publisher.disconnect(true);
+      this.context?.log('warn', `redis driver: ${unanswered} publish(es) got no reply within publishTimeoutMs; resetting the publisher connection`);
+      resetConnection(this.publisher);
     }
     if (this.waiting.length > 0 && this.waiting.every((p) => p.state === 'done')) this.waiting = [];
     const next = this.pending.values().next();
@@ -405,7 +427,7 @@ const PUBLISHER_OPTIONS: RedisOptions = {
   lazyConnect: true,
   enableOfflineQueue: false,
   autoResendUnfulfilledCommands: false,
-  enableAutoPipelining: true,
+  enableAutoPipelining: false,
 };
 
 /** The subscriber keeps ioredis's queue so a SUBSCRIBE made during an outage goes out on reconnect. */
@@ -433,6 +455,25 @@ async function connect(client: Redis): Promise<void> {
     client.once('ready', onReady);
     client.once('close', onClose);
   });
+}
+
+/**
+ * Drops a connection with a TCP reset rather than a FIN: a graceful close would still deliver the
+ * bytes waiting in the socket, and a reset makes the server discard what it has not read yet.
+ * ioredis sees the close and reconnects.
+ */
+function resetConnection(client: Redis): void {
+  const stream = (client as unknown as { stream?: Socket }).stream;
+  try {
+    if (stream !== undefined && typeof stream.resetAndDestroy === 'function') {
+      stream.resetAndDestroy();
+      return;
+    }
+  } catch {
+    // Not a plain TCP socket (TLS): destroy it instead.
+  }
+  if (stream !== undefined) stream.destroy();
+  else client.disconnect(true);
 }
 
 function errorMessage(err: unknown): string {

@@ -48,7 +48,9 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
 
 /** A plain ioredis client for the test's own commands (PUBSUB, raw PUBLISH / SUBSCRIBE). */
 export function rawClient(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => 50, ...options });
+  const client = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => 50, ...options });
+  client.on('error', () => undefined); // reconnects are part of the outage tests
+  return client;
 }
 
 /** Raw messages received on a channel or pattern by a plain client. */

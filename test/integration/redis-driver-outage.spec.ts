@@ -1,0 +1,186 @@
+import { Injectable } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { DomainEvent, DriverUnavailableError, EventError, OnEvent } from 'nestjs-event-bus';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RedisServer, sleep } from '../support/redis-server';
+import { rawClient, startRedisApp, until, type RedisTestApp } from '../support/redis-test-app';
+
+@DomainEvent('user.registered')
+class UserRegistered {
+  constructor(readonly userId: string) {}
+}
+
+@Injectable()
+class Recorder {
+  readonly users: string[] = [];
+  readonly wildcard: string[] = [];
+  readonly markers: number[] = [];
+  @OnEvent(UserRegistered)
+  onUser(event: UserRegistered) {
+    this.users.push(event.userId);
+  }
+  @OnEvent('user.*', { async: true })
+  onAnyUser(event: UserRegistered) {
+    this.wildcard.push(event.userId);
+  }
+  @OnEvent('marker')
+  onMarker(event: { n: number }) {
+    this.markers.push(event.n);
+  }
+}
+
+describe.each([2, 3] as const)('redis driver outages over RESP%i', (protocol) => {
+  let server: RedisServer;
+  let admin: Redis;
+  const apps: RedisTestApp[] = [];
+
+  const start = async (options: Record<string, unknown> = {}) => {
+    const app = await startRedisApp({ url: server.url, protocol, retryStrategy: () => 50, ...options }, [Recorder]);
+    apps.push(app);
+    return app;
+  };
+  /** Both apps' subscriber connections hold the channel and the pattern again. */
+  const resubscribed = async (apps: number) => {
+    try {
+      const [, n] = (await admin.pubsub('NUMSUB', 'goevent:user.registered')) as [string, number];
+      const list = (await admin.client('LIST')) as string;
+      const withPattern = list.split('\n').filter((l) => l.includes('name=nestjs-event-bus:subscriber') && / psub=1 /.test(l)).length;
+      return Number(n) === apps && withPattern === apps;
+    } catch {
+      return false;
+    }
+  };
+  /** A marker sent after an event proves by ordering that the event was not delivered. */
+  const marker = async (from: RedisTestApp, to: RedisTestApp, n: number) => {
+    const { errors } = await from.bus.dispatch('marker', { n });
+    expect(errors).toEqual([]);
+    await until(() => to.get(Recorder).markers.includes(n), `marker ${n}`);
+  };
+
+  beforeAll(async () => {
+    server = await RedisServer.start();
+    admin = rawClient(server.url);
+  });
+  afterEach(async () => {
+    if (!server.running) await server.launch();
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+  });
+  afterAll(async () => {
+    admin?.disconnect();
+    await server?.destroy();
+  });
+
+  it('resubscribes by itself after redis-server is killed and restarted on the same port', async () => {
+    const a = await start();
+    const b = await start();
+    await server.kill();
+    await sleep(200);
+    await server.launch();
+    await until(() => resubscribed(2), 'both apps to resubscribe', 15_000);
+
+    const { errors } = await a.bus.dispatch(new UserRegistered('after-restart'));
+    expect(errors).toEqual([]);
+    await until(() => b.get(Recorder).users.length === 1 && b.get(Recorder).wildcard.length === 1, 'b to receive');
+    expect(b.get(Recorder).users).toEqual(['after-restart']);
+    expect(b.get(Recorder).wildcard).toEqual(['after-restart']);
+    expect(a.get(Recorder).users).toEqual(['after-restart']);
+    // No subscriber errors from the outage itself.
+    expect(b.errors).toEqual([]);
+  });
+
+  it('fails a dispatch made while Redis is down with a typed publisher error by publishTimeoutMs, and never sends it later', async () => {
+    const a = await start({ publishTimeoutMs: 500, commandTimeout: 100 });
+    const b = await start();
+    await server.kill();
+    const started = Date.now();
+    const handle = a.bus.dispatch(new UserRegistered('during-outage'));
+    // The publishing app's own listeners ran (in-process), as the contract says.
+    expect(a.get(Recorder).users).toEqual(['during-outage']);
+    const { errors } = await handle;
+    const elapsed = Date.now() - started;
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(EventError);
+    expect(errors[0].listener).toBe('publisher');
+    expect(errors[0].cause).toBeInstanceOf(DriverUnavailableError);
+    expect((errors[0].cause as Error).message).toMatch(/publishTimeoutMs \(500 ms\)/);
+    // Bounded: it did not wait for Redis to come back (generous bound for a loaded machine).
+    expect(elapsed).toBeLessThan(500 + 4_000);
+    expect(a.errors.filter((e) => e.listener === 'publisher')).toHaveLength(1);
+    expect(a.bus.stats().publishErrors).toBe(1);
+
+    await server.launch();
+    await until(() => resubscribed(2), 'both apps to resubscribe', 15_000);
+    await marker(a, b, 1);
+    // Give a late send every chance to show up after the marker too.
+    await sleep(300);
+    await marker(a, b, 2);
+    expect(b.get(Recorder).users).toEqual([]);
+    expect(b.get(Recorder).wildcard).toEqual([]);
+  });
+
+  it('delivers a dispatch made during a short outage once Redis is back within publishTimeoutMs, exactly once', async () => {
+    // a reconnects slowly, b quickly: b's subscriptions are back before a's held publish goes out.
+    const a = await start({ publishTimeoutMs: 10_000, retryStrategy: () => 1_500 });
+    const b = await start();
+    await server.kill();
+    const handle = a.bus.dispatch(new UserRegistered('held'));
+    await sleep(300);
+    expect(handle.settled).toBe(false);
+    await server.launch();
+    const { errors } = await handle;
+    expect(errors).toEqual([]);
+    await until(() => b.get(Recorder).users.length === 1, 'b to receive the held event');
+    await marker(a, b, 3);
+    expect(b.get(Recorder).users).toEqual(['held']);
+    expect(b.get(Recorder).wildcard).toEqual(['held']);
+    expect(a.get(Recorder).users).toEqual(['held']);
+  });
+
+  it('fails publishes in flight when the connection dies, and publishes again after the restart', async () => {
+    const a = await start({ publishTimeoutMs: 10_000 });
+    const b = await start();
+    // Stop the server so the publishes are written but unanswered, then kill it.
+    process.kill(server.pid!, 'SIGSTOP');
+    const handles = [1, 2, 3].map((n) => a.bus.dispatch(new UserRegistered(`lost${n}`)));
+    await sleep(100);
+    await server.kill();
+    const results = await Promise.all(handles);
+    for (const { errors } of results) {
+      expect(errors).toHaveLength(1);
+      expect(errors[0].cause).toBeInstanceOf(DriverUnavailableError);
+    }
+    await server.launch();
+    await until(() => resubscribed(2), 'both apps to resubscribe', 15_000);
+    const { errors } = await a.bus.dispatch(new UserRegistered('after'));
+    expect(errors).toEqual([]);
+    await until(() => b.get(Recorder).users.includes('after'), 'the event after the restart');
+    expect(b.get(Recorder).users.filter((u) => u.startsWith('lost')).length).toBeLessThanOrEqual(3);
+    expect(b.get(Recorder).users.filter((u) => u === 'after')).toHaveLength(1);
+  });
+
+  // A stalled server (SIGSTOP) has the PUBLISH in its socket buffer already; no client can take it back.
+  // The driver fails it by the deadline, resets its connection (dropping anything not yet sent), never
+  // sends it again, and works again once the server does: the event arrives at most once.
+  it('fails a publish a stalled Redis never answered by publishTimeoutMs, never resends it, and recovers', async () => {
+    const a = await start({ publishTimeoutMs: 400 });
+    const b = await start();
+    process.kill(server.pid!, 'SIGSTOP');
+    let resumed = false;
+    try {
+      const { errors } = await a.bus.dispatch(new UserRegistered('stalled'));
+      expect(errors).toHaveLength(1);
+      expect(errors[0].cause).toBeInstanceOf(DriverUnavailableError);
+      expect((errors[0].cause as Error).message).toMatch(/did not confirm|closed before it confirmed/);
+      process.kill(server.pid!, 'SIGCONT');
+      resumed = true;
+      await until(() => resubscribed(2), 'both apps connected', 15_000);
+      await until(async () => (await admin.client('LIST') as string).split('\n').filter((l) => l.includes('name=nestjs-event-bus:publisher')).length === 2, 'publishers back');
+      await marker(a, b, 5);
+      await sleep(300);
+      await marker(a, b, 6);
+      expect(b.get(Recorder).users.length).toBeLessThanOrEqual(1);
+    } finally {
+      if (!resumed) process.kill(server.pid!, 'SIGCONT');
+    }
+  });
+});
