@@ -626,6 +626,22 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
     }
   }
 
+  /**
+   * Resolves true once nothing is in flight, false after `timeoutMs`. Its timer is not unref'd:
+   * with only a hanging listener left, the process must still reach the end of close() (and the
+   * shutdown hooks after it) instead of exiting half-way; the bound keeps that short.
+   */
+  private drain(timeoutMs: number): Promise<boolean> {
+    if (this.inflight === 0) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
   private async doClose(): Promise<void> {
     const wasStarted = this.state !== 'created';
     this.state = 'closing';
@@ -635,9 +651,7 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
       handle._release();
     }
     const timeoutMs = this.options?.shutdownTimeoutMs ?? 10_000;
-    try {
-      await this.wait({ timeoutMs });
-    } catch {
+    if (!(await this.drain(timeoutMs))) {
       this.logger.warn(`shutdown: ${this.inflight} dispatch(es) still running after shutdownTimeoutMs (${timeoutMs} ms); closing anyway`);
     }
     await Promise.all(this.index.entries().map((entry) => entry.close().catch(() => undefined)));
