@@ -23,7 +23,12 @@ export async function startRedisApp(
   @Module({ imports: [EventBusModule.forRoot({ driver: 'redis', redis, ...extra })], providers })
   class RedisTestModule {}
   const app = await Test.createTestingModule({ imports: [RedisTestModule] }).compile();
-  await app.init();
+  try {
+    await app.init();
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    throw err;
+  }
   const bus = app.get(EventBus);
   const errors: EventError[] = [];
   bus.errors$.subscribe((error) => errors.push(error));
