@@ -39,9 +39,10 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
   _tracked = false;
   private _errors: EventError[] | null = null;
   private _id: string | undefined;
-  private _done: Promise<DispatchResult> | undefined;
-  private _resolve: ((result: DispatchResult) => void) | undefined;
-  private _settled = false;
+  // Assigned here, even though usually unused, so every handle has one shape (V8 hidden class):
+  // awaiting one later adds no property. Settled is `_pending === 0`, not a field: 8 bytes less.
+  private _done: Promise<DispatchResult> | undefined = undefined;
+  private _resolve: ((result: DispatchResult) => void) | undefined = undefined;
 
   /** @internal */
   constructor(
@@ -63,13 +64,13 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
   }
 
   get settled(): boolean {
-    return this._settled;
+    return this._pending === 0;
   }
 
   /** Settles with the dispatch (goevent's Done()); never rejects. */
   get done(): Promise<DispatchResult> {
     if (this._done === undefined) {
-      this._done = this._settled
+      this._done = this._pending === 0
         ? Promise.resolve(this.result())
         : new Promise<DispatchResult>((resolve) => {
             this._resolve = resolve;
@@ -88,7 +89,7 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
   /** goevent's Wait(): never rejects for listener errors; rejects with `DispatchTimeoutError` on timeout. */
   wait(options: WaitOptions = {}): Promise<DispatchResult> {
     const { timeoutMs } = options;
-    if (timeoutMs === undefined || this._settled) return this.done;
+    if (timeoutMs === undefined || this._pending === 0) return this.done;
     return new Promise<DispatchResult>((resolve, reject) => {
       const timer = setTimeout(() => reject(new DispatchTimeoutError(timeoutMs, `dispatch of '${this.eventName}'`)), timeoutMs);
       timer.unref?.();
@@ -119,7 +120,6 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
   }
 
   private _settle(): void {
-    this._settled = true;
     if (this._resolve !== undefined) {
       this._resolve(this.result());
       this._resolve = undefined;
