@@ -539,7 +539,10 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   private async doStart(): Promise<void> {
     const options = resolveEventBusOptions(this.rawOptions);
     this.options = options;
+    // Keep what was recorded before start (e.g. a bad dispatch from a constructor), within the new bound.
+    const earlier = this.errorLog.list();
     this.errorLog = new ErrorLog(options.maxErrors);
+    for (const error of earlier) this.errorLog.push(error);
     const driver = await createDriver(options);
     this.delivery = driver.delivery ?? 'broadcast';
     this.codec = new EventCodec({

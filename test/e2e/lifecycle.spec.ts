@@ -224,6 +224,20 @@ describe('lifecycle (§7)', () => {
     expect(received).toEqual([]);
   });
 
+  it('errors recorded before app.init() (a bad dispatch from a constructor) are still in getErrors() after it', async () => {
+    @Injectable()
+    class BadEarlyDispatcher {
+      readonly handle: DispatchHandle;
+      constructor(bus: EventBus) {
+        this.handle = bus.dispatch({ not: 'an event' });
+      }
+    }
+    booted = await bootApp({ providers: [BadEarlyDispatcher] }, { maxErrors: 5 });
+    const early = booted.app.get(BadEarlyDispatcher).handle;
+    expect(early.errors).toHaveLength(1);
+    expect(booted.bus.getErrors()).toEqual(early.errors);
+  });
+
   it('getErrors() stays bounded by maxErrors through and after close', async () => {
     booted = await bootApp({}, { maxErrors: 2 });
     const bus = booted.bus;
