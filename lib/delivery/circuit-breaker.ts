@@ -41,7 +41,7 @@ export class CircuitBreaker {
     private readonly timers: TimerScope,
     private readonly observer: BreakerObserver,
     private readonly closedError: () => Error,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => Date.now(),
   ) {
     this.threshold = options.threshold;
     this.cooldownMs = options.cooldownMs;
