@@ -452,7 +452,9 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
     meta: DeliveryMeta | undefined,
   ): boolean {
     try {
-      pending.then(
+      // Promise.resolve() adopts a foreign thenable once (a second call or a throw after it is ignored);
+      // a native promise passes through as itself.
+      Promise.resolve(pending).then(
         () => this.runSync(handle, list, next, event, meta),
         (err: unknown) => {
           handle._fail(entry.name, err);
@@ -497,7 +499,7 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   /** Releases `handle` once `pending` settles; false when `then` itself threw. */
   private releaseAfter(pending: PromiseLike<unknown>, handle: DispatchHandle, entry: ListenerEntry): boolean {
     try {
-      pending.then(
+      Promise.resolve(pending).then(
         () => handle._release(),
         (err: unknown) => {
           handle._fail(entry.name, err);

@@ -259,6 +259,52 @@ describe('re-entrancy, churn and failures (§4, §6, §11)', () => {
     });
   });
 
+  describe('listeners returning misbehaving thenables', () => {
+    const twice = { then: (ok: () => void) => (ok(), ok()) };
+    const both = { then: (ok: () => void, fail: (e: unknown) => void) => (ok(), fail(new Error('late rejection'))) };
+    const callsThenThrows = {
+      then: (ok: () => void) => {
+        ok();
+        throw new Error('then threw after resolving');
+      },
+    };
+    const thenThrows = {
+      then: () => {
+        throw new Error('then threw');
+      },
+    };
+    const cases: Array<[string, object]> = [
+      ['resolves twice', twice],
+      ['resolves and rejects', both],
+      ['resolves, then throws', callsThenThrows],
+      ['throws from then()', thenThrows],
+    ];
+    for (const [label, thenable] of cases) {
+      it(`a thenable that ${label}: the chain continues once, the handle settles, counters stay sound`, async () => {
+        const bus = await boot();
+        let next = 0;
+        let asyncNext = 0;
+        bus.registerListener(
+          { eventName: 'thenable.sync', onEvent: () => thenable },
+          { eventName: 'thenable.sync', onEvent: () => next++ },
+          { eventName: 'thenable.async', options: { async: true }, onEvent: () => thenable },
+          { eventName: 'thenable.async', options: { async: true }, onEvent: () => void asyncNext++ },
+        );
+        const sync = bus.dispatch('thenable.sync');
+        const async = bus.dispatch('thenable.async');
+        await sync.wait({ timeoutMs: 2_000 });
+        await async.wait({ timeoutMs: 2_000 });
+        await sleep(5);
+        expect(next).toBe(1);
+        expect(asyncNext).toBe(1);
+        expect(sync.settled).toBe(true);
+        expect(async.settled).toBe(true);
+        expect(sync.errors.length).toBeLessThanOrEqual(1);
+        await expectInflightCounterSound(bus, 'thenable.check');
+      });
+    }
+  });
+
   describe('failing listeners never crash and never leave an unhandled rejection', () => {
     const nullProtoCycle = Object.create(null) as Record<string, unknown>;
     nullProtoCycle.self = nullProtoCycle;
