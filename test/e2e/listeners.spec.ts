@@ -1,7 +1,7 @@
 import { Controller, Injectable } from '@nestjs/common';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DomainEvent, EventBus, EventError, InvalidEventError, OnEvent } from 'nestjs-event-bus';
+import { DomainEvent, EventBus, EventError, EventRegistry, InvalidEventError, OnEvent } from 'nestjs-event-bus';
 import { bootApp, sleep, type BootedApp } from '../support/boot-app';
 
 @DomainEvent('lst.user.registered')
@@ -98,6 +98,15 @@ describe('listeners and dispatch', () => {
   it('EventBus is injectable into a controller and is the same bus as app.get(EventBus)', async () => {
     const bus = await boot();
     expect(booted.app.get(Ctl).bus).toBe(bus);
+  });
+
+  it('EventRegistry is injectable and knows the @DomainEvent classes, versioned keys included', async () => {
+    await boot();
+    const registry = booted.app.get(EventRegistry);
+    expect(registry.resolve('lst.user.registered')).toBe(UserRegistered);
+    expect(registry.resolve('lst.order.created.v2')).toBe(OrderCreatedV2);
+    expect(registry.isRegistered('lst.order.created')).toBe(false);
+    expect(registry.isRegistered('lst.nothing')).toBe(false);
   });
 
   it('@OnEvent with a name, a class, an array, `*`, `**` and stacked decorators: each listener gets the event once, in registration order', async () => {
