@@ -40,6 +40,8 @@ interface LastMessage {
 interface Subscription {
   readonly target: RedisSubscriptionTarget;
   readonly delivers: Map<string, DeliverFn>;
+  /** Settles when Redis confirmed the SUBSCRIBE / PSUBSCRIBE (see `confirmed()`). */
+  readonly confirmed: Promise<void>;
 }
 
 /**
@@ -255,26 +257,20 @@ export class RedisDriver implements EventBusDriver {
     if (this.closed) throw new EventBusClosedError('the redis driver is closed: cannot subscribe');
     const target = subscriptionTarget(this.prefix, key);
     const table = target.kind === 'channel' ? this.channels : this.patterns;
-    const existing = table.get(target.name);
-    if (existing !== undefined) {
-      // Another key already holds this glob: the subscription is confirmed.
-      existing.delivers.set(key, deliver);
-      return;
+    let subscription = table.get(target.name);
+    if (subscription === undefined) {
+      const command = target.kind === 'channel' ? this.subscriber!.subscribe(target.name) : this.subscriber!.psubscribe(target.name);
+      subscription = { target, delivers: new Map(), confirmed: this.confirmed(command, `subscribing to '${target.name}'`) };
+      table.set(target.name, subscription);
     }
-    const subscription: Subscription = { target, delivers: new Map([[key, deliver]]) };
-    table.set(target.name, subscription);
+    // Routes first, so a message that arrives right after the confirmation is delivered.
+    subscription.delivers.set(key, deliver);
     try {
-      await this.withinTimeout(
-        target.kind === 'channel' ? this.subscriber!.subscribe(target.name) : this.subscriber!.psubscribe(target.name),
-        `subscribing to '${target.name}'`,
-      );
+      await subscription.confirmed;
     } catch (err) {
+      // Redis refused it (an ACL without this channel, say): nothing is subscribed.
       subscription.delivers.delete(key);
-      if (subscription.delivers.size === 0 && table.get(target.name) === subscription) {
-        table.delete(target.name);
-        // A SUBSCRIBE still queued for the reconnect must not stay in effect.
-        this.redisUnsubscribe(target).catch(() => undefined);
-      }
+      if (subscription.delivers.size === 0 && table.get(target.name) === subscription) table.delete(target.name);
       throw err;
     }
   }
@@ -287,7 +283,32 @@ export class RedisDriver implements EventBusDriver {
     if (subscription.delivers.size > 0) return;
     table.delete(target.name);
     if (this.closed) return;
-    await this.withinTimeout(this.redisUnsubscribe(target), `unsubscribing from '${target.name}'`);
+    await this.confirmed(this.redisUnsubscribe(target), `unsubscribing from '${target.name}'`);
+  }
+
+  /**
+   * Waits for Redis to confirm a (un)subscription. A refusal rejects. While Redis is down the
+   * command stays queued on the subscriber connection and takes effect when it reconnects; after
+   * `publishTimeoutMs` this resolves with a warning, so registering a listener or shutting down
+   * never waits for Redis indefinitely.
+   */
+  private confirmed(command: Promise<unknown>, what: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.context?.log('warn', `redis driver: Redis did not confirm ${what} within publishTimeoutMs (${this.publishTimeoutMs} ms); it takes effect when the connection is back`);
+        resolve();
+      }, this.publishTimeoutMs);
+      command.then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(new DriverUnavailableError(`redis driver: ${what} failed: ${errorMessage(err)}`, err));
+        },
+      );
+    });
   }
 
   private redisUnsubscribe(target: RedisSubscriptionTarget): Promise<unknown> {
@@ -375,31 +396,12 @@ export class RedisDriver implements EventBusDriver {
       const released: Array<Promise<unknown>> = [];
       if (channels.length > 0) released.push(sub.unsubscribe(...channels));
       if (patterns.length > 0) released.push(sub.punsubscribe(...patterns));
-      await this.withinTimeout(Promise.all(released), 'unsubscribing on close').catch(() => undefined);
+      await this.confirmed(Promise.all(released), 'unsubscribing on close').catch(() => undefined);
     }
     await this.connections.closeAll();
   }
 
   // ---------------------------------------------------------------- helpers
-
-  /** Bounds a Redis command by `publishTimeoutMs`, so nothing waits forever for a Redis that is down. */
-  private withinTimeout<T>(operation: Promise<T>, what: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new DriverUnavailableError(`redis driver: Redis did not answer within publishTimeoutMs (${this.publishTimeoutMs} ms) ${what}`));
-      }, this.publishTimeoutMs);
-      operation.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          reject(err instanceof DriverUnavailableError ? err : new DriverUnavailableError(`redis driver: ${what} failed: ${errorMessage(err)}`, err));
-        },
-      );
-    });
-  }
 
   private connectionError(role: string, err: unknown): void {
     // Connection errors come with every reconnect attempt; the close/ready logs tell the story.
@@ -430,10 +432,12 @@ const PUBLISHER_OPTIONS: RedisOptions = {
   enableAutoPipelining: false,
 };
 
-/** The subscriber keeps ioredis's queue so a SUBSCRIBE made during an outage goes out on reconnect. */
+/** The subscriber keeps ioredis's queue (however long the outage) so a SUBSCRIBE made during an outage goes out on reconnect. */
 const SUBSCRIBER_OPTIONS: RedisOptions = {
   lazyConnect: true,
   autoResubscribe: true,
+  enableOfflineQueue: true,
+  maxRetriesPerRequest: null,
 };
 
 async function connect(client: Redis): Promise<void> {

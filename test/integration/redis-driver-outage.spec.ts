@@ -88,6 +88,25 @@ describe.each([2, 3] as const)('redis driver outages over RESP%i', (protocol) =>
     expect(b.errors).toEqual([]);
   });
 
+  it('listeners registered or removed while Redis is down take effect on Redis when it is back', async () => {
+    const a = await start();
+    const b = await start({ publishTimeoutMs: 300 });
+    const late: unknown[] = [];
+    await server.kill();
+    b.bus.registerListener({ eventName: 'late.event', onEvent: (e: unknown) => void late.push(e) });
+    await b.bus.unregisterListenersForEvent(UserRegistered); // resolves despite the outage (bounded)
+    await sleep(400); // past b's publishTimeoutMs: the queued (un)subscriptions must survive that
+    await server.launch();
+    await until(async () => {
+      const [, late, , users] = (await admin.pubsub('NUMSUB', 'goevent:late.event', 'goevent:user.registered')) as [string, number, string, number];
+      return Number(late) === 1 && Number(users) === 1;
+    }, 'late.event subscribed by b, user.registered by a only', 15_000);
+    await until(async () => (await a.bus.dispatch('late.event', { n: 1 })).errors.length === 0, 'a to publish again', 15_000);
+    await until(() => late.length >= 1, 'b to receive late.event');
+    expect(late[0]).toEqual({ n: 1 });
+    expect(b.errors.filter((e) => e.listener === 'subscriber')).toEqual([]);
+  });
+
   it('fails a dispatch made while Redis is down with a typed publisher error by publishTimeoutMs, and never sends it later', async () => {
     const a = await start({ publishTimeoutMs: 500, commandTimeout: 100 });
     const b = await start();
