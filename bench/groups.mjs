@@ -1,4 +1,5 @@
 import { inProcessGroup } from './groups/in-process.mjs';
+import { redisLatencyGroup, redisPubSubGroup, redisStreamsGroup } from './groups/redis.mjs';
 
 /** Every group `npm run bench` knows, in the order it runs them. */
-export const GROUPS = [inProcessGroup];
+export const GROUPS = [inProcessGroup, redisPubSubGroup, redisStreamsGroup, redisLatencyGroup];

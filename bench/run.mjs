@@ -24,7 +24,7 @@ const require = createRequire(import.meta.url);
 
 const args = parseArgs(process.argv.slice(2));
 const quick = args.quick || process.env.BENCH_QUICK === '1';
-const rounds = Number(args.rounds ?? (quick ? 1 : 5));
+const roundsArg = args.rounds !== undefined ? Number(args.rounds) : undefined;
 const wanted = (args.group ?? 'in-process,redis').split(',');
 const scale = quick ? 'quick' : 'full';
 
@@ -35,8 +35,10 @@ try {
   for (const group of GROUPS.filter((g) => wanted.includes(g.family))) {
     if (group.needsRedis && redis === undefined) redis = await startRedis();
     const env = group.needsRedis ? { BENCH_REDIS_URL: redis.url } : {};
+    const rounds = quick ? 1 : (roundsArg ?? group.rounds ?? 5);
+    group.roundsRun = rounds;
     process.stderr.write(`\n# ${group.title} (${rounds} round${rounds > 1 ? 's' : ''}, ${scale})\n`);
-    const samples = await runGroup(group, env);
+    const samples = await runGroup(group, env, rounds);
     const section = renderGroup(group, samples);
     process.stdout.write('\n' + section + '\n');
     sections.push(section);
@@ -48,7 +50,7 @@ writeResults();
 
 // ---------------------------------------------------------------- running
 
-async function runGroup(group, env) {
+async function runGroup(group, env, rounds) {
   const cases = group.cases.filter((c) => c.available?.() ?? true);
   for (const c of group.cases) if (!cases.includes(c)) process.stderr.write(`  skipped ${c.id}: ${c.unavailable}\n`);
   group.skipped = group.cases.filter((c) => !cases.includes(c));
@@ -56,15 +58,28 @@ async function runGroup(group, env) {
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < cases.length; k++) {
       const c = cases[(k + round) % cases.length];
-      const result = await group.sample(c, { round, quick, env });
-      samples.get(c.id)[round] = result;
-      process.stderr.write(`  round ${round + 1} ${c.id}: ${group.summary(result)}\n`);
+      try {
+        const result = await group.sample(c, { round, quick, env });
+        samples.get(c.id)[round] = result;
+        process.stderr.write(`  round ${round + 1} ${c.id}: ${group.summary(result)}\n`);
+      } catch (err) {
+        // One broken sample must not lose the run: it is reported and left out.
+        (group.failures ??= []).push(`${c.id} round ${round + 1}: ${String(err?.message ?? err).split('\n')[0]}`);
+        process.stderr.write(`  round ${round + 1} ${c.id}: FAILED ${err?.stack ?? err}\n`);
+      }
     }
   }
   // Measured once: deterministic (allocation) or long (retained heap).
   if (group.once) {
     for (const c of cases) {
-      const extra = await group.once(c, { quick, env });
+      if (samples.get(c.id).every((s) => s === undefined)) continue;
+      let extra;
+      try {
+        extra = await group.once(c, { quick, env });
+      } catch (err) {
+        (group.failures ??= []).push(`${c.id} (memory): ${String(err?.message ?? err).split('\n')[0]}`);
+        process.stderr.write(`  ${c.id} (memory): FAILED ${err?.stack ?? err}\n`);
+      }
       if (extra) {
         for (const s of samples.get(c.id)) if (s) Object.assign(s, extra);
         process.stderr.write(`  ${c.id}: ${JSON.stringify(extra)}\n`);
@@ -77,19 +92,21 @@ async function runGroup(group, env) {
 // ---------------------------------------------------------------- rendering
 
 function renderGroup(group, samples) {
-  const lines = [`### ${group.title}`, ''];
+  const rounds = group.roundsRun;
+  const lines = [`### ${group.title}`, '', `${rounds} round${rounds > 1 ? 's' : ''}.`, ''];
   if (group.note) lines.push(group.note(quick), '');
   const columns = group.columns;
   lines.push(`| case | ${columns.map((c) => c.title).join(' | ')} |`);
   lines.push(`|---|${columns.map(() => '---:').join('|')}|`);
   for (const c of group.cases) {
     const list = samples.get(c.id);
-    if (list === undefined) continue;
+    if (list === undefined || list.every((s) => s === undefined)) continue;
     const cells = columns.map((col) => col.cell(list.filter(Boolean), c, samples));
     lines.push(`| ${c.label} | ${cells.join(' | ')} |`);
   }
   for (const c of group.skipped ?? []) lines.push(`| ${c.label} | ${columns.map(() => '—').join(' | ')} |`);
   if (group.skipped?.length) lines.push('', ...group.skipped.map((c) => `- ${c.label}: not measured — ${c.unavailable}`));
+  if (group.failures?.length) lines.push('', 'Failed samples (left out):', ...group.failures.map((f) => `- ${f}`));
   const targets = group.targets ?? [];
   const rows = [];
   for (const t of targets) {
@@ -128,7 +145,7 @@ function writeResults() {
     '# Benchmark results (last run)',
     '',
     `- date: ${started.toISOString()} (took ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`,
-    `- command: \`${command}\` (${rounds} round${rounds > 1 ? 's' : ''}${quick ? ', quick mode: small N, not comparable' : ''})`,
+    `- command: \`${command}\`${quick ? ' (quick mode: small N, one round — not comparable)' : ''}`,
     `- machine: ${cpu.length} × ${cpu[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, ${osType()} ${osRelease()}`,
     `- node ${process.version}; nestjs-event-bus ${own}; ${versions}${redis ? `; redis-server ${redis.version}` : ''}`,
     '',

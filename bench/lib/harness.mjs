@@ -9,6 +9,8 @@
 //   retained  gc(), heap, 1,000,000 events, settle, gc(), heap: what the events left behind.
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 
+const WARMUP_FRACTION = Number(process.env.BENCH_WARMUP ?? 0.1);
+
 export const RESULT_PREFIX = 'BENCH_RESULT ';
 
 export function benchEnv() {
@@ -59,7 +61,7 @@ export async function runCase(setup) {
 
 async function measureTime(run, settle, n) {
   // Warm up: the same loop, a tenth of the events (at least 10,000), so the JIT has settled.
-  const warm = Math.max(10_000, Math.floor(n / 10));
+  const warm = Math.max(10_000, Math.floor(n * WARMUP_FRACTION));
   await run(warm, 0);
   await settle();
   await yieldToLoop();

@@ -1,0 +1,141 @@
+// Redis groups: sender and receiver in separate processes, against the bench's own redis-server.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fmtNum, fmtRate } from '../lib/format.mjs';
+import { median } from '../lib/harness.mjs';
+import { require } from '../lib/nest.mjs';
+import { runNode } from '../lib/spawn.mjs';
+
+const dist = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist');
+const driverBuilt = (file) => () => existsSync(join(dist, 'drivers', file));
+
+const c = (id, label, file, variant, extra = {}) => ({ id, label, file: `cases/${file}.mjs`, variant, ...extra });
+
+let sampleNo = 0;
+
+/** Starts the receiver, waits until it is subscribed, runs the sender; resolves with both results. */
+async function runPair(cse, { env, quick, n }) {
+  const { Redis } = require('ioredis');
+  const admin = new Redis(env.BENCH_REDIS_URL);
+  await admin.flushall();
+  admin.disconnect();
+  const tag = `${cse.id}-${process.pid}-${sampleNo++}`;
+  const common = {
+    ...env,
+    BENCH_N: String(n),
+    BENCH_VARIANT: cse.variant,
+    BENCH_CHANNEL: `bench.${tag}`,
+    BENCH_PREFIX: `bench-${tag}:`,
+    BENCH_LATENCY_WARMUP: quick ? '50' : '1000',
+  };
+  let onReady;
+  const isReady = new Promise((resolve) => (onReady = resolve));
+  const receiver = runNode(cse.file, {
+    env: { ...common, BENCH_ROLE: 'receive' },
+    onLine: (line) => line === 'READY' && onReady(),
+    timeoutMs: 300_000,
+  });
+  await Promise.race([isReady, receiver]);
+  const sender = runNode(cse.file, { env: { ...common, BENCH_ROLE: 'send' }, timeoutMs: 300_000 });
+  const [sent, received] = await Promise.all([sender, receiver]);
+  return { n, sent, received };
+}
+
+function throughput({ n, sent, received }) {
+  const elapsedNs = Number(BigInt(received.lastNs) - BigInt(sent.startNs));
+  return { n, received: received.received, elapsedNs, opsPerSec: (received.received / elapsedNs) * 1e9, sendNs: Number(BigInt(sent.endNs) - BigInt(sent.startNs)) };
+}
+
+const rateColumns = [
+  { title: 'events/s end to end (median)', cell: (list) => fmtRate(median(list.map((s) => s.opsPerSec))) },
+  { title: 'min–max', cell: (list) => `${fmtRate(Math.min(...list.map((s) => s.opsPerSec)))}–${fmtRate(Math.max(...list.map((s) => s.opsPerSec)))}` },
+  { title: 'sender done after (ms, median)', cell: (list) => fmtNum(median(list.map((s) => s.sendNs / 1e6)), 0) },
+  { title: 'received / sent (worst)', cell: (list) => `${Math.min(...list.map((s) => s.received))} / ${list[0]?.n}` },
+];
+
+const rateOf = (s) => s?.opsPerSec;
+const faster = (a, b) => (samples, r) => rateOf(samples.get(a)?.[r]) / rateOf(samples.get(b)?.[r]);
+const atLeast = (x) => ({ text: `≥ ${x}×`, test: (v) => v >= x });
+const atMost = (x) => ({ text: `≤ ${x}×`, test: (v) => v <= x });
+
+const throughputGroup = (fields) => ({
+  needsRedis: true,
+  family: 'redis',
+  rounds: 3,
+  sample: async (cse, ctx) => throughput(await runPair(cse, { ...ctx, n: ctx.quick ? 2000 : 100_000 })),
+  summary: (s) => `${fmtRate(s.opsPerSec)} events/s, ${s.received}/${s.n} received`,
+  columns: rateColumns,
+  ...fields,
+});
+
+export const redisPubSubGroup = throughputGroup({
+  title: 'Redis pub/sub, throughput (sender and receiver in separate processes)',
+  note: (quick) =>
+    `N = ${quick ? '2,000 (quick)' : '100,000'} events fired without waiting; end to end = from the sender's first send to ` +
+    'the receiver\'s last event (both processes read the same monotonic clock). Pub/sub is at-most-once: a shortfall is shown, not hidden.',
+  cases: [
+    c('bus-redis', 'nestjs-event-bus redis driver, dispatch() fire-and-forget → listener in another process', 'redis-event-bus', 'throughput', {
+      available: driverBuilt('redis.driver.js'),
+      unavailable: 'lib/drivers/redis.driver.ts not built',
+    }),
+    c('raw-publish', 'raw ioredis: un-awaited PUBLISH per event', 'redis-raw', 'publish'),
+    c('raw-pipeline', 'raw ioredis: pipeline() of 1000 PUBLISH', 'redis-raw', 'pipeline'),
+    c('nest-ms', '@nestjs/microservices Redis transport: ClientProxy.emit → @EventPattern', 'redis-microservices', 'throughput'),
+  ],
+  targets: [
+    { label: 'raw ioredis un-awaited publish (throughput ratio)', perRound: faster('bus-redis', 'raw-publish'), target: atLeast(1) },
+    { label: 'raw ioredis pipeline() of 1000 (throughput ratio)', perRound: faster('bus-redis', 'raw-pipeline') },
+    { label: '@nestjs/microservices Redis (throughput ratio)', perRound: faster('bus-redis', 'nest-ms'), target: atLeast(3) },
+  ],
+});
+
+export const redisStreamsGroup = throughputGroup({
+  title: 'Redis Streams, throughput with acknowledgements',
+  note: (quick) =>
+    `N = ${quick ? '2,000 (quick)' : '100,000'} events; the receiver acknowledges each (XACK) — end to end as above.`,
+  cases: [
+    c('bus-streams', 'nestjs-event-bus redis-streams driver, dispatch() → listener in another process (acked)', 'streams-event-bus', 'throughput', {
+      available: driverBuilt('redis-streams.driver.js'),
+      unavailable: 'lib/drivers/redis-streams.driver.ts not built',
+    }),
+    c('raw-streams', 'raw ioredis: pipelined XADD (1000) → XREADGROUP COUNT 1000 + XACK', 'streams-raw', 'throughput'),
+  ],
+  targets: [{ label: 'raw XADD + XREADGROUP/XACK (throughput ratio)', perRound: faster('bus-streams', 'raw-streams'), target: atLeast(0.8) }],
+});
+
+const pct = (key) => (list) => fmtNum(median(list.map((s) => s[key])), 0);
+const latencyRatio = (key) => (samples, r) => samples.get('bus-latency')?.[r]?.[key] / samples.get('raw-latency')?.[r]?.[key];
+
+export const redisLatencyGroup = {
+  needsRedis: true,
+  family: 'redis',
+  rounds: 3,
+  title: 'Redis pub/sub, one-at-a-time latency (dispatch → remote listener)',
+  note: (quick) =>
+    `${quick ? '200 (quick)' : '10,000'} events one at a time after ${quick ? 50 : 1000} warm-up events; each is sent once the ` +
+    'receiver acknowledged the previous one (a raw ioredis ack channel, the same for both). Latency = one way, send call to listener call.',
+  cases: [
+    c('bus-latency', 'nestjs-event-bus redis driver: dispatch() → remote listener', 'redis-event-bus', 'latency', {
+      available: driverBuilt('redis.driver.js'),
+      unavailable: 'lib/drivers/redis.driver.ts not built',
+    }),
+    c('raw-latency', 'raw ioredis: publish → subscribe', 'redis-raw', 'latency'),
+  ],
+  sample: async (cse, ctx) => {
+    const { received } = await runPair(cse, { ...ctx, n: ctx.quick ? 200 : 10_000 });
+    return received;
+  },
+  summary: (s) => `p50 ${fmtNum(s.p50Us, 0)} µs, p99 ${fmtNum(s.p99Us, 0)} µs`,
+  columns: [
+    { title: 'p50 µs', cell: pct('p50Us') },
+    { title: 'p95 µs', cell: pct('p95Us') },
+    { title: 'p99 µs', cell: pct('p99Us') },
+    { title: 'p99 µs min–max', cell: (list) => `${fmtNum(Math.min(...list.map((s) => s.p99Us)), 0)}–${fmtNum(Math.max(...list.map((s) => s.p99Us)), 0)}` },
+  ],
+  targets: [
+    { label: 'raw ioredis p50 (latency ratio)', perRound: latencyRatio('p50Us'), target: atMost(1.15) },
+    { label: 'raw ioredis p95 (latency ratio)', perRound: latencyRatio('p95Us') },
+    { label: 'raw ioredis p99 (latency ratio)', perRound: latencyRatio('p99Us'), target: atMost(1.15) },
+  ],
+};
