@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // npm run bench — this package and its peers side by side, in one run.
 //
-//   node bench/run.mjs [--quick] [--group in-process,redis] [--rounds 5]
-//   BENCH_QUICK=1     small N, one round (the smoke test uses it)
+//   node bench/run.mjs [--quick] [--group in-process,redis] [--rounds N] [--results file | --no-results]
+//   BENCH_QUICK=1     same as --quick: small N, one round (the smoke test uses it); writes no results
+//                     file unless --results is given
+//   Full runs write bench/RESULTS.md. In-process groups run 5 rounds, redis groups 3 (--rounds overrides).
 //
 // Every sample is a fresh Node process running one case (bench/cases/*.mjs) on the built dist/.
 // Rounds interleave the cases (each round starts at a different case), ratios are computed per
@@ -46,7 +48,9 @@ try {
 } finally {
   await redis?.stop();
 }
-writeResults();
+// The last full run is the record; a quick run (the smoke test) writes only where it is told to.
+const resultsFile = typeof args.results === 'string' ? args.results : quick || args['no-results'] ? undefined : join(here, 'RESULTS.md');
+if (resultsFile) writeResults(resultsFile);
 
 // ---------------------------------------------------------------- running
 
@@ -128,7 +132,7 @@ function renderGroup(group, samples) {
   return lines.join('\n');
 }
 
-function writeResults() {
+function writeResults(file) {
   const versions = ['@nestjs/core', '@nestjs/event-emitter', '@nestjs/cqrs', '@nestjs/microservices', 'eventemitter2', 'ioredis', 'rxjs']
     .map((name) => {
       try {
@@ -154,8 +158,8 @@ function writeResults() {
     '',
     ...sections.flatMap((s) => [s, '']),
   ].join('\n');
-  writeFileSync(join(here, 'RESULTS.md'), text);
-  process.stderr.write(`\nwrote bench/RESULTS.md\n`);
+  writeFileSync(file, text);
+  process.stderr.write(`\nwrote ${file}\n`);
 }
 
 function parseArgs(argv) {
