@@ -10,6 +10,9 @@ import type { ResolvedEventBusOptions } from '../options/resolved-options.interf
 import { RedisConnectionFactory } from './redis-connection';
 import { subscriptionTarget, type RedisSubscriptionTarget } from './redis-channels';
 
+/** ioredis's default connectTimeout; start-up waits this long for both connections to be ready. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
 /** ioredis's rejection for a command it did not write because the connection is down. */
 const NOT_WRITTEN = "Stream isn't writeable";
 
@@ -51,7 +54,7 @@ interface Subscription {
  * Two connections: a publisher and a subscriber. The publisher has no ioredis offline queue and
  * never resends unanswered commands: while Redis is down the driver holds publishes itself,
  * sends them when the connection is back, and fails each one with `DriverUnavailableError` once
- * `publishTimeoutMs` has passed since it was dispatched — a failed publish is never sent later.
+ * `publishTimeoutMs` has passed since it was dispatched — the driver never sends a failed publish.
  */
 export class RedisDriver implements EventBusDriver {
   readonly delivery = 'broadcast' as const;
@@ -96,7 +99,7 @@ export class RedisDriver implements EventBusDriver {
       this.subscriber = (await this.connections.create('nestjs-event-bus:subscriber', SUBSCRIBER_OPTIONS)) as Redis;
       this.watchPublisher(this.publisher);
       this.watchSubscriber(this.subscriber);
-      await Promise.all([connect(this.publisher), connect(this.subscriber)]);
+      await readyWithin(Promise.all([connect(this.publisher), connect(this.subscriber)]), this.options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS);
     } catch (err) {
       await this.connections.closeAll();
       throw new DriverUnavailableError(
@@ -208,21 +211,27 @@ export class RedisDriver implements EventBusDriver {
       this.settle(publish, this.timeoutError(publish));
     }
     if (unanswered > 0 && this.publisher?.status === 'ready') {
-      // Written but unanswered: reset the connection so bytes still in the socket are dropped,
-      // never delivered after the dispatch was reported failed.
+      // Written but unanswered: reset the connection so bytes still in our socket are dropped,
+      // never sent after the dispatch was reported failed.
       this.context?.log('warn', `redis driver: ${unanswered} publish(es) got no reply within publishTimeoutMs; resetting the publisher connection`);
       resetConnection(this.publisher);
     }
-    if (this.waiting.length > 0 && this.waiting.every((p) => p.state === 'done')) this.waiting = [];
+    if (this.waiting.length > 0) this.waiting = this.waiting.filter((p) => p.state === 'waiting');
     const next = this.pending.values().next();
     if (!next.done) this.armDeadline(next.value.deadline - now);
   }
 
   private timeoutError(publish: PendingPublish): DriverUnavailableError {
-    const why = publish.state === 'sent' ? 'Redis did not confirm the PUBLISH' : `Redis is unreachable (connection ${this.publisher?.status ?? 'closed'})`;
+    const limit = `within publishTimeoutMs (${this.publishTimeoutMs} ms)`;
+    if (publish.state === 'sent') {
+      return new DriverUnavailableError(
+        `redis driver: Redis did not confirm the PUBLISH on '${publish.channel}' ${limit}; ` +
+          'it is not sent again (a stalled server that already read it may still deliver it, at most once)',
+      );
+    }
     return new DriverUnavailableError(
-      `redis driver: ${why} within publishTimeoutMs (${this.publishTimeoutMs} ms); the event on '${publish.channel}' ` +
-        'was not delivered to other processes and will not be sent later',
+      `redis driver: Redis is unreachable (connection ${this.publisher?.status ?? 'closed'}): the event on '${publish.channel}' ` +
+        `was not sent ${limit} and will not be sent later; other processes do not get it`,
     );
   }
 
@@ -440,6 +449,19 @@ const SUBSCRIBER_OPTIONS: RedisOptions = {
   maxRetriesPerRequest: null,
 };
 
+/** Start-up must not hang on a server that accepts the connection but never answers. */
+async function readyWithin(connecting: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not ready within connectTimeout (${ms} ms)`)), ms);
+  });
+  try {
+    await Promise.race([connecting, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function connect(client: Redis): Promise<void> {
   if (client.status === 'ready') return;
   if (client.status === 'wait') {
@@ -462,9 +484,9 @@ async function connect(client: Redis): Promise<void> {
 }
 
 /**
- * Drops a connection with a TCP reset rather than a FIN: a graceful close would still deliver the
- * bytes waiting in the socket, and a reset makes the server discard what it has not read yet.
- * ioredis sees the close and reconnects.
+ * Drops a connection with a TCP reset rather than a FIN: a graceful close would still send what
+ * waits in the socket's send buffer (a network partition healing later would then deliver a
+ * publish already reported failed); a reset discards it. ioredis sees the close and reconnects.
  */
 function resetConnection(client: Redis): void {
   const stream = (client as unknown as { stream?: Socket }).stream;

@@ -155,6 +155,15 @@ describe.each([2, 3] as const)('redis driver outages over RESP%i', (protocol) =>
     expect(a.get(Recorder).users).toEqual(['held']);
   });
 
+  it('fails start-up within connectTimeout when Redis accepts connections but never answers', async () => {
+    process.kill(server.pid!, 'SIGSTOP');
+    try {
+      await expect(start({ connectTimeout: 500 })).rejects.toThrow(/not ready within connectTimeout \(500 ms\)/);
+    } finally {
+      process.kill(server.pid!, 'SIGCONT');
+    }
+  });
+
   it('fails publishes in flight when the connection dies, and publishes again after the restart', async () => {
     const a = await start({ publishTimeoutMs: 10_000 });
     const b = await start();
