@@ -4,7 +4,6 @@ import type { ListenerCall } from '../routing/listener-entry';
 import { BoundedQueue } from './bounded-queue';
 import { CircuitBreaker } from './circuit-breaker';
 import { withFilter } from './event-filter';
-import { ExponentialBackoff } from './exponential-backoff';
 import { withTimeout } from './listener-timeout';
 import { withRetry } from './retry-policy';
 import { TimerScope } from './timer-scope';
@@ -94,8 +93,7 @@ export function createDeliveryPipeline(
     step = breaker.wrap(step);
   }
   if (retry !== undefined) {
-    const backoff = new ExponentialBackoff(retry.backoff);
-    step = withRetry(step, retry.attempts, backoff, timers, (attempt, error, delayMs) => hooks.retrying(listener, attempt, error, delayMs));
+    step = withRetry(step, retry.attempts, retry.backoff, timers, (attempt, error, delayMs) => hooks.retrying(listener, attempt, error, delayMs));
   }
   let queue: BoundedQueue | undefined;
   if (concurrency !== undefined) {

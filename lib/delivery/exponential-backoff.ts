@@ -3,10 +3,10 @@ import type { BackoffOptions } from '../interfaces/listener-options.interface';
 export const DEFAULT_BACKOFF = { baseMs: 100, factor: 2, maxMs: 10_000, jitter: false } as const;
 
 /**
- * docker/go-events' ExponentialBackoff, without its overflow: the wait grows with the listener's
- * consecutive failures (across events, as in go-events) and drops back to nothing on its first
- * success. The n-th consecutive failure waits `baseMs * factor^(n-1)`, never more than `maxMs`,
- * never less than 0, whatever n is (go-events shifts `1 << failures` and goes negative after ~34).
+ * docker/go-events' ExponentialBackoff, without its overflow: the wait grows with consecutive
+ * failures and drops back to nothing on a success. The n-th consecutive failure waits
+ * `baseMs * factor^(n-1)`, never more than `maxMs`, never less than 0, whatever n is (go-events
+ * shifts `1 << failures` and goes negative after ~34). The retry policy keeps one per event.
  */
 export class ExponentialBackoff {
   readonly baseMs: number;

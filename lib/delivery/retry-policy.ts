@@ -1,7 +1,8 @@
 import { BreakerOpenError } from '../errors/breaker-open.error';
 import { EventBusClosedError } from '../errors/event-bus-closed.error';
+import type { BackoffOptions } from '../interfaces/listener-options.interface';
 import type { ListenerCall } from '../routing/listener-entry';
-import type { ExponentialBackoff } from './exponential-backoff';
+import { ExponentialBackoff } from './exponential-backoff';
 import { isThenable } from './thenable';
 import type { TimerScope } from './timer-scope';
 
@@ -10,7 +11,9 @@ export type RetryObserver = (attempt: number, error: unknown, delayMs: number) =
 
 /**
  * docker/go-events' RetryingSink, bounded: a failed (thrown, rejected or timed-out) call is tried
- * again, up to `attempts` calls in all, waiting as `backoff` says between them. Only the last
+ * again, up to `attempts` calls in all, waiting as `backoff` says between them: the n-th retry of
+ * an event waits `baseMs * factor^(n-1)` (at most `maxMs`), the same schedule the redis-streams
+ * driver uses for its redeliveries; each event starts from `baseMs`. Only the last
  * failure reaches the caller. A call that succeeds synchronously on its first attempt stays
  * synchronous; a retry makes the call a promise, which holds a sync listener's successors back.
  *
@@ -22,44 +25,37 @@ export type RetryObserver = (attempt: number, error: unknown, delayMs: number) =
 export function withRetry(
   inner: ListenerCall,
   attempts: number,
-  backoff: ExponentialBackoff,
+  backoff: BackoffOptions | undefined,
   timers: TimerScope,
   onRetry: RetryObserver,
 ): ListenerCall {
-  const attempt = (event: unknown, meta: Parameters<ListenerCall>[1], n: number): unknown => {
+  type Meta = Parameters<ListenerCall>[1];
+  const attempt = (event: unknown, meta: Meta, n: number, schedule: ExponentialBackoff | undefined): unknown => {
     let result: unknown;
     try {
       result = inner(event, meta);
     } catch (err) {
-      return failed(event, meta, n, err);
+      return failed(event, meta, n, err, schedule);
     }
-    if (!isThenable(result)) {
-      backoff.success();
-      return result;
-    }
-    return Promise.resolve(result).then(
-      (value) => {
-        backoff.success();
-        return value;
-      },
-      (err: unknown) => failed(event, meta, n, err),
-    );
+    if (!isThenable(result)) return result;
+    return Promise.resolve(result).then(undefined, (err: unknown) => failed(event, meta, n, err, schedule));
   };
 
-  const failed = (event: unknown, meta: Parameters<ListenerCall>[1], n: number, err: unknown): Promise<unknown> => {
-    if (err instanceof BreakerOpenError || err instanceof EventBusClosedError) throw err;
-    const delayMs = backoff.failure();
-    if (n >= attempts) throw err;
+  const failed = (event: unknown, meta: Meta, n: number, err: unknown, schedule: ExponentialBackoff | undefined): Promise<unknown> => {
+    if (err instanceof BreakerOpenError || err instanceof EventBusClosedError || n >= attempts) throw err;
+    // Made on the first failure only: an event that succeeds at once costs nothing.
+    const eventBackoff = schedule ?? new ExponentialBackoff(backoff);
+    const delayMs = eventBackoff.failure();
     if (!timers.isClosed) onRetry(n, err, delayMs);
     return timers.sleep(delayMs).then(
-      () => attempt(event, meta, n + 1),
+      () => attempt(event, meta, n + 1, eventBackoff),
       () => {
         throw closedWhileRetrying(err, n, attempts);
       },
     );
   };
 
-  return (event, meta) => attempt(event, meta, 1);
+  return (event, meta) => attempt(event, meta, 1, undefined);
 }
 
 function closedWhileRetrying(last: unknown, n: number, attempts: number): EventBusClosedError {

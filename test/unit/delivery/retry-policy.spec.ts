@@ -1,15 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ExponentialBackoff } from '../../../lib/delivery/exponential-backoff';
 import { withRetry } from '../../../lib/delivery/retry-policy';
 import { TimerScope } from '../../../lib/delivery/timer-scope';
 import { BreakerOpenError, EventBusClosedError } from '../../../lib/errors';
+import type { BackoffOptions } from '../../../lib/interfaces/listener-options.interface';
 
-function setup(attempts: number, listener: (event: unknown) => unknown, backoff = new ExponentialBackoff({ baseMs: 100, factor: 2, maxMs: 1_000 })) {
+function setup(attempts: number, listener: (event: unknown) => unknown, backoff: BackoffOptions = { baseMs: 100, factor: 2, maxMs: 1_000 }) {
   const retries: Array<{ attempt: number; delayMs: number; error: unknown }> = [];
   let abandoned = 0;
   const timers = new TimerScope(() => new EventBusClosedError('closed'), () => abandoned++);
   const call = withRetry(listener, attempts, backoff, timers, (attempt, error, delayMs) => retries.push({ attempt, error, delayMs }));
-  return { call, retries, timers, backoff, abandoned: () => abandoned };
+  return { call, retries, timers, abandoned: () => abandoned };
 }
 
 describe('withRetry', () => {
@@ -76,27 +76,23 @@ describe('withRetry', () => {
     expect(calls).toBe(2);
   });
 
-  it('shares the backoff across events and resets it on success', async () => {
+  it('gives each event its own schedule from baseMs: a failed or a concurrent event does not lengthen another\'s wait', async () => {
     let fail = true;
-    const { call, retries } = setup(2, () => {
+    const { call, retries } = setup(3, () => {
       if (fail) throw new Error('down');
       return 'up';
     });
     const a = (call('a') as Promise<unknown>).catch(() => 'a failed');
-    await vi.runAllTimersAsync();
-    expect(await a).toBe('a failed');
     const b = (call('b') as Promise<unknown>).catch(() => 'b failed');
     await vi.runAllTimersAsync();
-    expect(await b).toBe('b failed');
-    // Consecutive failures of the listener: 100, (200 final), 400, ...
-    expect(retries.map((r) => r.delayMs)).toEqual([100, 400]);
+    expect([await a, await b]).toEqual(['a failed', 'b failed']);
+    expect(retries.map((r) => r.delayMs)).toEqual([100, 100, 200, 200]);
+    const c = (call('c') as Promise<unknown>).catch(() => 'c failed');
+    await vi.advanceTimersByTimeAsync(100);
     fail = false;
-    expect(call('c')).toBe('up');
-    fail = true;
-    const d = (call('d') as Promise<unknown>).catch(() => 'd failed');
-    await vi.runAllTimersAsync();
-    await d;
-    expect(retries.map((r) => r.delayMs)).toEqual([100, 400, 100]);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(await c).toBe('up');
+    expect(retries.map((r) => r.delayMs)).toEqual([100, 100, 200, 200, 100, 200]);
   });
 
   it('on close, an event waiting to retry fails with EventBusClosedError and the listener is not called again (go-events leaked its sink)', async () => {
