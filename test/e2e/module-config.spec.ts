@@ -3,7 +3,7 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventBus, EventBusModule, InvalidOptionsError, OnEvent } from 'nestjs-event-bus';
-import type { DynamicModule, INestApplication, Type } from '@nestjs/common';
+import type { INestApplication, ModuleMetadata, Type } from '@nestjs/common';
 import type { EventBusModuleOptions } from 'nestjs-event-bus';
 
 const apps: INestApplication[] = [];
@@ -11,7 +11,7 @@ afterEach(async () => {
   await Promise.all(apps.splice(0).map((app) => app.close()));
 });
 
-async function start(imports: Array<DynamicModule | Type>, providers: Type[] = []): Promise<INestApplication> {
+async function start(imports: NonNullable<ModuleMetadata['imports']>, providers: Type[] = []): Promise<INestApplication> {
   @Module({ imports, providers })
   class Root {}
   const moduleRef = await Test.createTestingModule({ imports: [Root] }).compile();
@@ -33,7 +33,7 @@ function keptErrors(bus: EventBus): number {
   return bus.getErrors().length;
 }
 
-async function initError(imports: Array<DynamicModule | Type>, providers: Type[] = []): Promise<Error> {
+async function initError(imports: NonNullable<ModuleMetadata['imports']>, providers: Type[] = []): Promise<Error> {
   return start(imports, providers).then(
     () => {
       throw new Error('expected app.init() to fail');

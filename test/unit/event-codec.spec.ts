@@ -27,7 +27,7 @@ class VersionedEvent {
 }
 
 @DomainEvent('codec.failing')
-class FailingFromJson {
+export class FailingFromJson {
   static fromJSON(): FailingFromJson {
     throw new Error('bad shape');
   }
