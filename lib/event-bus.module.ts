@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { DeadLetterService } from './dead-letters/dead-letter.service';
 import { ListenerExplorer } from './discovery/listener.explorer';
 import { ListenerMetadataAccessor } from './discovery/listener-metadata.accessor';
 import { ASYNC_OPTIONS_TYPE, ConfigurableEventBusModule, OPTIONS_TYPE } from './event-bus.module-definition';
@@ -12,8 +13,8 @@ import { EventRegistry } from './registry/event-registry';
  */
 @Module({
   imports: [DiscoveryModule],
-  providers: [EventBus, EventRegistry, ListenerMetadataAccessor, ListenerExplorer],
-  exports: [EventBus, EventRegistry],
+  providers: [EventBus, EventRegistry, ListenerMetadataAccessor, ListenerExplorer, DeadLetterService],
+  exports: [EventBus, EventRegistry, DeadLetterService],
 })
 export class EventBusModule extends ConfigurableEventBusModule {
   static override forRoot(options: typeof OPTIONS_TYPE = {}): DynamicModule {

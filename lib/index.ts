@@ -1,5 +1,7 @@
 export { DomainEvent, type DomainEventOptions } from './decorators/domain-event.decorator';
 export { OnEvent, type OnEventMetadata, type OnEventTarget } from './decorators/on-event.decorator';
+export type { DeadLetter, ListDeadLettersOptions } from './dead-letters/dead-letter.interface';
+export { DeadLetterService } from './dead-letters/dead-letter.service';
 export type { DeliveryCounter, DeliveryHooks } from './delivery/delivery-pipeline';
 export { DispatchHandle, type DispatchResult, type WaitOptions } from './dispatch/dispatch-handle';
 export { MemoryDriver } from './drivers/memory.driver';

@@ -16,6 +16,10 @@ export async function createDriver(options: ResolvedEventBusOptions): Promise<Ev
       const { RedisDriver } = await import('./redis.driver');
       return new RedisDriver(options.redis);
     }
+    case 'redis-streams': {
+      const { RedisStreamsDriver } = await import('./redis-streams.driver');
+      return new RedisStreamsDriver(options);
+    }
     default:
       throw new Error(`driver '${driver}' is not available in this build`);
   }

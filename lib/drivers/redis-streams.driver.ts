@@ -1,0 +1,392 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { DeadLetter, ListDeadLettersOptions } from '../dead-letters/dead-letter.interface';
+import { DriverUnavailableError } from '../errors/driver-unavailable.error';
+import { EventBusClosedError } from '../errors/event-bus-closed.error';
+import { InvalidOptionsError } from '../errors/invalid-options.error';
+import type { DeliverFn, DriverContext, DriverListener, EventBusDriver } from '../interfaces/event-bus-driver.interface';
+import type { OutgoingEvent } from '../interfaces/event-envelope.interface';
+import type { ResolvedEventBusOptions } from '../options/resolved-options.interface';
+import { isPattern } from '../routing/event-pattern';
+import { RedisConnectionFactory, type RedisClient } from './redis-connection';
+import { ensureGroup, StreamConsumer, type StreamConsumerSettings } from './streams/stream-consumer';
+import { deadLetterKey, FIELD_ENVELOPE, FIELD_EVENT_NAME, FIELD_HANDLE_ID } from './streams/stream-fields';
+import { toEntries } from './streams/stream-replies';
+
+const DEFAULTS = { maxAttempts: 5, claimIdleMs: 30_000, maxLen: 100_000, blockMs: 2_000 };
+/** Appends per pipeline when many events are published in one tick. */
+const PIPELINE_CHUNK = 1000;
+
+interface QueuedPublish {
+  readonly event: OutgoingEvent;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Durable driver on Redis Streams (§8): one stream per event name, one consumer group per
+ * listener, at-least-once delivery with retries, reclaiming and dead letters.
+ *
+ * Connections: one command connection (appends, acks, claims, dead letters; the user's client if
+ * one was passed) and one blocking reader per consumer group, so a quiet stream never holds back
+ * a busy one.
+ */
+export class RedisStreamsDriver implements EventBusDriver {
+  readonly delivery = 'durable' as const;
+  readonly maxEventSize: number;
+  /** This replica's consumer name in every group. */
+  readonly consumerName: string;
+
+  private readonly connections: RedisConnectionFactory;
+  private context: DriverContext | undefined;
+  private command: Promise<RedisClient> | undefined;
+  private readonly consumers = new Map<string, StreamConsumer>();
+  private readonly readers = new Map<StreamConsumer, RedisClient>();
+  /** Subscriptions being set up (group creation in progress). */
+  private readonly reserved = new Set<string>();
+  private queue: QueuedPublish[] = [];
+  private flushScheduled = false;
+  private readonly sending = new Set<Promise<void>>();
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: ResolvedEventBusOptions) {
+    this.connections = new RedisConnectionFactory(options.redis);
+    this.maxEventSize = options.redis.maxEventSize;
+    this.consumerName = options.streams.consumer ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  }
+
+  init(context: DriverContext): void {
+    this.context = context;
+  }
+
+  /** The command connection, opened on first use (an app that fails start-up early opens none). */
+  private commandClient(): Promise<RedisClient> {
+    if (this.context === undefined)
+      return Promise.reject(new EventBusClosedError('the redis-streams driver is not started (the app is not initialised)'));
+    return (this.command ??= this.connections.commandClient('neb-streams').then((client) => {
+      if (this.options.redis.client === undefined) this.watchErrors(client, 'command');
+      return client;
+    }));
+  }
+
+  /** The stream key of an event (`channelPrefix + name`). */
+  streamKey(eventName: string): string {
+    return this.options.redis.channelPrefix + eventName;
+  }
+
+  /** The consumer group of a listener (`streams.group + ':' + Class.method`). */
+  groupOf(listenerName: string): string | undefined {
+    const group = this.options.streams.group;
+    return group === undefined ? undefined : `${group}:${listenerName}`;
+  }
+
+  // ---------------------------------------------------------------- publishing
+
+  /** Queued and sent with every other append of this tick in one pipeline; settles when Redis confirmed it. */
+  publish(event: OutgoingEvent): Promise<void> {
+    if (this.closing !== undefined) return Promise.reject(new EventBusClosedError());
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ event, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        queueMicrotask(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    const sent = this.send(batch);
+    this.sending.add(sent);
+    void sent.finally(() => this.sending.delete(sent));
+  }
+
+  private async send(batch: QueuedPublish[]): Promise<void> {
+    const timeoutMs = this.options.redis.publishTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    const command = await this.commandClient();
+    const unavailable = (why: string): DriverUnavailableError =>
+      new DriverUnavailableError(`Redis ${why}: the event was not confirmed within redis.publishTimeoutMs (${timeoutMs} ms)`);
+    // Nothing is handed to ioredis while the connection is down, so a failed dispatch is not sent later.
+    if (!(await whenReady(command, deadline))) {
+      const error = unavailable(`is unreachable (connection ${command.status})`);
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    const maxLen = this.options.streams.maxLen ?? DEFAULTS.maxLen;
+    const args = (e: OutgoingEvent): Array<string | number> => [
+      this.streamKey(e.name),
+      'MAXLEN',
+      '~',
+      maxLen,
+      '*',
+      FIELD_EVENT_NAME,
+      e.name,
+      FIELD_HANDLE_ID,
+      e.handleId,
+      FIELD_ENVELOPE,
+      e.payload,
+    ];
+    const chunks: QueuedPublish[][] = [];
+    for (let i = 0; i < batch.length; i += PIPELINE_CHUNK) chunks.push(batch.slice(i, i + PIPELINE_CHUNK));
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        let results: Array<[Error | null, unknown]>;
+        try {
+          const exec: Promise<Array<[Error | null, unknown]>> =
+            (command as { isCluster?: boolean }).isCluster === true
+              ? Promise.all(
+                  chunk.map((item) =>
+                    command.call('XADD', ...args(item.event)).then(
+                      (id): [null, unknown] => [null, id],
+                      (err: Error): [Error, unknown] => [err, null],
+                    ),
+                  ),
+                )
+              : command
+                  .pipeline(chunk.map((item) => ['xadd', ...args(item.event)]))
+                  .exec()
+                  .then((r) => (r ?? []) as Array<[Error | null, unknown]>);
+          const settled = await beforeDeadline(exec, deadline);
+          if (settled === TIMED_OUT) {
+            const error = unavailable('did not answer');
+            for (const item of chunk) item.reject(error);
+            return;
+          }
+          results = settled;
+        } catch (err) {
+          const error = new DriverUnavailableError(`appending to Redis failed: ${(err as Error)?.message ?? String(err)}`, err);
+          for (const item of chunk) item.reject(error);
+          return;
+        }
+        chunk.forEach((item, i) => {
+          const [err] = results[i] ?? [new Error('no reply')];
+          if (err) item.reject(err);
+          else item.resolve();
+        });
+      }),
+    );
+  }
+
+  // ---------------------------------------------------------------- consuming
+
+  async subscribe(key: string, deliver: DeliverFn, listener?: DriverListener): Promise<void> {
+    if (listener === undefined) {
+      throw new Error(`redis-streams delivers to one listener per consumer group: subscribe('${key}') needs the listener`);
+    }
+    if (isPattern(key)) {
+      throw new InvalidOptionsError(
+        'driver',
+        `'redis-streams' does not support wildcard listeners: ${listener.name} listens to '${key}'. A stream is one event name, ` +
+          `so list the names (@OnEvent(['user.created', 'user.deleted'])), or use driver 'redis' for pattern listeners`,
+      );
+    }
+    const group = this.groupOf(listener.name);
+    if (group === undefined) {
+      throw new InvalidOptionsError(
+        'streams.group',
+        `is required with driver 'redis-streams' when the app has listeners (${listener.name} listens to '${key}'): ` +
+          `set streams: { group: '<service name>' }; replicas of one service share it`,
+      );
+    }
+    const streamKey = this.streamKey(key);
+    const id = `${streamKey}\n${group}`;
+    const duplicate = (): Error =>
+      new Error(
+        `two listeners named '${listener.name}' listen to '${key}'; with 'redis-streams' a listener's name is its consumer group, ` +
+          `so give programmatic listeners distinct names ({ name: '...' })`,
+      );
+    if (this.consumers.has(id)) throw duplicate();
+    const streams = this.options.streams;
+    const settings: StreamConsumerSettings = {
+      eventName: key,
+      streamKey,
+      deadLetterKey: deadLetterKey(streamKey),
+      group,
+      consumer: this.consumerName,
+      listener,
+      maxAttempts: listener.options.retry?.attempts ?? streams.maxAttempts ?? DEFAULTS.maxAttempts,
+      claimIdleMs: streams.claimIdleMs ?? DEFAULTS.claimIdleMs,
+      blockMs: streams.blockMs ?? DEFAULTS.blockMs,
+      maxLen: streams.maxLen ?? DEFAULTS.maxLen,
+      startId: streams.startFrom === 'beginning' ? '0' : '$',
+    };
+    // Reserve the name before the first await, so a concurrent duplicate is refused too.
+    if (this.reserved.has(id)) throw duplicate();
+    this.reserved.add(id);
+    try {
+      const command = await this.commandClient();
+      const created = await beforeDeadline(
+        ensureGroup(command, streamKey, group, settings.startId),
+        Date.now() + this.options.redis.publishTimeoutMs,
+      );
+      if (created === TIMED_OUT) {
+        throw new DriverUnavailableError(
+          `could not create consumer group '${group}' on '${streamKey}' within redis.publishTimeoutMs: is Redis reachable?`,
+        );
+      }
+      // Blocking reads need a connection of their own (a read holds it for up to blockMs).
+      const reader = await this.connections.create(`neb-streams-reader:${group}`, {
+        maxRetriesPerRequest: null,
+        autoResendUnfulfilledCommands: false,
+        enableAutoPipelining: false,
+      });
+      this.watchErrors(reader, `reader ${group}`);
+      const consumer = new StreamConsumer(settings, command, reader, this.context!, deliver);
+      this.consumers.set(id, consumer);
+      this.readers.set(consumer, reader);
+      if (this.closing !== undefined) {
+        await this.stopConsumer(id, consumer, Date.now());
+        return;
+      }
+      consumer.start();
+    } finally {
+      this.reserved.delete(id);
+    }
+  }
+
+  async unsubscribe(key: string, listener?: DriverListener): Promise<void> {
+    const streamKey = this.streamKey(key);
+    const group = listener === undefined ? undefined : this.groupOf(listener.name);
+    const deadline = Date.now() + this.options.shutdownTimeoutMs;
+    const stopping: Array<Promise<void>> = [];
+    for (const [id, consumer] of this.consumers) {
+      const [stream, consumerGroup] = id.split('\n');
+      if (stream !== streamKey || (group !== undefined && consumerGroup !== group)) continue;
+      stopping.push(this.stopConsumer(id, consumer, deadline));
+    }
+    await Promise.all(stopping);
+  }
+
+  private async stopConsumer(id: string, consumer: StreamConsumer, deadline: number): Promise<void> {
+    if (this.consumers.get(id) === consumer) this.consumers.delete(id);
+    await consumer.stop(deadline);
+    const reader = this.readers.get(consumer);
+    this.readers.delete(consumer);
+    if (reader !== undefined) reader.disconnect();
+  }
+
+  close(): Promise<void> {
+    return (this.closing ??= this.doClose());
+  }
+
+  private async doClose(): Promise<void> {
+    const deadline = Date.now() + this.options.shutdownTimeoutMs;
+    await Promise.all([...this.consumers].map(([id, consumer]) => this.stopConsumer(id, consumer, deadline)));
+    if (this.flushScheduled || this.queue.length > 0) this.flush();
+    await beforeDeadline(Promise.allSettled([...this.sending]), deadline);
+    await this.connections.closeAll();
+  }
+
+  // ---------------------------------------------------------------- dead letters (DeadLetterService)
+
+  async listDeadLetters(eventName: string, options: ListDeadLettersOptions = {}): Promise<DeadLetter[]> {
+    const count = options.count ?? 100;
+    const start = options.after !== undefined ? `(${options.after}` : '-';
+    const reply = await (await this.commandClient()).call('XRANGE', deadLetterKey(this.streamKey(eventName)), start, '+', 'COUNT', count);
+    return toEntries(reply).map((entry) => toDeadLetter(entry.id, entry.fields ?? {}));
+  }
+
+  async countDeadLetters(eventName: string): Promise<number> {
+    return Number(await (await this.commandClient()).call('XLEN', deadLetterKey(this.streamKey(eventName))));
+  }
+
+  async getDeadLetter(eventName: string, id: string): Promise<DeadLetter | undefined> {
+    const reply = await (await this.commandClient()).call('XRANGE', deadLetterKey(this.streamKey(eventName)), id, id);
+    const [entry] = toEntries(reply);
+    return entry === undefined ? undefined : toDeadLetter(entry.id, entry.fields ?? {});
+  }
+
+  async deleteDeadLetter(eventName: string, id: string): Promise<boolean> {
+    return Number(await (await this.commandClient()).call('XDEL', deadLetterKey(this.streamKey(eventName)), id)) > 0;
+  }
+
+  /**
+   * Delivers a dead letter's event to the listener that failed it — in this process, through
+   * that listener's delivery policies — then deletes the dead letter. Rejects (and keeps the dead
+   * letter) when the listener fails again or is not registered in this app.
+   */
+  async replayDeadLetter(eventName: string, id: string): Promise<void> {
+    const letter = await this.getDeadLetter(eventName, id);
+    if (letter === undefined) {
+      throw new Error(`no dead letter '${id}' for event '${eventName}' (stream '${deadLetterKey(this.streamKey(eventName))}')`);
+    }
+    const consumer = this.consumers.get(`${this.streamKey(eventName)}\n${letter.group}`);
+    if (consumer === undefined) {
+      const ours = this.groupOf(letter.listener) === letter.group;
+      throw new Error(
+        ours
+          ? `dead letter '${id}' was failed by ${letter.listener}, which is not registered in this app for '${eventName}'; replay it where that listener runs`
+          : `dead letter '${id}' belongs to consumer group '${letter.group}', not to this service (streams.group '${this.options.streams.group ?? '(none)'}'); replay it from that service`,
+      );
+    }
+    if (letter.truncated)
+      throw new Error(`dead letter '${id}' was over the size limit and holds only part of the event; it cannot be replayed`);
+    await consumer.replay(letter.eventId, letter.envelope, letter.attempts + 1);
+    await this.deleteDeadLetter(eventName, id);
+  }
+
+  /** ioredis reports connection errors as events; they are logged (reads and appends handle the failures). */
+  private watchErrors(client: RedisClient, role: string): void {
+    let last = 0;
+    client.on('error', (err: Error) => {
+      const now = Date.now();
+      if (now - last < 5000) return;
+      last = now;
+      this.context?.log('warn', `redis-streams ${role} connection: ${err.message}`);
+    });
+  }
+}
+
+function toDeadLetter(id: string, f: Readonly<Record<string, string>>): DeadLetter {
+  return {
+    id,
+    eventId: f.event_id ?? '',
+    eventName: f.event_name ?? '',
+    handleId: f.handle_id ?? '',
+    listener: f.listener ?? '',
+    group: f.group ?? '',
+    consumer: f.consumer ?? '',
+    attempts: Number(f.attempts ?? 0),
+    error: f.error ?? '',
+    ...(f.reason !== undefined ? { reason: f.reason } : {}),
+    failedAt: new Date(Number(f.failed_at ?? 0)),
+    envelope: f.envelope ?? '',
+    truncated: f.truncated === '1',
+    size: Number(f.size ?? 0),
+  };
+}
+
+const TIMED_OUT: unique symbol = Symbol('timed out');
+
+async function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, deadline - Date.now()));
+  });
+  promise.catch(() => undefined);
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** True once the client is ready, false if it is not by `deadline`. */
+async function whenReady(client: RedisClient, deadline: number): Promise<boolean> {
+  if (client.status === 'ready') return true;
+  if (client.status === 'end') return false;
+  return new Promise<boolean>((resolve) => {
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      resolve(ok);
+    };
+    const onReady = (): void => done(true);
+    const timer = setTimeout(() => done(false), Math.max(0, deadline - Date.now()));
+    client.on('ready', onReady);
+  });
+}

@@ -1,0 +1,559 @@
+import type { Redis } from 'ioredis';
+import { EventError, SUBSCRIBER } from '../../errors/event.error';
+import { MessageRejectedError } from '../../errors/message-rejected.error';
+import type { DeliverFn, DriverContext, DriverListener } from '../../interfaces/event-bus-driver.interface';
+import type { IncomingEvent } from '../../interfaces/event-envelope.interface';
+import type { RedisClient } from '../redis-connection';
+import { retryDelayMs } from './retry-backoff';
+import { DEAD_LETTER_ENVELOPE_LIMIT, FIELD_ENVELOPE, FIELD_EVENT_NAME, FIELD_HANDLE_ID } from './stream-fields';
+import { deliveryCounts, entriesOfReadReply, parseAutoClaimReply, type StreamEntry } from './stream-replies';
+
+/** Everything one consumer (one listener's consumer group on one stream) needs. */
+export interface StreamConsumerSettings {
+  readonly eventName: string;
+  readonly streamKey: string;
+  readonly deadLetterKey: string;
+  /** `streams.group + ':' + listener name`. */
+  readonly group: string;
+  /** This replica's consumer name inside the group. */
+  readonly consumer: string;
+  readonly listener: DriverListener;
+  readonly maxAttempts: number;
+  readonly claimIdleMs: number;
+  readonly blockMs: number;
+  readonly maxLen: number;
+  /** Where the group starts if it has to be created again (Redis lost it). */
+  readonly startId: '$' | '0';
+}
+
+/** Entries read per XREADGROUP / XAUTOCLAIM call. */
+const BATCH = 100;
+/** Entries waiting for a retry before the consumer stops reading new ones (back-pressure). */
+const MAX_RETRYING = 1000;
+/** Extra time a blocking read may take beyond BLOCK before the connection is presumed dead. */
+const WATCHDOG_GRACE_MS = 5000;
+
+/**
+ * Reads one consumer group of one stream on its own blocking connection and delivers each entry
+ * to one listener: ack after success, retry with backoff (the entry stays pending; its delivery
+ * count in Redis is the attempt number), dead-letter after `maxAttempts`, reclaim entries that
+ * other consumers left idle for `claimIdleMs`.
+ */
+export class StreamConsumer {
+  private stopped = false;
+  private loopDone: Promise<void> = Promise.resolve();
+  /** Deliveries in progress, by entry id. */
+  private readonly running = new Map<string, Promise<void>>();
+  /** Entries waiting for their next attempt, by entry id. */
+  private readonly retrying = new Map<string, NodeJS.Timeout>();
+  /** Succeeded, ack not yet confirmed by Redis. */
+  private readonly unacked = new Set<string>();
+  private ackQueue: string[] = [];
+  private ackTimer: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  private acking: Promise<void> = Promise.resolve();
+  private needHistory = true;
+  private lastReclaim = 0;
+  private readerId: number | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private abortRead: ((reason: Error) => void) | undefined;
+  private wakeLoop: (() => void) | undefined;
+  private readonly onReaderReady = (): void => {
+    this.readerId = undefined;
+    this.needHistory = true;
+    this.wakeLoop?.();
+  };
+  private readonly onReaderClose = (): void => {
+    this.abortRead?.(new Error(`connection of consumer '${this.settings.consumer}' on '${this.settings.streamKey}' closed during a read`));
+  };
+
+  constructor(
+    private readonly settings: StreamConsumerSettings,
+    private readonly command: RedisClient,
+    private readonly reader: RedisClient,
+    private readonly context: DriverContext,
+    private readonly deliver: DeliverFn,
+  ) {}
+
+  get listenerName(): string {
+    return this.settings.listener.name;
+  }
+
+  get group(): string {
+    return this.settings.group;
+  }
+
+  start(): void {
+    this.reader.on('ready', this.onReaderReady);
+    this.reader.on('close', this.onReaderClose);
+    // Keeps entries this consumer is working on (running, or waiting for a retry) from looking idle to the others.
+    this.heartbeat = setInterval(() => this.touch(), Math.max(50, Math.floor(this.settings.claimIdleMs / 3)));
+    this.heartbeat.unref?.();
+    this.loopDone = this.loop();
+  }
+
+  /**
+   * Stops reading, lets running deliveries finish and acknowledges them, all before `deadline`.
+   * Entries waiting for a retry stay pending with their attempt count: another replica (or this
+   * service's next start) reclaims them after `claimIdleMs`.
+   */
+  async stop(deadline: number): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.heartbeat);
+    for (const timer of this.retrying.values()) clearTimeout(timer);
+    this.retrying.clear();
+    this.wakeLoop?.();
+    await this.unblock();
+    if (!(await settlesBy(this.loopDone, Math.min(deadline, Date.now() + this.settings.blockMs + 500)))) {
+      // Still blocked (CLIENT UNBLOCK not allowed, or it raced the read): drop the connection.
+      this.reader.disconnect();
+      this.abortRead?.(new Error('consumer stopped'));
+      await settlesBy(this.loopDone, deadline);
+    }
+    await settlesBy(Promise.allSettled([...this.running.values()]), deadline);
+    while ((this.ackQueue.length > 0 || this.unacked.size > 0) && Date.now() < deadline) {
+      await settlesBy(this.flushAcks(), deadline);
+      if (this.ackQueue.length > 0) await sleep(Math.min(100, Math.max(0, deadline - Date.now())));
+    }
+    if (this.ackTimer !== undefined) clearTimeout(this.ackTimer as NodeJS.Timeout);
+    this.reader.off('ready', this.onReaderReady);
+    this.reader.off('close', this.onReaderClose);
+  }
+
+  /** Delivers a dead letter's event once more to this consumer's listener (DeadLetterService.replay). */
+  async replay(eventId: string, envelope: string, attempt: number): Promise<void> {
+    const incoming = this.context.decode(envelope, this.settings.streamKey);
+    await this.deliver(incoming, { id: eventId, attempt });
+  }
+
+  // ---------------------------------------------------------------- the read loop
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      try {
+        if (!(await this.readerReady())) continue;
+        if (this.retrying.size >= MAX_RETRYING) {
+          await this.pause(100);
+          continue;
+        }
+        const reclaimEvery = Math.max(100, Math.floor(this.settings.claimIdleMs / 2));
+        if (Date.now() - this.lastReclaim >= reclaimEvery) {
+          this.lastReclaim = Date.now();
+          await this.reclaim();
+        }
+        if (this.needHistory) {
+          // After a (re)connect: entries Redis handed to this consumer whose reply may have been lost.
+          this.needHistory = false;
+          await this.readHistory();
+        }
+        if (this.stopped) break;
+        const entries = await this.readNew();
+        if (entries.length > 0) await this.process(entries, undefined);
+        failures = 0;
+      } catch (err) {
+        if (this.stopped) break;
+        failures++;
+        this.needHistory = true;
+        const message = (err as Error)?.message ?? String(err);
+        if (/NOGROUP/.test(message)) {
+          // Redis lost the group (restarted without persistence, or someone deleted it): make it again, from the
+          // start of what the stream holds now, so nothing appended since the loss is skipped (at-least-once).
+          this.context.log(
+            'warn',
+            `consumer group '${this.settings.group}' on '${this.settings.streamKey}' is gone; creating it again from the stream's start`,
+          );
+          await ensureGroup(this.command, this.settings.streamKey, this.settings.group, '0').catch(() => undefined);
+        } else if (failures === 1 || failures % 50 === 0) {
+          this.context.log('warn', `reading '${this.settings.streamKey}' for ${this.listenerName} failed (${message}); retrying`);
+        }
+        await this.pause(Math.min(2000, 50 * 2 ** Math.min(failures, 6)));
+      }
+    }
+  }
+
+  /** Waits until the reader connection is ready (false when stopped or after a short wait). */
+  private async readerReady(): Promise<boolean> {
+    if (this.reader.status === 'ready') return !this.stopped;
+    await this.pause(1000);
+    return false;
+  }
+
+  private async readNew(): Promise<StreamEntry[]> {
+    if (this.readerId === undefined) this.readerId = Number(await this.reader.call('CLIENT', 'ID'));
+    const { group, consumer, blockMs, streamKey } = this.settings;
+    const read = this.reader.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', BATCH, 'BLOCK', blockMs, 'STREAMS', streamKey, '>');
+    const reply = await this.guard(read, blockMs + Math.max(WATCHDOG_GRACE_MS, blockMs));
+    return entriesOfReadReply(reply, streamKey);
+  }
+
+  /** This consumer's own pending entries, oldest first, delivered again. */
+  private async readHistory(): Promise<void> {
+    const { group, consumer, streamKey } = this.settings;
+    let from = '0';
+    while (!this.stopped) {
+      const reply = await this.reader.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', BATCH, 'STREAMS', streamKey, from);
+      const entries = entriesOfReadReply(reply, streamKey);
+      if (entries.length === 0) return;
+      await this.process(entries, await this.countsOf(entries));
+      from = entries[entries.length - 1].id;
+      if (entries.length < BATCH) return;
+    }
+  }
+
+  /** Takes over entries idle for `claimIdleMs` (their consumer died or stalled). */
+  private async reclaim(): Promise<void> {
+    const { streamKey, group, consumer, claimIdleMs } = this.settings;
+    let cursor = '0-0';
+    for (let page = 0; page < 10 && !this.stopped; page++) {
+      const reply = await this.command.call('XAUTOCLAIM', streamKey, group, consumer, claimIdleMs, cursor, 'COUNT', BATCH);
+      const { cursor: next, entries } = parseAutoClaimReply(reply);
+      if (entries.length > 0) {
+        this.context.log(
+          'debug',
+          `${this.listenerName}: reclaimed ${entries.length} idle entr${entries.length === 1 ? 'y' : 'ies'} of '${streamKey}'`,
+        );
+        await this.process(entries, await this.countsOf(entries));
+      }
+      cursor = next;
+      if (cursor === '0-0') return;
+    }
+  }
+
+  /** Delivery counts (= attempt numbers) of entries this consumer holds. */
+  private async countsOf(entries: StreamEntry[]): Promise<Map<string, number>> {
+    const { streamKey, group, consumer } = this.settings;
+    const span = entries.length + this.running.size + this.retrying.size + this.unacked.size;
+    const reply = await this.command.call('XPENDING', streamKey, group, entries[0].id, entries[entries.length - 1].id, span, consumer);
+    return deliveryCounts(reply);
+  }
+
+  /** Sync listeners take entries one at a time, in order; async listeners a whole batch at once. */
+  private async process(entries: StreamEntry[], counts: Map<string, number> | undefined): Promise<void> {
+    const fresh = entries.filter((e) => !this.running.has(e.id) && !this.retrying.has(e.id) && !this.unacked.has(e.id));
+    if (this.settings.listener.options.async === true) {
+      if (this.stopped) return;
+      await Promise.all(fresh.map((entry) => this.handle(entry, counts?.get(entry.id) ?? 1)));
+      return;
+    }
+    for (const entry of fresh) {
+      // After stop() the rest stay pending (reclaimed later): only what already runs is finished.
+      if (this.stopped) return;
+      await this.handle(entry, counts?.get(entry.id) ?? 1);
+    }
+  }
+
+  // ---------------------------------------------------------------- one entry
+
+  /** Never throws: every outcome ends in an ack, a scheduled retry, a dead letter, or the entry left pending. */
+  private async handle(entry: StreamEntry, attempt: number): Promise<void> {
+    if (entry.fields === null) {
+      // Trimmed away (maxLen) while pending: nothing is left to deliver.
+      this.ack(entry.id);
+      return;
+    }
+    const raw = entry.fields[FIELD_ENVELOPE];
+    if (raw === undefined) {
+      await this.reject(entry, new MessageRejectedError(this.settings.streamKey, 0, `entry has no '${FIELD_ENVELOPE}' field`), attempt);
+      return;
+    }
+    let incoming: IncomingEvent;
+    try {
+      incoming = this.context.decode(raw, this.settings.streamKey);
+    } catch (err) {
+      const rejected =
+        err instanceof MessageRejectedError
+          ? err
+          : new MessageRejectedError(this.settings.streamKey, Buffer.byteLength(raw), (err as Error)?.message ?? String(err));
+      await this.reject(entry, rejected, attempt);
+      return;
+    }
+    if (attempt > this.settings.maxAttempts) {
+      const cause = new Error(
+        `attempt ${attempt - 1} of ${this.settings.maxAttempts} never finished (its consumer died or stalled past claimIdleMs)`,
+      );
+      this.report(incoming, cause);
+      await this.deadLetter(entry, attempt - 1, cause, undefined);
+      return;
+    }
+    const run = this.attempt(entry, incoming, attempt);
+    this.running.set(entry.id, run);
+    try {
+      await run;
+    } finally {
+      this.running.delete(entry.id);
+    }
+  }
+
+  private async attempt(entry: StreamEntry, incoming: IncomingEvent, attempt: number): Promise<void> {
+    try {
+      await this.deliver(incoming, { id: entry.id, attempt });
+    } catch (err) {
+      await this.failed(entry, incoming, attempt, err);
+      return;
+    }
+    this.ack(entry.id);
+  }
+
+  private async failed(entry: StreamEntry, incoming: IncomingEvent, attempt: number, error: unknown): Promise<void> {
+    if (this.stopped) return; // left pending with its count; reclaimed later
+    if (attempt >= this.settings.maxAttempts) {
+      this.report(incoming, error);
+      await this.deadLetter(entry, attempt, error, undefined);
+      return;
+    }
+    const delayMs = retryDelayMs(attempt, this.settings.listener.options.retry?.backoff);
+    this.context.log(
+      'debug',
+      `${this.listenerName}: attempt ${attempt} of ${this.settings.maxAttempts} for ${entry.id} failed (${describe(error)}); retrying in ${Math.round(delayMs)} ms`,
+    );
+    this.scheduleRetry(entry, attempt + 1, delayMs);
+  }
+
+  private scheduleRetry(entry: StreamEntry, attempt: number, delayMs: number): void {
+    const timer = setTimeout(() => {
+      this.retrying.delete(entry.id);
+      void this.retry(entry, attempt);
+    }, delayMs);
+    timer.unref?.();
+    this.retrying.set(entry.id, timer);
+  }
+
+  private async retry(entry: StreamEntry, attempt: number): Promise<void> {
+    if (this.stopped) return;
+    const { streamKey, group, consumer } = this.settings;
+    let claimed: unknown;
+    try {
+      // Records the attempt in Redis first, so a crash during it is counted by whoever reclaims it.
+      claimed = await this.command.call('XCLAIM', streamKey, group, consumer, 0, entry.id, 'RETRYCOUNT', attempt, 'JUSTID');
+    } catch {
+      if (!this.stopped) this.scheduleRetry(entry, attempt, 1000);
+      return;
+    }
+    if (!Array.isArray(claimed) || claimed.length === 0) return; // no longer pending: acknowledged or deleted meanwhile
+    await this.handle(entry, attempt);
+  }
+
+  /** A malformed or oversize entry: dead-lettered with the reason, reported, never retried. */
+  private async reject(entry: StreamEntry, error: MessageRejectedError, attempt: number): Promise<void> {
+    const fields = entry.fields ?? {};
+    this.context.reportError(
+      new EventError(fields[FIELD_EVENT_NAME] || this.settings.eventName, SUBSCRIBER, fields[FIELD_HANDLE_ID] ?? '', error),
+    );
+    await this.deadLetter(entry, attempt, error, error.reason);
+  }
+
+  private report(incoming: IncomingEvent, error: unknown): void {
+    this.context.reportError(new EventError(incoming.name, this.listenerName, incoming.handleId, error));
+  }
+
+  /** Appends the dead letter and acknowledges the source entry, atomically where Redis allows it. */
+  private async deadLetter(entry: StreamEntry, attempts: number, error: unknown, reason: string | undefined): Promise<void> {
+    const { streamKey, deadLetterKey, group, consumer, maxLen, eventName } = this.settings;
+    const source = entry.fields ?? {};
+    let envelope = source[FIELD_ENVELOPE] ?? '';
+    const size = Buffer.byteLength(envelope);
+    const truncated = size > DEAD_LETTER_ENVELOPE_LIMIT && reason !== undefined && /size limit/.test(reason);
+    if (truncated) envelope = Buffer.from(envelope).subarray(0, DEAD_LETTER_ENVELOPE_LIMIT).toString('utf8');
+    const fields: Array<string | number> = [
+      'event_id',
+      entry.id,
+      'event_name',
+      source[FIELD_EVENT_NAME] || eventName,
+      'handle_id',
+      source[FIELD_HANDLE_ID] ?? '',
+      'stream',
+      streamKey,
+      'group',
+      group,
+      'listener',
+      this.listenerName,
+      'consumer',
+      consumer,
+      'attempts',
+      attempts,
+      'error',
+      describe(error),
+      'failed_at',
+      Date.now(),
+      'size',
+      size,
+      ...(reason !== undefined ? ['reason', reason] : []),
+      ...(truncated ? ['truncated', '1'] : []),
+      'envelope',
+      envelope,
+    ];
+    try {
+      if ((this.command as { isCluster?: boolean }).isCluster === true) {
+        // Different slots: two commands. A crash between them repeats the dead letter, never loses it.
+        await this.command.call('XADD', deadLetterKey, 'MAXLEN', '~', maxLen, '*', ...fields);
+        await this.command.call('XACK', streamKey, group, entry.id);
+      } else {
+        const results = await (this.command as Redis)
+          .multi()
+          .call('XADD', deadLetterKey, 'MAXLEN', '~', maxLen, '*', ...fields)
+          .call('XACK', streamKey, group, entry.id)
+          .exec();
+        const failure = results?.find(([err]) => err !== null)?.[0];
+        if (failure) throw failure;
+        if (results === null) throw new Error('transaction aborted');
+      }
+      this.context.log(
+        'warn',
+        `${this.listenerName}: entry ${entry.id} of '${streamKey}' moved to '${deadLetterKey}' after ${attempts} attempt(s): ${reason ?? describe(error)}`,
+      );
+    } catch (err) {
+      // Left pending: reclaimed after claimIdleMs, then dead-lettered again.
+      this.context.log(
+        'error',
+        `${this.listenerName}: could not dead-letter ${entry.id} of '${streamKey}' (${describe(err)}); it stays pending`,
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- acks
+
+  private ack(id: string): void {
+    this.unacked.add(id);
+    this.ackQueue.push(id);
+    if (this.ackTimer === undefined) this.ackTimer = setImmediate(() => void this.flushAcks());
+  }
+
+  /** One XACK for every id acknowledged since the last flush; on failure they are tried again. */
+  private flushAcks(): Promise<void> {
+    this.ackTimer = undefined;
+    if (this.ackQueue.length === 0) return this.acking;
+    const ids = this.ackQueue;
+    this.ackQueue = [];
+    const { streamKey, group } = this.settings;
+    this.acking = this.acking.then(async () => {
+      try {
+        await this.command.call('XACK', streamKey, group, ...ids);
+        for (const id of ids) this.unacked.delete(id);
+      } catch (err) {
+        this.ackQueue.push(...ids);
+        this.context.log(
+          'warn',
+          `acknowledging ${ids.length} entr${ids.length === 1 ? 'y' : 'ies'} of '${streamKey}' failed (${describe(err)}); retrying`,
+        );
+        if (!this.stopped && this.ackTimer === undefined) {
+          const timer = setTimeout(() => void this.flushAcks(), 500);
+          timer.unref?.();
+          this.ackTimer = timer;
+        }
+      }
+    });
+    return this.acking;
+  }
+
+  // ---------------------------------------------------------------- connection helpers
+
+  /** Resets the idle time of entries this consumer is working on. */
+  private touch(): void {
+    const ids = [...this.running.keys(), ...this.retrying.keys()];
+    if (ids.length === 0 || this.command.status !== 'ready') return;
+    const { streamKey, group, consumer } = this.settings;
+    this.command.call('XCLAIM', streamKey, group, consumer, 0, ...ids, 'JUSTID').catch(() => undefined);
+  }
+
+  /** A blocking read that settles when the connection closes or stays silent too long (then it is dropped and re-made). */
+  private guard<T>(read: Promise<T>, timeoutMs: number): Promise<T> {
+    read.catch(() => undefined);
+    return new Promise<T>((resolve, reject) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.abortRead = undefined;
+      };
+      const timer = setTimeout(() => {
+        finish();
+        this.context.log('warn', `no answer to a blocking read on '${this.settings.streamKey}' within ${timeoutMs} ms; reconnecting`);
+        this.reader.disconnect(true);
+        reject(new Error('blocking read timed out'));
+      }, timeoutMs);
+      this.abortRead = (reason) => {
+        finish();
+        reject(reason);
+      };
+      read.then(
+        (value) => {
+          finish();
+          resolve(value);
+        },
+        (err: unknown) => {
+          finish();
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** Wakes a blocked XREADGROUP so the loop sees `stopped` at once. */
+  private async unblock(): Promise<void> {
+    const id = this.readerId;
+    if (id === undefined || this.command.status !== 'ready' || this.command === this.reader) return;
+    try {
+      await settlesBy(this.command.call('CLIENT', 'UNBLOCK', id), Date.now() + 1000);
+    } catch {
+      // Not allowed by an ACL: stop() drops the connection instead.
+    }
+  }
+
+  /** Sleeps `ms`, or less when `onReaderReady` or `stop()` wakes the loop. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        if (this.wakeLoop === done) this.wakeLoop = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      timer.unref?.();
+      this.wakeLoop = done;
+    });
+  }
+}
+
+/** Creates a consumer group if it does not exist (an existing group, or an empty stream, is fine). */
+export async function ensureGroup(command: RedisClient, streamKey: string, group: string, startId: '$' | '0'): Promise<void> {
+  try {
+    await command.call('XGROUP', 'CREATE', streamKey, group, startId, 'MKSTREAM');
+  } catch (err) {
+    if (!String((err as Error)?.message).startsWith('BUSYGROUP')) throw err;
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (typeof error === 'string') return error;
+  try {
+    return JSON.stringify(error) ?? String(error);
+  } catch {
+    return String(error);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref?.();
+  });
+}
+
+/** True when `promise` settled before `deadline` (epoch ms); never rejects. */
+async function settlesBy(promise: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
