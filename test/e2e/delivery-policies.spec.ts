@@ -11,7 +11,10 @@ import {
   ListenerTimeoutError,
   OnEvent,
   QueueFullError,
+  type DeliverFn,
   type DispatchHandle,
+  type DriverListener,
+  type EventBusDriver,
   type EventBusModuleOptions,
 } from 'nestjs-event-bus';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -507,10 +510,14 @@ describe('shutdown (go-events: queue close can hang, retrying sink close leaks i
   @Injectable()
   class DrainableQueue {
     readonly done: number[] = [];
+    active = 0;
+    peak = 0;
     @OnEvent(OrderPlaced, { async: true, concurrency: 1 })
     async handle(event: OrderPlaced): Promise<void> {
+      this.peak = Math.max(this.peak, ++this.active);
       await new Promise((r) => setTimeout(r, 2));
       this.done.push(event.id);
+      this.active--;
     }
   }
 
@@ -520,6 +527,8 @@ describe('shutdown (go-events: queue close can hang, retrying sink close leaks i
     apps = apps.filter((a) => a !== app);
     await app.close();
     expect(app.get(DrainableQueue).done).toEqual([1, 2, 3, 4, 5]);
+    expect(app.get(DrainableQueue).peak).toBe(1);
+    expect(bus.stats().abandonedOnClose).toBe(0);
     expect(handles.every((h) => h.settled && h.errors.length === 0)).toBe(true);
   });
 
@@ -566,6 +575,45 @@ describe('shutdown (go-events: queue close can hang, retrying sink close leaks i
     expect(result.errors[0]!.message).toMatch(/while waiting to retry after attempt 1 of 1000 failed: down/);
     await new Promise((r) => setTimeout(r, 400));
     expect(app.get(RetryingForever).calls).toBe(1);
+  });
+});
+
+describe('durable drivers (retry is redelivery)', () => {
+  /** The documented extension point: a durable driver that hands each delivery to the test. */
+  class RecordingDurableDriver implements EventBusDriver {
+    readonly delivery = 'durable' as const;
+    readonly subscriptions: Array<{ key: string; deliver: DeliverFn; listener?: DriverListener }> = [];
+    publish(): void {}
+    subscribe(key: string, deliver: DeliverFn, listener?: DriverListener): void {
+      this.subscriptions.push({ key, deliver, listener });
+    }
+    unsubscribe(): void {}
+    async close(): Promise<void> {}
+  }
+
+  @Injectable()
+  class DurableListener {
+    calls = 0;
+    @OnEvent(OrderPlaced, { retry: { attempts: 4, backoff: { baseMs: 1, maxMs: 1 } }, breaker: { threshold: 2, cooldownMs: 60_000 } })
+    handle(): void {
+      this.calls++;
+      throw new Error('down');
+    }
+  }
+
+  it('skips in-process retry (the driver redelivers, with retry options it can read) but applies the other policies', async () => {
+    const driver = new RecordingDurableDriver();
+    const { app } = await boot([DurableListener], { driver });
+    const [sub] = driver.subscriptions;
+    expect(sub!.listener).toMatchObject({ name: 'DurableListener.handle', options: { retry: { attempts: 4 } } });
+    const deliver = (attempt: number) =>
+      sub!.deliver({ name: 'order.placed', type: 'order.placed', handleId: '0123456789abcdef', event: new OrderPlaced(1) }, { id: '1-0', attempt });
+    await expect(deliver(1)).rejects.toThrow('down');
+    expect(app.get(DurableListener).calls).toBe(1);
+    await expect(deliver(2)).rejects.toThrow('down');
+    // Breaker open after 2 failures: the third delivery is refused without a call.
+    await expect(deliver(3)).rejects.toBeInstanceOf(BreakerOpenError);
+    expect(app.get(DurableListener).calls).toBe(2);
   });
 });
 
