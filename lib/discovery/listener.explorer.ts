@@ -1,4 +1,4 @@
-import { Injectable, OnModuleInit, type Type } from '@nestjs/common';
+import { Injectable, OnApplicationBootstrap, OnModuleInit, type Type } from '@nestjs/common';
 import { ContextIdFactory, DiscoveryService, MetadataScanner, ModuleRef } from '@nestjs/core';
 import { EventBus } from '../event-bus';
 import type { ListenerCall } from '../routing/listener-entry';
@@ -12,7 +12,7 @@ type DiscoveredWrapper = ReturnType<DiscoveryService['getProviders']>[number];
  * subscriptions) are attached before `app.init()` resolves.
  */
 @Injectable()
-export class ListenerExplorer implements OnModuleInit {
+export class ListenerExplorer implements OnModuleInit, OnApplicationBootstrap {
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
@@ -29,6 +29,14 @@ export class ListenerExplorer implements OnModuleInit {
     }
     await this.bus.subscriptionsSettled();
     this.bus.markReady();
+  }
+
+  /**
+   * Listeners registered in code during other modules' `onModuleInit` subscribe in the background;
+   * `app.init()` runs this hook after all of those, so it resolves with them confirmed too.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.bus.subscriptionsSettled();
   }
 
   private async explore(wrapper: DiscoveredWrapper, seen: Set<object>): Promise<void> {

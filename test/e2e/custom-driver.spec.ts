@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DomainEvent, EventSerializationError, EventTooLargeError } from 'nestjs-event-bus';
-import type { DeliverFn, DriverContext, EventBus, EventBusDriver, OutgoingEvent } from 'nestjs-event-bus';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { DomainEvent, EventBus, EventSerializationError, EventTooLargeError, OnEvent } from 'nestjs-event-bus';
+import type { DeliverFn, DriverContext, EventBusDriver, OutgoingEvent } from 'nestjs-event-bus';
 import { bootApp, deferred, sleep, type BootedApp } from '../support/boot-app';
 
 @DomainEvent('drv.order.placed', { type: 'drv.order.placed.v3' })
@@ -60,8 +61,6 @@ describe('a custom driver (§8 EventBusDriver)', () => {
   });
 
   async function boot(driver: RecordingDriver, setup?: (bus: EventBus) => void): Promise<EventBus> {
-    const { OnEvent } = await import('nestjs-event-bus');
-    const { Injectable } = await import('@nestjs/common');
     @Injectable()
     class Listener {
       @OnEvent(OrderPlaced)
@@ -79,6 +78,19 @@ describe('a custom driver (§8 EventBusDriver)', () => {
     await boot(driver);
     expect([...driver.confirmed].sort()).toEqual(['drv.*', 'drv.order.placed']);
     expect(driver.context?.busId).toMatch(/^[0-9a-f]+$/);
+  });
+
+  it("listeners registered in a provider's onModuleInit are confirmed before app.init() resolves too", async () => {
+    @Injectable()
+    class RegistersInInit implements OnModuleInit {
+      constructor(private readonly bus: EventBus) {}
+      onModuleInit() {
+        this.bus.registerListener({ eventName: 'drv.registered-in-init', onEvent: () => undefined });
+      }
+    }
+    const driver = new RecordingDriver(undefined, 40);
+    booted = await bootApp({ providers: [RegistersInInit] }, { driver });
+    expect(driver.confirmed.has('drv.registered-in-init')).toBe(true);
   });
 
   it('a subscription that fails at start-up fails app.init()', async () => {
