@@ -10,7 +10,7 @@
 // Rounds interleave the cases (each round starts at a different case), ratios are computed per
 // round and their median is reported, so a noisy neighbour on a shared machine skews one round,
 // not one library.
-import { writeFileSync } from 'node:fs';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, type as osType, release as osRelease } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,13 @@ const roundsArg = args.rounds !== undefined ? Number(args.rounds) : undefined;
 const wanted = (args.group ?? 'in-process,redis').split(',');
 const scale = quick ? 'quick' : 'full';
 
+// Cases load a snapshot of dist/ taken now (inside the repo, so its imports resolve to
+// node_modules): other work may rebuild dist/ while the bench runs.
+const snapshot = join(here, '.out', 'dist');
+rmSync(snapshot, { recursive: true, force: true });
+cpSync(join(root, 'dist'), snapshot, { recursive: true });
+process.env.BENCH_PACKAGE_MAIN = join(snapshot, 'index.js');
+
 const started = new Date();
 const sections = [];
 let redis;
@@ -47,6 +54,7 @@ try {
   }
 } finally {
   await redis?.stop();
+  rmSync(snapshot, { recursive: true, force: true });
 }
 // The last full run is the record; a quick run (the smoke test) writes only where it is told to.
 const resultsFile = typeof args.results === 'string' ? args.results : quick || args['no-results'] ? undefined : join(here, 'RESULTS.md');

@@ -1,14 +1,13 @@
 // Redis groups: sender and receiver in separate processes, against the bench's own redis-server.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { fmtNum, fmtRate } from '../lib/format.mjs';
 import { median } from '../lib/harness.mjs';
 import { require } from '../lib/nest.mjs';
 import { runNode } from '../lib/spawn.mjs';
 
-const dist = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist');
-const driverBuilt = (file) => () => existsSync(join(dist, 'drivers', file));
+/** The driver is in the dist/ snapshot this run uses. */
+const driverBuilt = (file) => () => existsSync(join(dirname(process.env.BENCH_PACKAGE_MAIN), 'drivers', file));
 
 const c = (id, label, file, variant, extra = {}) => ({ id, label, file: `cases/${file}.mjs`, variant, ...extra });
 

@@ -9,7 +9,8 @@
 //   retained  gc(), heap, 1,000,000 events, settle, gc(), heap: what the events left behind.
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 
-const WARMUP_FRACTION = Number(process.env.BENCH_WARMUP ?? 0.1);
+const WARMUP_FRACTION = Number(process.env.BENCH_WARMUP ?? 1);
+const WARMUP_MAX_MS = Number(process.env.BENCH_WARMUP_MAX_MS ?? 500);
 
 export const RESULT_PREFIX = 'BENCH_RESULT ';
 
@@ -60,9 +61,16 @@ export async function runCase(setup) {
 }
 
 async function measureTime(run, settle, n) {
-  // Warm up: the same loop, a tenth of the events (at least 10,000), so the JIT has settled.
-  const warm = Math.max(10_000, Math.floor(n * WARMUP_FRACTION));
-  await run(warm, 0);
+  // Warm up with the same loop until the JIT has settled: N events (WARMUP_FRACTION × N), or
+  // WARMUP_MAX_MS for the slow cases, in chunks of at most 10,000.
+  const budget = Math.floor(n * WARMUP_FRACTION);
+  const warmStart = performance.now();
+  let warm = 0;
+  while (warm < budget && performance.now() - warmStart < WARMUP_MAX_MS) {
+    const chunk = Math.min(10_000, budget - warm);
+    await run(chunk, warm);
+    warm += chunk;
+  }
   await settle();
   await yieldToLoop();
 

@@ -4,9 +4,12 @@ import { createRequire } from 'node:module';
 
 export const require = createRequire(import.meta.url);
 
-/** The package under test, as a user gets it: the built dist/ through the package's own name. */
+/**
+ * The package under test, as a user gets it: the built dist/ through the package's own name — or
+ * the runner's snapshot of it (BENCH_PACKAGE_MAIN), so a rebuild of dist/ during a run changes nothing.
+ */
 export function eventBusPackage() {
-  return require('nestjs-event-bus');
+  return require(process.env.BENCH_PACKAGE_MAIN ?? 'nestjs-event-bus');
 }
 
 /** Applies a method decorator to `Class.prototype[method]`. */
