@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, OnApplicationShutdown, Optional } from '@ne
 import { randomBytes } from 'node:crypto';
 import { Observable, Subject } from 'rxjs';
 import { getDomainEventMetadata } from './decorators/domain-event.decorator';
-import { createDeliveryPipeline, type DeliveryHooks } from './delivery/delivery-pipeline';
+import { createDeliveryPipeline, type DeliveryHooks, type DeliveryPipelineSettings } from './delivery/delivery-pipeline';
 import { DispatchHandle, type HandleOwner, type WaitOptions } from './dispatch/dispatch-handle';
 import { ErrorLog } from './dispatch/error-log';
 import { HandleIdGenerator } from './dispatch/handle-id.generator';
@@ -104,6 +104,10 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
     abandonedOnClose: 0,
   };
   private readonly deliveryHooks: DeliveryHooks;
+  /** Read when a listener is called: one registered before start learns the driver's delivery later. */
+  private readonly pipelineSettings: DeliveryPipelineSettings = {
+    retryInProcess: true,
+  };
   private options: ResolvedEventBusOptions | undefined;
   private errorLog: ErrorLog;
   private state: BusState = 'created';
@@ -268,7 +272,7 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   addListener(key: string, name: string, call: ListenerCall, options: ListenerOptions): ListenerEntry {
     if (this.state === 'closing' || this.state === 'closed') throw new EventBusClosedError('the event bus is closed: cannot register listeners');
     validateListenerOptions(options, name);
-    const pipeline = createDeliveryPipeline(call, options, name, this.deliveryHooks, { retryInProcess: this.delivery !== 'durable' });
+    const pipeline = createDeliveryPipeline(call, options, name, this.deliveryHooks, this.pipelineSettings);
     const entry: ListenerEntry = {
       key,
       name,
@@ -547,6 +551,7 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
     for (const error of earlier) this.errorLog.push(error);
     const driver = await createDriver(options);
     this.delivery = driver.delivery ?? 'broadcast';
+    this.pipelineSettings.retryInProcess = this.delivery !== 'durable';
     this.codec = new EventCodec({
       maxEventSize: driver.maxEventSize ?? options.redis.maxEventSize,
       strictTypes: options.strictTypes,

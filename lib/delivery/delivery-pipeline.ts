@@ -32,8 +32,11 @@ export interface DeliveryHooks {
 }
 
 export interface DeliveryPipelineSettings {
-  /** False on durable drivers: their retries are redeliveries, not in-process loops. */
-  readonly retryInProcess: boolean;
+  /**
+   * False on durable drivers: their retries are redeliveries, not in-process loops. Read again on
+   * each call, so a listener registered before the driver was known follows it.
+   */
+  retryInProcess: boolean;
 }
 
 /** A listener call wrapped in its delivery policies (§9). */
@@ -93,7 +96,7 @@ export function createDeliveryPipeline(
     step = breaker.wrap(step);
   }
   if (retry !== undefined) {
-    step = withRetry(step, retry.attempts, retry.backoff, timers, (attempt, error, delayMs) => hooks.retrying(listener, attempt, error, delayMs));
+    step = withRetry(step, retry.attempts, retry.backoff, timers, settings, (attempt, error, delayMs) => hooks.retrying(listener, attempt, error, delayMs));
   }
   let queue: BoundedQueue | undefined;
   if (concurrency !== undefined) {

@@ -27,6 +27,7 @@ export function withRetry(
   attempts: number,
   backoff: BackoffOptions | undefined,
   timers: TimerScope,
+  settings: { readonly retryInProcess: boolean },
   onRetry: RetryObserver,
 ): ListenerCall {
   type Meta = Parameters<ListenerCall>[1];
@@ -55,7 +56,8 @@ export function withRetry(
     );
   };
 
-  return (event, meta) => attempt(event, meta, 1, undefined);
+  // Durable drivers retry by redelivery: one call per delivery there.
+  return (event, meta) => (settings.retryInProcess ? attempt(event, meta, 1, undefined) : inner(event, meta));
 }
 
 function closedWhileRetrying(last: unknown, n: number, attempts: number): EventBusClosedError {

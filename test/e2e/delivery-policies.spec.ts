@@ -615,6 +615,32 @@ describe('durable drivers (retry is redelivery)', () => {
     await expect(deliver(3)).rejects.toBeInstanceOf(BreakerOpenError);
     expect(app.get(DurableListener).calls).toBe(2);
   });
+
+  it('a listener registered before app.init() on a durable driver does not retry in process either', async () => {
+    const driver = new RecordingDurableDriver();
+    @Module({ imports: [EventBusModule.forRoot({ driver })] })
+    class DurableApp {}
+    const moduleRef = await Test.createTestingModule({ imports: [DurableApp] }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    apps.push(app);
+    let calls = 0;
+    app.get(EventBus).registerListener({
+      eventName: OrderPlaced,
+      name: 'Early',
+      options: { retry: { attempts: 5, backoff: { baseMs: 1 } } },
+      onEvent: () => {
+        calls++;
+        throw new Error('early down');
+      },
+    });
+    await app.init();
+    const sub = driver.subscriptions.find((s) => s.listener?.name === 'Early');
+    await expect(
+      sub!.deliver({ name: 'order.placed', type: 'order.placed', handleId: '0123456789abcdef', event: new OrderPlaced(1) }, { id: '1-0', attempt: 1 }),
+    ).rejects.toThrow('early down');
+    expect(calls).toBe(1);
+    expect(app.get(EventBus).stats().retries).toBe(0);
+  });
 });
 
 describe('option validation', () => {

@@ -58,6 +58,25 @@ describe('createDeliveryPipeline', () => {
     await p.close();
   });
 
+  it('reads retryInProcess at call time: a listener made before the driver was known stops retrying in process', async () => {
+    let calls = 0;
+    const settings = { retryInProcess: true };
+    const p = createDeliveryPipeline(
+      () => {
+        calls++;
+        throw new Error('down');
+      },
+      { retry: { attempts: 5, backoff: { baseMs: 1 } } },
+      'L',
+      hooks().h,
+      settings,
+    );
+    settings.retryInProcess = false;
+    expect(() => p.call('e')).toThrow('down');
+    expect(calls).toBe(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('filters first: a filtered event takes no queue slot, is counted, and is not an error', async () => {
     const seen: unknown[] = [];
     const p = pipeline((e) => void seen.push(e), { filter: (e: number) => e % 2 === 0, concurrency: 1, maxQueue: 0 });

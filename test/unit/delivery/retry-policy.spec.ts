@@ -8,7 +8,7 @@ function setup(attempts: number, listener: (event: unknown) => unknown, backoff:
   const retries: Array<{ attempt: number; delayMs: number; error: unknown }> = [];
   let abandoned = 0;
   const timers = new TimerScope(() => new EventBusClosedError('closed'), () => abandoned++);
-  const call = withRetry(listener, attempts, backoff, timers, (attempt, error, delayMs) => retries.push({ attempt, error, delayMs }));
+  const call = withRetry(listener, attempts, backoff, timers, { retryInProcess: true }, (attempt, error, delayMs) => retries.push({ attempt, error, delayMs }));
   return { call, retries, timers, abandoned: () => abandoned };
 }
 
