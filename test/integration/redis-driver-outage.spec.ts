@@ -50,6 +50,9 @@ describe.each([2, 3] as const)('redis driver outages over RESP%i', (protocol) =>
       return false;
     }
   };
+  /** Waits until the app's publisher connection has noticed that Redis is gone. */
+  const noticedOutage = (app: RedisTestApp) =>
+    until(() => (app.bus.getDriver() as unknown as { publisher: Redis }).publisher.status !== 'ready', 'the publisher to notice the outage');
   /** A marker sent after an event proves by ordering that the event was not delivered. */
   const marker = async (from: RedisTestApp, to: RedisTestApp, n: number) => {
     const { errors } = await from.bus.dispatch('marker', { n });
@@ -111,6 +114,7 @@ describe.each([2, 3] as const)('redis driver outages over RESP%i', (protocol) =>
     const a = await start({ publishTimeoutMs: 500, commandTimeout: 100 });
     const b = await start();
     await server.kill();
+    await noticedOutage(a);
     const started = Date.now();
     const handle = a.bus.dispatch(new UserRegistered('during-outage'));
     // The publishing app's own listeners ran (in-process), as the contract says.
@@ -142,6 +146,7 @@ describe.each([2, 3] as const)('redis driver outages over RESP%i', (protocol) =>
     const a = await start({ publishTimeoutMs: 10_000, retryStrategy: () => 1_500 });
     const b = await start();
     await server.kill();
+    await noticedOutage(a);
     const handle = a.bus.dispatch(new UserRegistered('held'));
     await sleep(300);
     expect(handle.settled).toBe(false);
