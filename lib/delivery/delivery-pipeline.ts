@@ -74,7 +74,9 @@ export function createDeliveryPipeline(
   }
 
   const closedError = (): Error =>
-    new EventBusClosedError(`listener '${listener}' was closed (bus shutting down or listener unregistered) before this event was delivered to it`);
+    new EventBusClosedError(
+      `listener '${listener}' was closed (bus shutting down or listener unregistered) before this event was delivered to it`,
+    );
   const abandoned = (): void => hooks.count('abandonedOnClose', listener);
   const timers = new TimerScope(closedError, abandoned);
   let closed = false;
@@ -96,7 +98,9 @@ export function createDeliveryPipeline(
     step = breaker.wrap(step);
   }
   if (retry !== undefined) {
-    step = withRetry(step, retry.attempts, retry.backoff, timers, settings, (attempt, error, delayMs) => hooks.retrying(listener, attempt, error, delayMs));
+    step = withRetry(step, retry.attempts, retry.backoff, timers, settings, (attempt, error, delayMs) =>
+      hooks.retrying(listener, attempt, error, delayMs),
+    );
   }
   let queue: BoundedQueue | undefined;
   if (concurrency !== undefined) {

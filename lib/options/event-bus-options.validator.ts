@@ -29,7 +29,10 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
   const driver = options.driver ?? 'memory';
   if (typeof driver === 'string') {
     if (!DRIVER_NAMES.includes(driver)) {
-      throw new InvalidOptionsError('driver', `must be one of 'memory', 'redis', 'redis-streams' or an EventBusDriver instance (got ${describe(driver)})`);
+      throw new InvalidOptionsError(
+        'driver',
+        `must be one of 'memory', 'redis', 'redis-streams' or an EventBusDriver instance (got ${describe(driver)})`,
+      );
     }
   } else if (!isDriver(driver)) {
     throw new InvalidOptionsError(
@@ -160,8 +163,16 @@ export function validateListenerOptions(options: ListenerOptions, where: string)
   delay(options.timeoutMs, 'timeoutMs', 1, fail);
 }
 
-function objectWithKeys(value: unknown, option: string, keys: string[], example: string, fail: (option: string, message: string) => never): void {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(option, `must be an object such as ${example} (got ${describe(value)})`);
+function objectWithKeys(
+  value: unknown,
+  option: string,
+  keys: string[],
+  example: string,
+  fail: (option: string, message: string) => never,
+): void {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    fail(option, `must be an object such as ${example} (got ${describe(value)})`);
+  }
   for (const key of Object.keys(value as object)) {
     if (!keys.includes(key)) fail(`${option}.${key}`, `is not an option; allowed: ${keys.join(', ')}`);
   }
@@ -205,7 +216,8 @@ export function nonNegative(value: unknown, option: string, unit: string): void 
 export function describe(value: unknown): string {
   if (typeof value === 'string') return `'${value}'`;
   if (typeof value === 'function') return `function ${value.name || 'anonymous'}`;
-  if (value !== null && typeof value === 'object') return value.constructor?.name === 'Object' ? JSON.stringify(value) : `a ${value.constructor?.name ?? 'object'}`;
+  if (value !== null && typeof value === 'object')
+    return value.constructor?.name === 'Object' ? JSON.stringify(value) : `a ${value.constructor?.name ?? 'object'}`;
   return String(value);
 }
 

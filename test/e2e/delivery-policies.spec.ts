@@ -100,7 +100,9 @@ class RetryWithBackoffSink extends FlakySink {
 }
 
 /** go-events testRetryingSink: 100 events, failing 100% of the time, then 90% from the 51st on; all get through. */
-async function retryingSinkCase(sinkClass: typeof RetryWithBreakerSink | typeof RetryWithBackoffSink): Promise<{ sink: FlakySink; bus: EventBus }> {
+async function retryingSinkCase(
+  sinkClass: typeof RetryWithBreakerSink | typeof RetryWithBackoffSink,
+): Promise<{ sink: FlakySink; bus: EventBus }> {
   const { app, bus } = await boot([sinkClass]);
   const sink = app.get(sinkClass);
   vi.useFakeTimers({ loopLimit: 1_000_000 });
@@ -607,7 +609,10 @@ describe('durable drivers (retry is redelivery)', () => {
     const [sub] = driver.subscriptions;
     expect(sub!.listener).toMatchObject({ name: 'DurableListener.handle', options: { retry: { attempts: 4 } } });
     const deliver = (attempt: number) =>
-      sub!.deliver({ name: 'order.placed', type: 'order.placed', handleId: '0123456789abcdef', event: new OrderPlaced(1) }, { id: '1-0', attempt });
+      sub!.deliver(
+        { name: 'order.placed', type: 'order.placed', handleId: '0123456789abcdef', event: new OrderPlaced(1) },
+        { id: '1-0', attempt },
+      );
     await expect(deliver(1)).rejects.toThrow('down');
     expect(app.get(DurableListener).calls).toBe(1);
     await expect(deliver(2)).rejects.toThrow('down');
@@ -636,7 +641,10 @@ describe('durable drivers (retry is redelivery)', () => {
     await app.init();
     const sub = driver.subscriptions.find((s) => s.listener?.name === 'Early');
     await expect(
-      sub!.deliver({ name: 'order.placed', type: 'order.placed', handleId: '0123456789abcdef', event: new OrderPlaced(1) }, { id: '1-0', attempt: 1 }),
+      sub!.deliver(
+        { name: 'order.placed', type: 'order.placed', handleId: '0123456789abcdef', event: new OrderPlaced(1) },
+        { id: '1-0', attempt: 1 },
+      ),
     ).rejects.toThrow('early down');
     expect(calls).toBe(1);
     expect(app.get(EventBus).stats().retries).toBe(0);
@@ -658,7 +666,11 @@ describe('option validation', () => {
 
   it('invalid policies fail app.init() with a message naming the listener, the option and the allowed values', async () => {
     await expect(boot([BadRetry])).rejects.toThrow(InvalidOptionsError);
-    await expect(boot([BadRetry])).rejects.toThrow(/listener option 'BadRetry\.handle: retry\.attempts' must be an integer >= 1.*\(got 0\)/);
-    await expect(boot([BadOverflow])).rejects.toThrow(/'BadOverflow\.handle: overflow' must be 'reject' or 'drop-oldest' \(got 'drop-newest'\)/);
+    await expect(boot([BadRetry])).rejects.toThrow(
+      /listener option 'BadRetry\.handle: retry\.attempts' must be an integer >= 1.*\(got 0\)/,
+    );
+    await expect(boot([BadOverflow])).rejects.toThrow(
+      /'BadOverflow\.handle: overflow' must be 'reject' or 'drop-oldest' \(got 'drop-newest'\)/,
+    );
   });
 });

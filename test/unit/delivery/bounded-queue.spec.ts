@@ -25,7 +25,10 @@ function setup(options: Partial<BoundedQueueOptions>, listener: (event: unknown)
 
 const outcome = (run: () => unknown): Promise<unknown> => {
   try {
-    return Promise.resolve(run()).then((v) => ['ok', v], (e: unknown) => ['err', e]);
+    return Promise.resolve(run()).then(
+      (v) => ['ok', v],
+      (e: unknown) => ['err', e],
+    );
   } catch (e) {
     return Promise.resolve(['err', e]);
   }

@@ -16,7 +16,11 @@ function setup(whenOpen: 'fail' | 'hold', listener: (event: unknown) => unknown,
   return { breaker, call: breaker.wrap(listener), counts, timers };
 }
 
-const settle = (value: unknown): Promise<unknown> => Promise.resolve(value).then((v) => ['ok', v], (e: unknown) => ['err', e]);
+const settle = (value: unknown): Promise<unknown> =>
+  Promise.resolve(value).then(
+    (v) => ['ok', v],
+    (e: unknown) => ['err', e],
+  );
 const attempt = (call: (e: unknown) => unknown, e: unknown): Promise<unknown> => {
   try {
     return settle(call(e));

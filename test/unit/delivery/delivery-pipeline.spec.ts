@@ -24,7 +24,10 @@ function pipeline(call: ListenerCall, options: ListenerOptions, retryInProcess =
 
 const settle = (run: () => unknown): Promise<unknown> => {
   try {
-    return Promise.resolve(run()).then((v) => ['ok', v], (e: unknown) => ['err', e]);
+    return Promise.resolve(run()).then(
+      (v) => ['ok', v],
+      (e: unknown) => ['err', e],
+    );
   } catch (e) {
     return Promise.resolve(['err', e]);
   }

@@ -4,11 +4,20 @@ import { TimerScope } from '../../../lib/delivery/timer-scope';
 import { BreakerOpenError, EventBusClosedError } from '../../../lib/errors';
 import type { BackoffOptions } from '../../../lib/interfaces/listener-options.interface';
 
-function setup(attempts: number, listener: (event: unknown) => unknown, backoff: BackoffOptions = { baseMs: 100, factor: 2, maxMs: 1_000 }) {
+function setup(
+  attempts: number,
+  listener: (event: unknown) => unknown,
+  backoff: BackoffOptions = { baseMs: 100, factor: 2, maxMs: 1_000 },
+) {
   const retries: Array<{ attempt: number; delayMs: number; error: unknown }> = [];
   let abandoned = 0;
-  const timers = new TimerScope(() => new EventBusClosedError('closed'), () => abandoned++);
-  const call = withRetry(listener, attempts, backoff, timers, { retryInProcess: true }, (attempt, error, delayMs) => retries.push({ attempt, error, delayMs }));
+  const timers = new TimerScope(
+    () => new EventBusClosedError('closed'),
+    () => abandoned++,
+  );
+  const call = withRetry(listener, attempts, backoff, timers, { retryInProcess: true }, (attempt, error, delayMs) =>
+    retries.push({ attempt, error, delayMs }),
+  );
   return { call, retries, timers, abandoned: () => abandoned };
 }
 
@@ -76,7 +85,7 @@ describe('withRetry', () => {
     expect(calls).toBe(2);
   });
 
-  it('gives each event its own schedule from baseMs: a failed or a concurrent event does not lengthen another\'s wait', async () => {
+  it("gives each event its own schedule from baseMs: a failed or a concurrent event does not lengthen another's wait", async () => {
     let fail = true;
     const { call, retries } = setup(3, () => {
       if (fail) throw new Error('down');

@@ -7,11 +7,21 @@ describe('TimerScope', () => {
 
   it('fires timers, and close() clears the rest and fails their waits once each', async () => {
     let abandoned = 0;
-    const scope = new TimerScope(() => new Error('closed'), () => abandoned++);
+    const scope = new TimerScope(
+      () => new Error('closed'),
+      () => abandoned++,
+    );
     let fired = 0;
-    scope.schedule(10, () => fired++, () => undefined);
+    scope.schedule(
+      10,
+      () => fired++,
+      () => undefined,
+    );
     const long = scope.sleep(60_000);
-    const outcome = long.then(() => 'slept', (e: Error) => e.message);
+    const outcome = long.then(
+      () => 'slept',
+      (e: Error) => e.message,
+    );
     await vi.advanceTimersByTimeAsync(10);
     expect(fired).toBe(1);
     expect(vi.getTimerCount()).toBe(1);
@@ -26,7 +36,10 @@ describe('TimerScope', () => {
   });
 
   it('cancel() clears a timer without firing or aborting', async () => {
-    const scope = new TimerScope(() => new Error('closed'), () => undefined);
+    const scope = new TimerScope(
+      () => new Error('closed'),
+      () => undefined,
+    );
     const fire = vi.fn();
     const abort = vi.fn();
     const cancel = scope.schedule(10, fire, abort);
@@ -41,9 +54,16 @@ describe('TimerScope', () => {
 
 describe('TimerScope timers', () => {
   it('are unref’d: they never keep the process alive', () => {
-    const scope = new TimerScope(() => new Error('closed'), () => undefined);
+    const scope = new TimerScope(
+      () => new Error('closed'),
+      () => undefined,
+    );
     const spy = vi.spyOn(globalThis, 'setTimeout');
-    scope.schedule(1_000, () => undefined, () => undefined);
+    scope.schedule(
+      1_000,
+      () => undefined,
+      () => undefined,
+    );
     const timer = spy.mock.results[0]!.value as NodeJS.Timeout;
     expect(timer.hasRef()).toBe(false);
     spy.mockRestore();
@@ -53,7 +73,10 @@ describe('TimerScope timers', () => {
   it('clamp delays above the setTimeout limit instead of firing at once', () => {
     vi.useFakeTimers();
     try {
-      const scope = new TimerScope(() => new Error('closed'), () => undefined);
+      const scope = new TimerScope(
+        () => new Error('closed'),
+        () => undefined,
+      );
       const fire = vi.fn();
       scope.schedule(Number.MAX_SAFE_INTEGER, fire, () => undefined);
       vi.advanceTimersByTime(1_000);
