@@ -336,7 +336,7 @@ describe.each([2, 3] as const)('redis driver over RESP%i', (protocol) => {
     expect(got).toEqual([{ n: 1 }, { n: 2 }]);
 
     // Patterns too.
-    const patterns = async () => ((await admin.pubsub('NUMPAT')) as number) * 1;
+    const patterns = async () => Number(await admin.pubsub('NUMPAT'));
     const before = await patterns();
     b.bus.registerListener({ eventName: 'temp.**', onEvent: () => undefined });
     await until(async () => (await patterns()) === before + 1, 'the pattern subscription');
