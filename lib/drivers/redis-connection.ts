@@ -25,7 +25,9 @@ export class RedisConnectionFactory {
   /** A connection of its own (subscriber, blocking reader): a duplicate of the user's client, or a new one. */
   async create(name: string, overrides: RedisOptions = {}): Promise<RedisClient> {
     const client =
-      this.options.client !== undefined ? duplicate(this.options.client, { connectionName: name, ...overrides }) : await this.open(name, overrides);
+      this.options.client !== undefined
+        ? duplicate(this.options.client, { connectionName: name, ...overrides })
+        : await this.open(name, overrides);
     this.owned.add(client);
     return client;
   }

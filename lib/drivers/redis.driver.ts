@@ -99,7 +99,10 @@ export class RedisDriver implements EventBusDriver {
       this.subscriber = (await this.connections.create('nestjs-event-bus:subscriber', SUBSCRIBER_OPTIONS)) as Redis;
       this.watchPublisher(this.publisher);
       this.watchSubscriber(this.subscriber);
-      await readyWithin(Promise.all([connect(this.publisher), connect(this.subscriber)]), this.options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS);
+      await readyWithin(
+        Promise.all([connect(this.publisher), connect(this.subscriber)]),
+        this.options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      );
     } catch (err) {
       await this.connections.closeAll();
       throw new DriverUnavailableError(
@@ -213,7 +216,10 @@ export class RedisDriver implements EventBusDriver {
     if (unanswered > 0 && this.publisher?.status === 'ready') {
       // Written but unanswered: reset the connection so bytes still in our socket are dropped,
       // never sent after the dispatch was reported failed.
-      this.context?.log('warn', `redis driver: ${unanswered} publish(es) got no reply within publishTimeoutMs; resetting the publisher connection`);
+      this.context?.log(
+        'warn',
+        `redis driver: ${unanswered} publish(es) got no reply within publishTimeoutMs; resetting the publisher connection`,
+      );
       resetConnection(this.publisher);
     }
     if (this.waiting.length > 0) this.waiting = this.waiting.filter((p) => p.state === 'waiting');
@@ -242,7 +248,8 @@ export class RedisDriver implements EventBusDriver {
       this.flushWaiting();
     });
     client.on('close', () => {
-      if (!this.closed && !this.publisherDown) this.context?.log('warn', `redis driver: publisher lost its connection to ${this.describeTarget()}; reconnecting`);
+      if (!this.closed && !this.publisherDown)
+        this.context?.log('warn', `redis driver: publisher lost its connection to ${this.describeTarget()}; reconnecting`);
       this.publisherDown = true;
       // Written but unconfirmed publishes are not resent (autoResendUnfulfilledCommands: false): fail them now.
       for (const publish of this.pending) {
@@ -304,7 +311,10 @@ export class RedisDriver implements EventBusDriver {
   private confirmed(command: Promise<unknown>, what: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.context?.log('warn', `redis driver: Redis did not confirm ${what} within publishTimeoutMs (${this.publishTimeoutMs} ms); it takes effect when the connection is back`);
+        this.context?.log(
+          'warn',
+          `redis driver: Redis did not confirm ${what} within publishTimeoutMs (${this.publishTimeoutMs} ms); it takes effect when the connection is back`,
+        );
         resolve();
       }, this.publishTimeoutMs);
       command.then(
@@ -338,13 +348,19 @@ export class RedisDriver implements EventBusDriver {
     client.on('ready', () => {
       // ioredis resubscribes every confirmed channel and pattern by itself (autoResubscribe).
       if (this.subscriberDown) {
-        this.context?.log('log', `redis driver: subscriber reconnected; resubscribing ${this.channels.size} channel(s) and ${this.patterns.size} pattern(s)`);
+        this.context?.log(
+          'log',
+          `redis driver: subscriber reconnected; resubscribing ${this.channels.size} channel(s) and ${this.patterns.size} pattern(s)`,
+        );
       }
       this.subscriberDown = false;
     });
     client.on('close', () => {
       if (!this.closed && !this.subscriberDown) {
-        this.context?.log('warn', `redis driver: subscriber lost its connection to ${this.describeTarget()}; events published meanwhile are missed (at-most-once)`);
+        this.context?.log(
+          'warn',
+          `redis driver: subscriber lost its connection to ${this.describeTarget()}; events published meanwhile are missed (at-most-once)`,
+        );
       }
       this.subscriberDown = true;
     });
@@ -393,7 +409,10 @@ export class RedisDriver implements EventBusDriver {
     this.closed = true;
     this.disarmDeadline();
     for (const publish of this.pending) {
-      this.settle(publish, new DriverUnavailableError(`redis driver: closed before Redis confirmed the PUBLISH on '${publish.channel}'; not sent`));
+      this.settle(
+        publish,
+        new DriverUnavailableError(`redis driver: closed before Redis confirmed the PUBLISH on '${publish.channel}'; not sent`),
+      );
     }
     this.waiting = [];
     const sub = this.subscriber;

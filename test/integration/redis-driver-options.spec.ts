@@ -82,7 +82,9 @@ describe.each([2, 3] as const)('redis driver options over RESP%i', (protocol) =>
     expect(users.filter((u) => u === 'app')).toHaveLength(4);
 
     // The user really is restricted: another prefix is refused, so start-up fails and says why.
-    await expect(start({ url: `redis://app:app-secret@127.0.0.1:${server.port}`, channelPrefix: 'other:' })).rejects.toThrow(/NOPERM|permission/i);
+    await expect(start({ url: `redis://app:app-secret@127.0.0.1:${server.port}`, channelPrefix: 'other:' })).rejects.toThrow(
+      /NOPERM|permission/i,
+    );
   });
 
   it('selects db', async () => {
@@ -103,7 +105,9 @@ describe.each([2, 3] as const)('redis driver options over RESP%i', (protocol) =>
     await exchange(b, c, 'tls-2');
     await exchange(c, a, 'tls-3');
     // A TLS port refuses a plain connection: start-up fails rather than hanging.
-    await expect(start({ host: '127.0.0.1', port: server.tlsPort, connectTimeout: 1_000, retryStrategy: () => null })).rejects.toThrow(/cannot connect/);
+    await expect(start({ host: '127.0.0.1', port: server.tlsPort, connectTimeout: 1_000, retryStrategy: () => null })).rejects.toThrow(
+      /cannot connect/,
+    );
   });
 
   it('uses channelPrefix for channels and patterns', async () => {

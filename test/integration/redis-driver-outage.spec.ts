@@ -52,7 +52,10 @@ describe.each([2, 3] as const)('redis driver outages over RESP%i', (protocol) =>
   };
   /** Waits until the app's publisher connection has noticed that Redis is gone. */
   const noticedOutage = (app: RedisTestApp) =>
-    until(() => (app.bus.getDriver() as unknown as { publisher: Redis }).publisher.status !== 'ready', 'the publisher to notice the outage');
+    until(
+      () => (app.bus.getDriver() as unknown as { publisher: Redis }).publisher.status !== 'ready',
+      'the publisher to notice the outage',
+    );
   /** A marker sent after an event proves by ordering that the event was not delivered. */
   const marker = async (from: RedisTestApp, to: RedisTestApp, n: number) => {
     const { errors } = await from.bus.dispatch('marker', { n });
@@ -100,10 +103,19 @@ describe.each([2, 3] as const)('redis driver outages over RESP%i', (protocol) =>
     await b.bus.unregisterListenersForEvent(UserRegistered); // resolves despite the outage (bounded)
     await sleep(400); // past b's publishTimeoutMs: the queued (un)subscriptions must survive that
     await server.launch();
-    await until(async () => {
-      const [, late, , users] = (await admin.pubsub('NUMSUB', 'goevent:late.event', 'goevent:user.registered')) as [string, number, string, number];
-      return Number(late) === 1 && Number(users) === 1;
-    }, 'late.event subscribed by b, user.registered by a only', 15_000);
+    await until(
+      async () => {
+        const [, late, , users] = (await admin.pubsub('NUMSUB', 'goevent:late.event', 'goevent:user.registered')) as [
+          string,
+          number,
+          string,
+          number,
+        ];
+        return Number(late) === 1 && Number(users) === 1;
+      },
+      'late.event subscribed by b, user.registered by a only',
+      15_000,
+    );
     await until(async () => (await a.bus.dispatch('late.event', { n: 1 })).errors.length === 0, 'a to publish again', 15_000);
     await until(() => late.length >= 1, 'b to receive late.event');
     expect(late[0]).toEqual({ n: 1 });
@@ -207,7 +219,11 @@ describe.each([2, 3] as const)('redis driver outages over RESP%i', (protocol) =>
       process.kill(server.pid!, 'SIGCONT');
       resumed = true;
       await until(() => resubscribed(2), 'both apps connected', 15_000);
-      await until(async () => (await admin.client('LIST') as string).split('\n').filter((l) => l.includes('name=nestjs-event-bus:publisher')).length === 2, 'publishers back');
+      await until(
+        async () =>
+          ((await admin.client('LIST')) as string).split('\n').filter((l) => l.includes('name=nestjs-event-bus:publisher')).length === 2,
+        'publishers back',
+      );
       await marker(a, b, 5);
       await sleep(300);
       await marker(a, b, 6);

@@ -1,13 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
-import {
-  DomainEvent,
-  DriverUnavailableError,
-  EventError,
-  EventTooLargeError,
-  MessageRejectedError,
-  OnEvent,
-} from 'nestjs-event-bus';
+import { DomainEvent, DriverUnavailableError, EventError, EventTooLargeError, MessageRejectedError, OnEvent } from 'nestjs-event-bus';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer } from '../support/redis-server';
 import { rawClient, rawSubscriber, startRedisApp, until, type RedisTestApp } from '../support/redis-test-app';
@@ -344,7 +337,7 @@ describe.each([2, 3] as const)('redis driver over RESP%i', (protocol) => {
     expect(await patterns()).toBe(before);
   });
 
-  it("uses a client the user passes, and leaves it open on app.close()", async () => {
+  it('uses a client the user passes, and leaves it open on app.close()', async () => {
     const client = rawClient(server.url, { protocol });
     clients.push(client);
     await client.ping();
@@ -355,7 +348,8 @@ describe.each([2, 3] as const)('redis driver over RESP%i', (protocol) => {
     b.bus.dispatch(new UserRegistered('to-client'));
     await until(() => a.get(Recorder).of('user').length === 2, 'the event to the client app');
 
-    const named = async () => ((await admin.client('LIST')) as string).split('\n').filter((l) => l.includes('name=nestjs-event-bus:')).length;
+    const named = async () =>
+      ((await admin.client('LIST')) as string).split('\n').filter((l) => l.includes('name=nestjs-event-bus:')).length;
     expect(await named()).toBe(4); // two duplicates of the user's client, two connections of b
 
     await a.close();
@@ -368,7 +362,8 @@ describe.each([2, 3] as const)('redis driver over RESP%i', (protocol) => {
 
   it('closes its connections on app.close(), and a closed bus refuses to publish', async () => {
     const a = await start({ url: server.url });
-    const named = async () => ((await admin.client('LIST')) as string).split('\n').filter((l) => l.includes('name=nestjs-event-bus:')).length;
+    const named = async () =>
+      ((await admin.client('LIST')) as string).split('\n').filter((l) => l.includes('name=nestjs-event-bus:')).length;
     const before = await named();
     expect(before).toBeGreaterThanOrEqual(2);
     await a.close();

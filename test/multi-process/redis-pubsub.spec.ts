@@ -33,7 +33,10 @@ class SampleApp {
     const output: string[] = [];
     child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
     await new Promise<void>((resolveReady, reject) => {
-      const timer = setTimeout(() => reject(new Error(`sample app on ${port} printed no READY line within 30 s:\n${output.join('')}`)), 30_000);
+      const timer = setTimeout(
+        () => reject(new Error(`sample app on ${port} printed no READY line within 30 s:\n${output.join('')}`)),
+        30_000,
+      );
       child.stdout!.on('data', (chunk: Buffer) => {
         const text = chunk.toString();
         output.push(text);
@@ -118,10 +121,17 @@ describe('redis pub/sub across processes of the sample app', () => {
     // of the first round (an echo, a pattern copy) would have arrived too (Redis keeps order).
     await p3.post('/users', { userId: 'u2' });
     for (const app of apps) {
-      await until(async () => {
-        const events = await app.received();
-        return count(events, 'AuditListener.onUserRegistered', 'userId', 'u2') === 1 && count(events, 'WelcomeEmailListener.sendWelcome', 'userId', 'u2') === 1;
-      }, `u2 in :${app.port}`, 15_000);
+      await until(
+        async () => {
+          const events = await app.received();
+          return (
+            count(events, 'AuditListener.onUserRegistered', 'userId', 'u2') === 1 &&
+            count(events, 'WelcomeEmailListener.sendWelcome', 'userId', 'u2') === 1
+          );
+        },
+        `u2 in :${app.port}`,
+        15_000,
+      );
     }
     await sleep(200);
     for (const app of apps) {
@@ -145,13 +155,21 @@ describe('redis pub/sub across processes of the sample app', () => {
   it('a free order is filtered out everywhere, but the wildcard trace still sees it once per process', async () => {
     await apps[0].post('/orders', { orderId: 'free', total: 0 });
     for (const app of apps) {
-      await until(async () => count(await app.received(), 'BillingListener.trace', 'orderId', 'free') === 1, `trace of free in :${app.port}`, 15_000);
+      await until(
+        async () => count(await app.received(), 'BillingListener.trace', 'orderId', 'free') === 1,
+        `trace of free in :${app.port}`,
+        15_000,
+      );
       expect(count(await app.received(), 'BillingListener.charge', 'orderId', 'free')).toBe(0);
     }
   });
 
   it('a process on the redis driver exits by itself after app.close()', async () => {
-    const child = spawn(process.execPath, [CLOSE_FIXTURE], { cwd: ROOT, env: { ...process.env, REDIS_URL: server.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLOSE_FIXTURE], {
+      cwd: ROOT,
+      env: { ...process.env, REDIS_URL: server.url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
