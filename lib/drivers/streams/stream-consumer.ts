@@ -44,6 +44,8 @@ export class StreamConsumer {
   private loopDone: Promise<void> = Promise.resolve();
   /** Deliveries in progress, by entry id. */
   private readonly running = new Map<string, Promise<void>>();
+  /** Entries read and not yet finished (acknowledged, dead-lettered or left): kept fresh by the heartbeat. */
+  private readonly held = new Set<string>();
   /** Entries waiting for their next attempt, by entry id. */
   private readonly retrying = new Map<string, NodeJS.Timeout>();
   /** Succeeded, ack not yet confirmed by Redis. */
@@ -223,23 +225,32 @@ export class StreamConsumer {
   /** Delivery counts (= attempt numbers) of entries this consumer holds. */
   private async countsOf(entries: StreamEntry[]): Promise<Map<string, number>> {
     const { streamKey, group, consumer } = this.settings;
-    const span = entries.length + this.running.size + this.retrying.size + this.unacked.size;
+    const span = entries.length + this.held.size + this.running.size + this.retrying.size + this.unacked.size;
     const reply = await this.command.call('XPENDING', streamKey, group, entries[0].id, entries[entries.length - 1].id, span, consumer);
     return deliveryCounts(reply);
   }
 
   /** Sync listeners take entries one at a time, in order; async listeners a whole batch at once. */
   private async process(entries: StreamEntry[], counts: Map<string, number> | undefined): Promise<void> {
-    const fresh = entries.filter((e) => !this.running.has(e.id) && !this.retrying.has(e.id) && !this.unacked.has(e.id));
-    if (this.settings.listener.options.async === true) {
-      if (this.stopped) return;
-      await Promise.all(fresh.map((entry) => this.handle(entry, counts?.get(entry.id) ?? 1)));
-      return;
-    }
-    for (const entry of fresh) {
-      // After stop() the rest stay pending (reclaimed later): only what already runs is finished.
-      if (this.stopped) return;
-      await this.handle(entry, counts?.get(entry.id) ?? 1);
+    const fresh = entries.filter(
+      (e) => !this.held.has(e.id) && !this.running.has(e.id) && !this.retrying.has(e.id) && !this.unacked.has(e.id),
+    );
+    // A batch waiting its turn must not look idle to the other replicas.
+    for (const entry of fresh) this.held.add(entry.id);
+    try {
+      if (this.settings.listener.options.async === true) {
+        if (this.stopped) return;
+        await Promise.all(fresh.map((entry) => this.handle(entry, counts?.get(entry.id) ?? 1)));
+        return;
+      }
+      for (const entry of fresh) {
+        // After stop() the rest stay pending (reclaimed later): only what already runs is finished.
+        if (this.stopped) return;
+        await this.handle(entry, counts?.get(entry.id) ?? 1);
+        this.held.delete(entry.id);
+      }
+    } finally {
+      for (const entry of fresh) this.held.delete(entry.id);
     }
   }
 
@@ -450,7 +461,7 @@ export class StreamConsumer {
 
   /** Resets the idle time of entries this consumer is working on. */
   private touch(): void {
-    const ids = [...this.running.keys(), ...this.retrying.keys()];
+    const ids = [...new Set([...this.held, ...this.running.keys(), ...this.retrying.keys()])];
     if (ids.length === 0 || this.command.status !== 'ready') return;
     const { streamKey, group, consumer } = this.settings;
     this.command.call('XCLAIM', streamKey, group, consumer, 0, ...ids, 'JUSTID').catch(() => undefined);
