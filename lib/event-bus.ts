@@ -2,7 +2,8 @@ import { Inject, Injectable, Logger, OnApplicationShutdown, Optional } from '@ne
 import { randomBytes } from 'node:crypto';
 import { Observable, Subject } from 'rxjs';
 import { getDomainEventMetadata } from './decorators/domain-event.decorator';
-import { createDeliveryPipeline, type DeliveryHooks, type DeliveryPipelineSettings } from './delivery/delivery-pipeline';
+import type { DeliveryHooks, DeliveryPipelineSettings } from './delivery/delivery-pipeline';
+import { SharedPipelines } from './delivery/shared-pipelines';
 import { DispatchHandle, type HandleOwner, type WaitOptions } from './dispatch/dispatch-handle';
 import { ErrorLog } from './dispatch/error-log';
 import { HandleIdGenerator } from './dispatch/handle-id.generator';
@@ -108,6 +109,7 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   private readonly pipelineSettings: DeliveryPipelineSettings = {
     retryInProcess: true,
   };
+  private readonly pipelines: SharedPipelines;
   private options: ResolvedEventBusOptions | undefined;
   private errorLog: ErrorLog;
   private state: BusState = 'created';
@@ -142,6 +144,7 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
         this.counters[counter]++;
       },
     };
+    this.pipelines = new SharedPipelines(this.deliveryHooks, this.pipelineSettings);
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -272,7 +275,7 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   addListener(key: string, name: string, call: ListenerCall, options: ListenerOptions): ListenerEntry {
     if (this.state === 'closing' || this.state === 'closed') throw new EventBusClosedError('the event bus is closed: cannot register listeners');
     validateListenerOptions(options, name);
-    const pipeline = createDeliveryPipeline(call, options, name, this.deliveryHooks, this.pipelineSettings);
+    const pipeline = this.pipelines.acquire(call, options, name);
     const entry: ListenerEntry = {
       key,
       name,

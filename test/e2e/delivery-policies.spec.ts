@@ -472,6 +472,39 @@ describe('concurrency and maxQueue', () => {
   });
 });
 
+describe('one listener, several events', () => {
+  @DomainEvent('order.cancelled')
+  class OrderCancelled {
+    constructor(readonly id: number) {}
+  }
+
+  @Injectable()
+  class OneSlotForBoth {
+    active = 0;
+    peak = 0;
+    readonly seen: string[] = [];
+    @OnEvent([OrderPlaced, OrderCancelled], { async: true, concurrency: 1 })
+    async handle(event: OrderPlaced | OrderCancelled): Promise<void> {
+      this.peak = Math.max(this.peak, ++this.active);
+      await new Promise((r) => setTimeout(r, 1));
+      this.seen.push(`${event.constructor.name}:${event.id}`);
+      this.active--;
+    }
+  }
+
+  it('@OnEvent([a, b], { concurrency: 1 }) is one listener with one queue; unregistering a keeps b working', async () => {
+    const { app, bus } = await boot([OneSlotForBoth]);
+    const listener = app.get(OneSlotForBoth);
+    await Promise.all([1, 2, 3].flatMap((id) => [bus.dispatch(new OrderPlaced(id)), bus.dispatch(new OrderCancelled(id))]));
+    expect(listener.peak).toBe(1);
+    expect(listener.seen).toHaveLength(6);
+    await bus.unregisterListenersForEvent(OrderPlaced);
+    const result = await bus.dispatch(new OrderCancelled(9));
+    expect(result.errors).toEqual([]);
+    expect(listener.seen.at(-1)).toBe('OrderCancelled:9');
+  });
+});
+
 describe('timeoutMs', () => {
   @Injectable()
   class SlowListener {
