@@ -14,7 +14,7 @@ describe('SharedPipelines', () => {
     const a = pipelines.acquire(call, options, 'L');
     const b = pipelines.acquire(call, options, 'L');
     expect(a.call).toBe(b.call);
-    void a.call('first'); // takes the only slot, for both keys
+    const first = Promise.resolve(a.call('first')).catch((e: unknown) => e); // takes the only slot, for both keys
     const waiting = Promise.resolve(b.call('second')).catch((e: unknown) => e);
     await a.close();
     await a.close(); // idempotent: releases once
@@ -23,6 +23,7 @@ describe('SharedPipelines', () => {
     await b.close();
     expect(await waiting).toBeInstanceOf(EventBusClosedError);
     expect(await third).toBeInstanceOf(EventBusClosedError);
+    void first;
   });
 
   it('keeps listeners apart: another call or another options object gets its own pipeline', () => {
