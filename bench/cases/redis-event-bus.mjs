@@ -1,7 +1,7 @@
 // This package's redis (pub/sub) driver: a sender app dispatches, a listener in a receiver app
 // (another process) gets it. Variants: throughput (fire-and-forget dispatch), latency (one at a time).
 import { decorateMethod, eventBusPackage, require } from '../lib/nest.mjs';
-import { fail, latencyRecorder, now, ready, receiveCounter, remoteEnv, reportSend, sendOneAtATime } from '../lib/remote.mjs';
+import { fail, latencyRecorder, now, ready, receiveCounter, remoteEnv, reportSend, sendOneAtATime, startSending } from '../lib/remote.mjs';
 import { listener } from '../lib/work.mjs';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -55,7 +55,7 @@ async function send() {
     });
     reportSend(start, end);
   } else {
-    const start = now();
+    const start = startSending();
     for (let i = 0; i < env.n; i++) bus.dispatch(EVENT, { userId: 'u1', n: i });
     // Every publish confirmed (a redis handle tracks its publish).
     await bus.wait();

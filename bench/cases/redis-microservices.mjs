@@ -1,6 +1,6 @@
 // @nestjs/microservices Redis transport: ClientProxy.emit -> @EventPattern handler in another process.
 import { decorateMethod } from '../lib/nest.mjs';
-import { fail, now, ready, receiveCounter, remoteEnv, reportSend } from '../lib/remote.mjs';
+import { fail, now, ready, receiveCounter, remoteEnv, reportSend, startSending } from '../lib/remote.mjs';
 import { listener } from '../lib/work.mjs';
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -31,7 +31,7 @@ async function receive() {
 async function send() {
   const client = ClientProxyFactory.create(transport);
   await client.connect();
-  const start = now();
+  const start = startSending();
   let last;
   for (let i = 0; i < env.n; i++) last = client.emit(env.channel, { userId: 'u1', n: i });
   await lastValueFrom(last, { defaultValue: undefined });

@@ -1,7 +1,7 @@
 // Raw ioredis pub/sub, the ceiling a user could hand-write. BENCH_ROLE send | receive.
 // Variants: publish (un-awaited PUBLISH per event), pipeline (pipeline() of 1000), latency (one at a time).
 import { require } from '../lib/nest.mjs';
-import { fail, latencyRecorder, now, ready, receiveCounter, remoteEnv, reportSend, sendOneAtATime } from '../lib/remote.mjs';
+import { fail, latencyRecorder, now, ready, receiveCounter, remoteEnv, reportSend, sendOneAtATime, startSending } from '../lib/remote.mjs';
 import { listener } from '../lib/work.mjs';
 
 const { Redis } = require('ioredis');
@@ -37,7 +37,7 @@ async function send() {
     );
     reportSend(start, end);
   } else if (env.variant === 'pipeline') {
-    const start = now();
+    const start = startSending();
     const sent = [];
     for (let i = 0; i < env.n; i += 1000) {
       const pipeline = pub.pipeline();
@@ -47,7 +47,7 @@ async function send() {
     await Promise.all(sent);
     reportSend(start, now());
   } else {
-    const start = now();
+    const start = startSending();
     let last;
     for (let i = 0; i < env.n; i++) last = pub.publish(env.channel, JSON.stringify({ userId: 'u1', n: i }));
     await last;

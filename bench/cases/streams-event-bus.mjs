@@ -2,7 +2,7 @@
 // receiver app (another process, consumer group 'bench:UserListener.handle') handles and acks each.
 // Variant: throughput.
 import { decorateMethod, eventBusPackage, require } from '../lib/nest.mjs';
-import { fail, latencyRecorder, now, ready, receiveCounter, remoteEnv, reportSend, sendOneAtATime } from '../lib/remote.mjs';
+import { fail, latencyRecorder, now, ready, receiveCounter, remoteEnv, reportSend, sendOneAtATime, startSending } from '../lib/remote.mjs';
 import { listener } from '../lib/work.mjs';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -56,7 +56,7 @@ async function send() {
     });
     reportSend(start, end);
   } else {
-    const start = now();
+    const start = startSending();
     for (let i = 0; i < env.n; i++) bus.dispatch(EVENT, { userId: 'u1', n: i });
     // Every publish confirmed (a redis handle tracks its publish).
     await bus.wait();

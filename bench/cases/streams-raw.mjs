@@ -1,6 +1,6 @@
 // Raw Redis Streams: pipelined XADD (1000 per pipeline) -> XREADGROUP (COUNT 1000) + XACK per batch.
 import { require } from '../lib/nest.mjs';
-import { fail, now, ready, receiveCounter, remoteEnv, reportSend } from '../lib/remote.mjs';
+import { fail, now, ready, receiveCounter, remoteEnv, reportSend, startSending } from '../lib/remote.mjs';
 import { listener } from '../lib/work.mjs';
 
 const { Redis } = require('ioredis');
@@ -33,7 +33,7 @@ async function receive() {
 async function send() {
   const client = new Redis(env.url);
   await client.ping();
-  const start = now();
+  const start = startSending();
   const sent = [];
   for (let i = 0; i < env.n; i += 1000) {
     const pipeline = client.pipeline();

@@ -43,13 +43,23 @@ async function runPair(cse, { env, quick, n }) {
 
 function throughput({ n, sent, received }) {
   const elapsedNs = Number(BigInt(received.lastNs) - BigInt(sent.startNs));
-  return { n, received: received.received, elapsedNs, opsPerSec: (received.received / elapsedNs) * 1e9, sendNs: Number(BigInt(sent.endNs) - BigInt(sent.startNs)) };
+  return {
+    n,
+    received: received.received,
+    elapsedNs,
+    opsPerSec: (received.received / elapsedNs) * 1e9,
+    sendNs: Number(BigInt(sent.endNs) - BigInt(sent.startNs)),
+    sendCpuUsPerOp: sent.cpuUs / n,
+    receiveCpuUsPerOp: received.cpuUs / Math.max(1, received.received),
+  };
 }
 
 const rateColumns = [
   { title: 'events/s end to end (median)', cell: (list) => fmtRate(median(list.map((s) => s.opsPerSec))) },
   { title: 'min–max', cell: (list) => `${fmtRate(Math.min(...list.map((s) => s.opsPerSec)))}–${fmtRate(Math.max(...list.map((s) => s.opsPerSec)))}` },
   { title: 'sender done after (ms, median)', cell: (list) => fmtNum(median(list.map((s) => s.sendNs / 1e6)), 0) },
+  { title: 'sender CPU µs/event', cell: (list) => fmtNum(median(list.map((s) => s.sendCpuUsPerOp)), 1) },
+  { title: 'receiver CPU µs/event', cell: (list) => fmtNum(median(list.map((s) => s.receiveCpuUsPerOp)), 1) },
   { title: 'received / sent (worst)', cell: (list) => `${Math.min(...list.map((s) => s.received))} / ${list[0]?.n}` },
 ];
 
@@ -72,7 +82,9 @@ export const redisPubSubGroup = throughputGroup({
   title: 'Redis pub/sub, throughput (sender and receiver in separate processes)',
   note: (quick) =>
     `N = ${quick ? '2,000 (quick)' : '100,000'} events fired without waiting; end to end = from the sender's first send to ` +
-    'the receiver\'s last event (both processes read the same monotonic clock). Pub/sub is at-most-once: a shortfall is shown, not hidden.',
+    'the receiver\'s last event (both processes read the same monotonic clock). CPU µs/event: user + system time of ' +
+    'each process while sending / receiving, divided by N — less skewed by a busy machine than wall time. ' +
+    'Pub/sub is at-most-once: a shortfall is shown, not hidden.',
   cases: [
     c('bus-redis', 'nestjs-event-bus redis driver, dispatch() fire-and-forget → listener in another process', 'redis-event-bus', 'throughput', {
       available: driverBuilt('redis.driver.js'),

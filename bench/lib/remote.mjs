@@ -15,6 +15,12 @@ export function remoteEnv() {
 
 export const now = () => process.hrtime.bigint();
 
+/** CPU time (user + system) this process used, in µs: a measure a busy machine skews less than wall time. */
+export const cpuUs = () => {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+};
+
 /** Tells the runner the receiver is subscribed. */
 export function ready() {
   process.stdout.write('READY\n');
@@ -26,6 +32,7 @@ export function ready() {
  */
 export function receiveCounter(n, { idleMs = 15_000, onDone } = {}) {
   let received = 0;
+  let cpuAtFirst = 0;
   let firstNs;
   let lastNs;
   let finished = false;
@@ -34,7 +41,7 @@ export function receiveCounter(n, { idleMs = 15_000, onDone } = {}) {
     if (finished) return;
     finished = true;
     clearTimeout(idle);
-    report({ role: 'receive', received, firstNs: String(firstNs ?? 0n), lastNs: String(lastNs ?? 0n) });
+    report({ role: 'receive', received, firstNs: String(firstNs ?? 0n), lastNs: String(lastNs ?? 0n), cpuUs: cpuUs() - cpuAtFirst });
     await onDone?.();
     setImmediate(() => process.exit(0));
   };
@@ -46,7 +53,10 @@ export function receiveCounter(n, { idleMs = 15_000, onDone } = {}) {
   return {
     hit() {
       const t = now();
-      if (received === 0) firstNs = t;
+      if (received === 0) {
+        firstNs = t;
+        cpuAtFirst = cpuUs();
+      }
       received++;
       lastNs = t;
       if ((received & 1023) === 0) arm();
@@ -78,8 +88,15 @@ export function latencyRecorder(n, warmup, { ack, onDone }) {
   };
 }
 
+/** Call right before the first send: CPU time is counted from there. */
+export function startSending() {
+  sendCpuStart = cpuUs();
+  return now();
+}
+let sendCpuStart = 0;
+
 export function reportSend(startNs, endNs, extra = {}) {
-  report({ role: 'send', startNs: String(startNs), endNs: String(endNs), ...extra });
+  report({ role: 'send', startNs: String(startNs), endNs: String(endNs), cpuUs: cpuUs() - sendCpuStart, ...extra });
 }
 
 export function fail(err) {

@@ -15,6 +15,12 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** ioredis's rejection for a command it did not write because the connection is down. */
 const NOT_WRITTEN = "Stream isn't writeable";
+/**
+ * Publishes per pipeline at most: a dispatch loop of 100,000 events in one tick goes out in
+ * pipelines of this size as it runs, so Redis and the receivers start work while the loop is still
+ * dispatching (one pipeline of everything at the end of the tick halved end-to-end throughput).
+ */
+const MAX_PIPELINE = 1000;
 
 /** A publish waiting for Redis: queued while the connection is down, then written, then confirmed. */
 interface PendingPublish {
@@ -138,6 +144,10 @@ export class RedisDriver implements EventBusDriver {
    */
   private enqueue(publish: PendingPublish): void {
     this.waiting.push(publish);
+    if (this.waiting.length >= MAX_PIPELINE && this.publisher!.status === 'ready') {
+      this.flushWaiting();
+      return;
+    }
     if (!this.flushScheduled && this.publisher!.status === 'ready') {
       this.flushScheduled = true;
       queueMicrotask(this.flushWaiting);
