@@ -421,6 +421,51 @@ describe('redis-streams driver: start-up, lifecycle and faults', () => {
     expect(after - before).toBeLessThan(3000 + 20);
   });
 
+  it('gives an async listener no more entries at once than its concurrency (its queue never overflows)', async () => {
+    const prefix = freshPrefix();
+    let running = 0;
+    let most = 0;
+    let done = 0;
+    @Injectable()
+    class Limited {
+      @OnEvent('limited.job', { async: true, concurrency: 2, maxQueue: 1, overflow: 'reject' })
+      async run() {
+        running++;
+        most = Math.max(most, running);
+        await new Promise((r) => setTimeout(r, 10));
+        running--;
+        done++;
+      }
+    }
+    const app = await bootStreamsApp({ providers: [Limited] }, { url: server.url, prefix, streams: { group: 'svc' } });
+    apps.push(app);
+    const errors: EventError[] = [];
+    app.bus.errors$.subscribe((e) => errors.push(e));
+    await Promise.all(Array.from({ length: 30 }, (_, i) => app.bus.dispatch('limited.job', i)));
+    await until(() => done === 30, 10_000, 'all jobs');
+    expect(most).toBeLessThanOrEqual(2);
+    expect(errors).toEqual([]);
+    expect(app.bus.stats().queueOverflows ?? 0).toBe(0);
+  });
+
+  it('removes consumers of replicas that are gone (nothing pending, idle long enough) and keeps its own', async () => {
+    const prefix = freshPrefix();
+    const key = `${prefix}plain.thing`;
+    await redis.call('XGROUP', 'CREATE', key, 'svc:Plain.handle', '$', 'MKSTREAM');
+    await redis.call('XGROUP', 'CREATECONSUMER', key, 'svc:Plain.handle', 'ghost-replica');
+    const app = await bootStreamsApp(
+      { providers: [Plain] },
+      { url: server.url, prefix, streams: { group: 'svc', claimIdleMs: 300, blockMs: 100, consumer: 'live-replica' } },
+    );
+    apps.push(app);
+    const names = async (): Promise<string[]> =>
+      ((await redis.call('XINFO', 'CONSUMERS', key, 'svc:Plain.handle')) as unknown[][]).map((row) => String(row[1]));
+    await until(async () => !(await names()).includes('ghost-replica'), 10_000, 'the ghost consumer to be removed');
+    await app.bus.dispatch('plain.thing', 1);
+    await until(() => app.app.get(Plain).seen.length === 1, 5000, 'delivery');
+    expect(await names()).toContain('live-replica');
+  });
+
   it('DeadLetterService explains that it needs the redis-streams driver', async () => {
     const { bootApp } = await import('../support/boot-app');
     const app = await bootApp({}, {});

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { EventBusClosedError } from '../../errors/event-bus-closed.error';
 import { EventError, SUBSCRIBER } from '../../errors/event.error';
 import { MessageRejectedError } from '../../errors/message-rejected.error';
 import type { DeliverFn, DriverContext, DriverListener } from '../../interfaces/event-bus-driver.interface';
@@ -6,7 +7,7 @@ import type { IncomingEvent } from '../../interfaces/event-envelope.interface';
 import type { RedisClient } from '../redis-connection';
 import { retryDelayMs } from './retry-backoff';
 import { DEAD_LETTER_ENVELOPE_LIMIT, FIELD_ENVELOPE, FIELD_EVENT_NAME, FIELD_HANDLE_ID } from './stream-fields';
-import { deliveryCounts, entriesOfReadReply, parseAutoClaimReply, type StreamEntry } from './stream-replies';
+import { consumerInfos, deliveryCounts, entriesOfReadReply, parseAutoClaimReply, type StreamEntry } from './stream-replies';
 
 /** Everything one consumer (one listener's consumer group on one stream) needs. */
 export interface StreamConsumerSettings {
@@ -55,6 +56,7 @@ export class StreamConsumer {
   private acking: Promise<void> = Promise.resolve();
   private needHistory = true;
   private lastReclaim = 0;
+  private lastCleanup = 0;
   private readerId: number | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private abortRead: ((reason: Error) => void) | undefined;
@@ -206,6 +208,7 @@ export class StreamConsumer {
   /** Takes over entries idle for `claimIdleMs` (their consumer died or stalled). */
   private async reclaim(): Promise<void> {
     const { streamKey, group, consumer, claimIdleMs } = this.settings;
+    await this.forgetGoneConsumers();
     let cursor = '0-0';
     for (let page = 0; page < 10 && !this.stopped; page++) {
       const reply = await this.command.call('XAUTOCLAIM', streamKey, group, consumer, claimIdleMs, cursor, 'COUNT', BATCH);
@@ -219,6 +222,28 @@ export class StreamConsumer {
       }
       cursor = next;
       if (cursor === '0-0') return;
+    }
+  }
+
+  /**
+   * Replicas that stopped leave their consumer behind in the group (names differ per process). One
+   * that holds nothing and was not seen for a while is deleted; deleting a consumer with no pending
+   * entries loses nothing, even if it was alive after all (its next read re-creates it).
+   */
+  private async forgetGoneConsumers(): Promise<void> {
+    const { streamKey, group, consumer, claimIdleMs, blockMs } = this.settings;
+    const goneAfterMs = Math.max(2 * claimIdleMs, 10 * blockMs);
+    if (Date.now() - this.lastCleanup < goneAfterMs / 2) return;
+    this.lastCleanup = Date.now();
+    const rows = await this.command.call('XINFO', 'CONSUMERS', streamKey, group);
+    for (const info of consumerInfos(rows)) {
+      if (info.name !== consumer && info.pending === 0 && info.idle > goneAfterMs) {
+        await this.command.call('XGROUP', 'DELCONSUMER', streamKey, group, info.name);
+        this.context.log(
+          'debug',
+          `${this.listenerName}: removed consumer '${info.name}' of '${group}' (idle ${info.idle} ms, nothing pending)`,
+        );
+      }
     }
   }
 
@@ -239,8 +264,18 @@ export class StreamConsumer {
     for (const entry of fresh) this.held.add(entry.id);
     try {
       if (this.settings.listener.options.async === true) {
-        if (this.stopped) return;
-        await Promise.all(fresh.map((entry) => this.handle(entry, counts?.get(entry.id) ?? 1)));
+        // Async listeners take the batch at once, but never more than their `concurrency`: an entry
+        // the listener's queue would refuse is better left in Redis for a replica with room.
+        const limit = Math.max(1, this.settings.listener.options.concurrency ?? fresh.length);
+        let next = 0;
+        const lane = async (): Promise<void> => {
+          while (next < fresh.length && !this.stopped) {
+            const entry = fresh[next++];
+            await this.handle(entry, counts?.get(entry.id) ?? 1);
+            this.held.delete(entry.id);
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(limit, fresh.length) }, lane));
         return;
       }
       for (const entry of fresh) {
@@ -307,6 +342,15 @@ export class StreamConsumer {
   }
 
   private async failed(entry: StreamEntry, incoming: IncomingEvent, attempt: number, error: unknown): Promise<void> {
+    if (error instanceof EventBusClosedError) {
+      // The listener closed under it (shutdown, unregistered): not its failure. Left pending, with the
+      // attempt given back, for whoever reclaims it.
+      const { streamKey, group, consumer } = this.settings;
+      await this.command
+        .call('XCLAIM', streamKey, group, consumer, 0, entry.id, 'RETRYCOUNT', attempt - 1, 'JUSTID')
+        .catch(() => undefined);
+      return;
+    }
     if (this.stopped) return; // left pending with its count; reclaimed later
     if (attempt >= this.settings.maxAttempts) {
       this.report(incoming, error);

@@ -77,3 +77,12 @@ function text(value: unknown): string {
   if (Buffer.isBuffer(value)) return value.toString('utf8');
   return value === null || value === undefined ? '' : String(value);
 }
+
+/** XINFO CONSUMERS: one `[k, v, k, v, ...]` array (or object under RESP3 mapping) per consumer. */
+export function consumerInfos(reply: unknown): Array<{ name: string; pending: number; idle: number }> {
+  if (!Array.isArray(reply)) return [];
+  return reply.map((row: unknown) => {
+    const fields = toFields(row) ?? {};
+    return { name: fields.name ?? '', pending: Number(fields.pending ?? 0), idle: Number(fields.idle ?? 0) };
+  });
+}
