@@ -17,6 +17,21 @@ export interface CodecOptions {
   origin: string;
 }
 
+/** An encoded event; its byte size is measured when first read (most drivers never read it). */
+class EncodedEvent implements OutgoingEvent {
+  constructor(
+    readonly name: string,
+    readonly type: string,
+    readonly handleId: string,
+    readonly payload: string,
+    private measured: number | undefined,
+  ) {}
+
+  get size(): number {
+    return (this.measured ??= Buffer.byteLength(this.payload));
+  }
+}
+
 /**
  * Encodes events to the §10 wire format and decodes them back, safely. One instance per bus.
  */
@@ -38,9 +53,14 @@ export class EventCodec {
     } catch (err) {
       throw new EventSerializationError(err instanceof Error ? err.message : String(err), err);
     }
-    const size = Buffer.byteLength(payload);
-    if (size > this.options.maxEventSize) throw new EventTooLargeError(size, this.options.maxEventSize);
-    return { name, type, handleId, payload, size };
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: a payload that fits even so is not measured now.
+    const max = this.options.maxEventSize;
+    if (payload.length * 3 > max) {
+      const size = Buffer.byteLength(payload);
+      if (size > max) throw new EventTooLargeError(size, max);
+      return new EncodedEvent(name, type, handleId, payload, size);
+    }
+    return new EncodedEvent(name, type, handleId, payload, undefined);
   }
 
   /** Throws `MessageRejectedError` naming the channel, the size and the reason. */
