@@ -379,6 +379,8 @@ async function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise
 async function whenReady(client: RedisClient, deadline: number): Promise<boolean> {
   if (client.status === 'ready') return true;
   if (client.status === 'end') return false;
+  // A client of the user's made with lazyConnect has not connected yet.
+  if (client.status === 'wait') client.connect().catch(() => undefined);
   return new Promise<boolean>((resolve) => {
     const done = (ok: boolean): void => {
       clearTimeout(timer);

@@ -69,7 +69,11 @@ async function namedClients(redis: Redis): Promise<number> {
     .filter((line) => / name=neb-streams/.test(line)).length;
 }
 
-describe.each([2, 3] as const)('redis-streams driver (ioredis protocol %i)', (protocol) => {
+describe.each([
+  { label: 'protocol 2', connection: { protocol: 2 } },
+  { label: 'protocol 3', connection: { protocol: 3 } },
+  { label: "protocol 3, replyMapping 'resp3'", connection: { protocol: 3, replyMapping: 'resp3' } },
+] as const)('redis-streams driver (ioredis $label)', ({ connection }) => {
   let server: RedisServer;
   let redis: Redis;
   const apps: BootedApp[] = [];
@@ -81,7 +85,7 @@ describe.each([2, 3] as const)('redis-streams driver (ioredis protocol %i)', (pr
   ) => {
     const app = await bootStreamsApp(
       { providers },
-      { url: server.url, prefix, streams: { group: 'svc', ...streams }, redis: { protocol, ...redisOptions } },
+      { url: server.url, prefix, streams: { group: 'svc', ...streams }, redis: { ...connection, ...redisOptions } },
     );
     apps.push(app);
     return app;

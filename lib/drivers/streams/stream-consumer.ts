@@ -184,7 +184,10 @@ export class StreamConsumer {
   }
 
   private async readNew(): Promise<StreamEntry[]> {
-    if (this.readerId === undefined) this.readerId = Number(await this.reader.call('CLIENT', 'ID'));
+    if (this.readerId === undefined) {
+      // For CLIENT UNBLOCK at shutdown; an ACL that forbids CLIENT ID only makes shutdown drop the connection instead.
+      this.readerId = Number(await this.reader.call('CLIENT', 'ID').catch(() => -1));
+    }
     const { group, consumer, blockMs, streamKey } = this.settings;
     const read = this.reader.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', BATCH, 'BLOCK', blockMs, 'STREAMS', streamKey, '>');
     const reply = await this.guard(read, blockMs + Math.max(WATCHDOG_GRACE_MS, blockMs));
@@ -545,7 +548,7 @@ export class StreamConsumer {
   /** Wakes a blocked XREADGROUP so the loop sees `stopped` at once. */
   private async unblock(): Promise<void> {
     const id = this.readerId;
-    if (id === undefined || this.command.status !== 'ready' || this.command === this.reader) return;
+    if (id === undefined || id < 0 || Number.isNaN(id) || this.command.status !== 'ready' || this.command === this.reader) return;
     try {
       await settlesBy(this.command.call('CLIENT', 'UNBLOCK', id), Date.now() + 1000);
     } catch {
