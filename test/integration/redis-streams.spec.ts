@@ -470,6 +470,49 @@ describe('redis-streams driver: start-up, lifecycle and faults', () => {
     expect(await names()).toContain('live-replica');
   });
 
+  it('works for an ACL user allowed only the documented commands (no CLIENT UNBLOCK)', async () => {
+    const commands =
+      '+xadd +xreadgroup +xack +xclaim +xautoclaim +xpending +xgroup +xinfo +xrange +xlen +xdel +multi +exec +info +hello +client|id +client|setname';
+    const acl = await RedisServer.start({ config: [`user app on >app-pw ~acl:* ${commands}`] });
+    try {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const seen: unknown[] = [];
+      @Injectable()
+      class Gated {
+        @OnEvent('acl.thing')
+        async handle(event: unknown) {
+          if (event === 'bad') throw new Error('bad event');
+          seen.push(event);
+          if (seen.length === 2) await gate;
+        }
+      }
+      const app = await bootStreamsApp(
+        { providers: [Gated] },
+        { url: `redis://app:app-pw@127.0.0.1:${acl.port}`, prefix: 'acl:', streams: { group: 'svc', maxAttempts: 2 } },
+      );
+      const errors: EventError[] = [];
+      app.bus.errors$.subscribe((e) => errors.push(e));
+      await app.bus.dispatch('acl.thing', 'bad');
+      const dlq = app.app.get(DeadLetterService);
+      await until(async () => (await dlq.count('acl.thing')) === 1, 5000, 'the dead letter');
+      const [letter] = await dlq.list('acl.thing');
+      expect(await dlq.delete('acl.thing', letter.id)).toBe(true);
+      await app.bus.dispatch('acl.thing', 1);
+      await app.bus.dispatch('acl.thing', 2);
+      await until(() => seen.length === 2, 5000, 'deliveries');
+      const closing = app.close();
+      setTimeout(release, 100);
+      await closing;
+      expect(errors.map((e) => e.message)).toEqual([`event 'acl.thing' listener 'Gated.handle': bad event`]);
+      const admin = rawRedis(acl.url);
+      expect(await pendingCount(admin, 'acl:acl.thing', 'svc:Gated.handle')).toBe(0);
+      admin.disconnect();
+    } finally {
+      await acl.destroy();
+    }
+  });
+
   it('DeadLetterService explains that it needs the redis-streams driver', async () => {
     const { bootApp } = await import('../support/boot-app');
     const app = await bootApp({}, {});
