@@ -48,6 +48,7 @@ export class RedisStreamsDriver implements EventBusDriver {
   private flushScheduled = false;
   private readonly sending = new Set<Promise<void>>();
   private closing: Promise<void> | undefined;
+  private readyWaiter: Promise<void> | undefined;
 
   constructor(private readonly options: ResolvedEventBusOptions) {
     this.connections = new RedisConnectionFactory(options.redis);
@@ -111,7 +112,7 @@ export class RedisStreamsDriver implements EventBusDriver {
     const unavailable = (why: string): DriverUnavailableError =>
       new DriverUnavailableError(`Redis ${why}: the event was not confirmed within redis.publishTimeoutMs (${timeoutMs} ms)`);
     // Nothing is handed to ioredis while the connection is down, so a failed dispatch is not sent later.
-    if (!(await whenReady(command, deadline))) {
+    if (!(await this.whenReady(command, deadline))) {
       const error = unavailable(`is unreachable (connection ${command.status})`);
       for (const item of batch) item.reject(error);
       return;
@@ -169,6 +170,19 @@ export class RedisStreamsDriver implements EventBusDriver {
         });
       }),
     );
+  }
+
+  /** True once the command connection is ready, false if it is not by `deadline`. */
+  private async whenReady(client: RedisClient, deadline: number): Promise<boolean> {
+    if (client.status === 'ready') return true;
+    if (client.status === 'end') return false;
+    // A client of the user's made with lazyConnect has not connected yet.
+    if (client.status === 'wait') client.connect().catch(() => undefined);
+    // One 'ready' listener however many appends wait (no listener pile-up during an outage).
+    const ready = (this.readyWaiter ??= new Promise<void>((resolve) => client.once('ready', () => resolve())).finally(() => {
+      this.readyWaiter = undefined;
+    }));
+    return (await beforeDeadline(ready, deadline)) !== TIMED_OUT;
   }
 
   // ---------------------------------------------------------------- consuming
@@ -373,22 +387,4 @@ async function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** True once the client is ready, false if it is not by `deadline`. */
-async function whenReady(client: RedisClient, deadline: number): Promise<boolean> {
-  if (client.status === 'ready') return true;
-  if (client.status === 'end') return false;
-  // A client of the user's made with lazyConnect has not connected yet.
-  if (client.status === 'wait') client.connect().catch(() => undefined);
-  return new Promise<boolean>((resolve) => {
-    const done = (ok: boolean): void => {
-      clearTimeout(timer);
-      client.off('ready', onReady);
-      resolve(ok);
-    };
-    const onReady = (): void => done(true);
-    const timer = setTimeout(() => done(false), Math.max(0, deadline - Date.now()));
-    client.on('ready', onReady);
-  });
 }

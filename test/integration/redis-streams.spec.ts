@@ -513,6 +513,38 @@ describe('redis-streams driver: start-up, lifecycle and faults', () => {
     }
   });
 
+  it('unregistering a listener stops its consumer; its group keeps the events meanwhile and a re-registered listener catches up', async () => {
+    const prefix = freshPrefix();
+    const app = await bootStreamsApp({}, { url: server.url, prefix, streams: { group: 'svc' } });
+    apps.push(app);
+    const got: Array<{ event: unknown; attempt: number }> = [];
+    const listener = {
+      eventName: 'audit.entry',
+      name: 'Auditor',
+      onEvent: (event: unknown, meta?: DeliveryMeta) => void got.push({ event, attempt: meta!.attempt }),
+    };
+    app.bus.registerListener(listener);
+    await until(
+      async () => ((await redis.call('XINFO', 'GROUPS', `${prefix}audit.entry`).catch(() => [])) as unknown[]).length === 1,
+      5000,
+      'the group',
+    );
+    await app.bus.dispatch('audit.entry', 'a');
+    await until(() => got.length === 1, 5000, 'first event');
+    await app.bus.unregisterListenersForEvent('audit.entry');
+    await app.bus.dispatch('audit.entry', 'b');
+    await app.bus.dispatch('audit.entry', 'c');
+    await new Promise((r) => setTimeout(r, 400));
+    expect(got.map((g) => g.event)).toEqual(['a']);
+    app.bus.registerListener(listener);
+    await until(() => got.length === 3, 5000, 'the events appended while it was away');
+    expect(got).toEqual([
+      { event: 'a', attempt: 1 },
+      { event: 'b', attempt: 1 },
+      { event: 'c', attempt: 1 },
+    ]);
+  });
+
   it('DeadLetterService explains that it needs the redis-streams driver', async () => {
     const { bootApp } = await import('../support/boot-app');
     const app = await bootApp({}, {});
