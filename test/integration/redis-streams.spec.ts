@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { DeadLetterService, DomainEvent, EventBus, EventError, MessageRejectedError, OnEvent, type DeliveryMeta } from 'nestjs-event-bus';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BootedApp } from '../support/boot-app';
@@ -60,6 +61,42 @@ class Plain {
   handle(event: unknown) {
     this.seen.push(event);
   }
+}
+
+/** A TCP proxy to Redis that can stop passing bytes on the blocking readers' connections without closing them. */
+async function freezingProxy(targetPort: number): Promise<{ port: number; freezeReaders(): void; close(): Promise<void> }> {
+  const links: Array<{ reader: boolean; frozen: boolean; sockets: Socket[] }> = [];
+  const proxy = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    const link = { reader: false, frozen: false, sockets: [client, upstream] };
+    links.push(link);
+    client.on('data', (data) => {
+      if (data.includes('neb-streams-reader')) link.reader = true;
+      if (!link.frozen) upstream.write(data);
+    });
+    upstream.on('data', (data) => {
+      if (!link.frozen) client.write(data);
+    });
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', end);
+    upstream.on('close', end);
+    client.on('error', end);
+    upstream.on('error', end);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (proxy.address() as AddressInfo).port,
+    freezeReaders: () => {
+      for (const link of links) if (link.reader) link.frozen = true;
+    },
+    close: async () => {
+      for (const link of links) for (const socket of link.sockets) socket.destroy();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    },
+  };
 }
 
 /** Connections the driver opened (named neb-streams*). */
@@ -410,6 +447,28 @@ describe('redis-streams driver: start-up, lifecycle and faults', () => {
     await until(async () => (await app.bus.dispatch('plain.thing', 3)).errors.length === 0, 10_000, 'publishing again');
     await until(() => plain.seen.includes(3), 15_000, 'event after the restart');
     expect(plain.seen).not.toContain('lost');
+  });
+
+  it('notices a blocking read that never answers (half-open connection) and reads again on a new connection', async () => {
+    const proxy = await freezingProxy(server.port);
+    try {
+      const prefix = freshPrefix();
+      const app = await bootStreamsApp(
+        { providers: [Plain] },
+        { url: `redis://127.0.0.1:${proxy.port}`, prefix, streams: { group: 'svc', blockMs: 200 } },
+      );
+      apps.push(app);
+      const plain = app.app.get(Plain);
+      await app.bus.dispatch('plain.thing', 'before');
+      await until(() => plain.seen.length === 1, 5000, 'first event');
+      // The reader's socket stays open but nothing gets through any more, as after a silent network failure.
+      proxy.freezeReaders();
+      await app.bus.dispatch('plain.thing', 'after');
+      await until(() => plain.seen.length === 2, 20_000, 'the event after the freeze');
+      expect(plain.seen).toEqual(['before', 'after']);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('pipelines many appends made in one tick and confirms each', async () => {
