@@ -13,11 +13,11 @@ export class DeadLetterService {
   constructor(private readonly bus: EventBus) {}
 
   /** Oldest first; `count` defaults to 100, `after` pages on from a dead-letter id. */
-  list(eventName: string, options: ListDeadLettersOptions = {}): Promise<DeadLetter[]> {
+  async list(eventName: string, options: ListDeadLettersOptions = {}): Promise<DeadLetter[]> {
     return this.driver('list').listDeadLetters(eventName, options);
   }
 
-  count(eventName: string): Promise<number> {
+  async count(eventName: string): Promise<number> {
     return this.driver('count').countDeadLetters(eventName);
   }
 
@@ -26,12 +26,12 @@ export class DeadLetterService {
    * through its delivery policies, with the original `id`), then deletes the dead letter. Rejects
    * and keeps the dead letter when the listener fails again or is not registered in this app.
    */
-  replay(eventName: string, id: string): Promise<void> {
+  async replay(eventName: string, id: string): Promise<void> {
     return this.driver('replay').replayDeadLetter(eventName, id);
   }
 
   /** Resolves to false when there was no such dead letter. */
-  delete(eventName: string, id: string): Promise<boolean> {
+  async delete(eventName: string, id: string): Promise<boolean> {
     return this.driver('delete').deleteDeadLetter(eventName, id);
   }
 

@@ -100,7 +100,14 @@ export class RedisStreamsDriver implements EventBusDriver {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
-    const sent = this.send(batch);
+    // Whatever goes wrong, every dispatch of the batch settles (settling one twice is a no-op).
+    const sent = this.send(batch).catch((err: unknown) => {
+      const error =
+        err instanceof DriverUnavailableError
+          ? err
+          : new DriverUnavailableError(`appending to Redis failed: ${(err as Error)?.message ?? String(err)}`, err);
+      for (const item of batch) item.reject(error);
+    });
     this.sending.add(sent);
     void sent.finally(() => this.sending.delete(sent));
   }

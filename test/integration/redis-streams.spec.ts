@@ -619,7 +619,8 @@ describe('redis-streams driver: start-up, lifecycle and faults', () => {
     const app = await bootApp({}, {});
     apps.push(app);
     const dlq = app.app.get(DeadLetterService);
-    expect(() => dlq.count('x')).toThrow(/needs driver 'redis-streams': the driver in use is 'memory'/);
+    await expect(dlq.count('x')).rejects.toThrow(/needs driver 'redis-streams': the driver in use is 'memory'/);
+    await expect(dlq.replay('x', '1-0')).rejects.toThrow(/DeadLetterService\.replay\(\) needs driver 'redis-streams'/);
     expect(app.app.get(EventBus)).toBeDefined();
   });
 
