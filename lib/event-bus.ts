@@ -311,7 +311,11 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   /** @internal Resolves when every driver subscription asked for so far is confirmed. */
   async subscriptionsSettled(): Promise<void> {
     await this.driverOps;
-    if (this.startupFailure !== undefined) throw this.startupFailure;
+    if (this.startupFailure !== undefined) {
+      // app.init() fails and Nest will not call the shutdown hooks: release what the driver opened now.
+      await this.close().catch(() => undefined);
+      throw this.startupFailure;
+    }
   }
 
   /** @internal The driver in use (for services built on it, such as dead letters). */

@@ -322,6 +322,22 @@ describe('redis-streams driver: start-up, lifecycle and faults', () => {
     expect(await redis.xlen(`${prefix}plain.thing`)).toBe(1);
   });
 
+  it('a failed start-up leaves no connection open (the subscriptions made before the failure are released)', async () => {
+    @Injectable()
+    class Mixed {
+      @OnEvent('fine.event')
+      fine() {}
+      @OnEvent('user.*')
+      wild() {}
+    }
+    const before = await namedClients(redis);
+    await expect(
+      bootStreamsApp({ providers: [Mixed] }, { url: server.url, prefix: freshPrefix(), streams: { group: 'svc' } }),
+    ).rejects.toThrow(/wildcard/);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await namedClients(redis)).toBe(before);
+  });
+
   it('refuses wildcard listeners at start-up with a clear error', async () => {
     @Injectable()
     class Wild {
