@@ -1,26 +1,38 @@
 import { randomBytes } from 'node:crypto';
 
-const POOL_IDS = 512;
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const ID_BYTES = 8;
+/** Ids per random draw: one 8 KiB randomBytes() call costs ~6 ns per id, a 1 KiB one ~30. */
+const BYTES_IDS = 1024;
+/** Ids per hex text: its 2 KiB stay alive while any id sliced from it does. */
+const TEXT_IDS = 128;
 
 /**
- * Random 64-bit ids as 16 lowercase hex chars (the wire `handle_id`). Bytes come from a pool
- * refilled 512 ids at a time, and an id is only made when someone reads it.
+ * Random 64-bit ids as 16 lowercase hex chars (the wire `handle_id`), made only when someone reads
+ * one. Random bytes are drawn 1024 ids at a time and hex-encoded 128 ids at a time in one native
+ * call; an id is a slice of that text. (Building each id from 8 two-char pieces took ~70 ns and
+ * 7 strings: a third of an `await bus.dispatch()`.)
  */
 export class HandleIdGenerator {
-  private pool = randomBytes(POOL_IDS * 8);
-  private offset = 0;
+  private bytes = randomBytes(BYTES_IDS * ID_BYTES);
+  private bytesOffset = 0;
+  private text = '';
+  private textOffset = 0;
 
   next(): string {
-    if (this.offset === this.pool.length) {
-      this.pool = randomBytes(POOL_IDS * 8);
-      this.offset = 0;
+    if (this.textOffset === this.text.length) this.refillText();
+    const o = this.textOffset;
+    this.textOffset = o + ID_BYTES * 2;
+    return this.text.slice(o, o + ID_BYTES * 2);
+  }
+
+  private refillText(): void {
+    if (this.bytesOffset === this.bytes.length) {
+      this.bytes = randomBytes(BYTES_IDS * ID_BYTES);
+      this.bytesOffset = 0;
     }
-    const p = this.pool;
-    const o = this.offset;
-    this.offset = o + 8;
-    return (
-      HEX[p[o]] + HEX[p[o + 1]] + HEX[p[o + 2]] + HEX[p[o + 3]] + HEX[p[o + 4]] + HEX[p[o + 5]] + HEX[p[o + 6]] + HEX[p[o + 7]]
-    );
+    const end = this.bytesOffset + TEXT_IDS * ID_BYTES;
+    this.text = this.bytes.toString('hex', this.bytesOffset, end);
+    this.bytesOffset = end;
+    this.textOffset = 0;
   }
 }
