@@ -10,7 +10,7 @@
 // Rounds interleave the cases (each round starts at a different case), ratios are computed per
 // round and their median is reported, so a noisy neighbour on a shared machine skews one round,
 // not one library.
-import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, type as osType, release as osRelease } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -144,7 +144,8 @@ function writeResults(file) {
   const versions = ['@nestjs/core', '@nestjs/event-emitter', '@nestjs/cqrs', '@nestjs/microservices', 'eventemitter2', 'ioredis', 'rxjs']
     .map((name) => {
       try {
-        return `${name} ${require(`${name}/package.json`).version}`;
+        // Read from node_modules: some packages' export maps hide their package.json.
+        return `${name} ${JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')).version}`;
       } catch {
         return `${name} (not installed)`;
       }
