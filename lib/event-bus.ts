@@ -569,6 +569,7 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
       decode: (raw, channel) => this.codec!.decode(raw, channel),
       reportError: (error) => this.recordError(error),
       log: (level, message) => this.logger[level](message),
+      reportRetry: (listener, attempt, error, delayMs) => this.deliveryHooks.retrying(listener, attempt, error, delayMs),
     };
     await driver.init?.(context);
     this.driver = driver;

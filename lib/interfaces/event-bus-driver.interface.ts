@@ -22,6 +22,8 @@ export interface DriverContext {
   reportError(error: EventError): void;
   /** Logs an operational message (reconnects, resubscriptions). */
   log(level: 'log' | 'warn' | 'error' | 'debug', message: string): void;
+  /** A durable driver will deliver again after `delayMs` (counted in `stats().retries`, emitted on `retries$`). */
+  reportRetry?(listener: string, attempt: number, error: unknown, delayMs: number): void;
 }
 
 /** A listener as the driver sees it (durable drivers give each one its own consumer group). */

@@ -200,6 +200,8 @@ describe.each([
     const { app, bus } = await boot([Flaky], prefix);
     const errors: EventError[] = [];
     bus.errors$.subscribe((e) => errors.push(e));
+    const retries: Array<{ listener: string; attempt: number; error: unknown }> = [];
+    bus.retries$.subscribe((r) => retries.push(r));
     await bus.dispatch('flaky.happened', { x: 1 });
     const flaky = app.get(Flaky);
     await until(() => flaky.calls.length === 3, 10_000, 'third attempt');
@@ -208,6 +210,11 @@ describe.each([
     await until(async () => (await pendingCount(redis, `${prefix}flaky.happened`, 'svc:Flaky.handle')) === 0, 5000, 'ack');
     expect(await redis.xlen(`${prefix}flaky.happened:dlq`)).toBe(0);
     expect(errors).toEqual([]);
+    expect(retries.map((r) => [r.listener, r.attempt, (r.error as Error).message])).toEqual([
+      ['Flaky.handle', 1, 'flaky failure'],
+      ['Flaky.handle', 2, 'flaky failure'],
+    ]);
+    expect(bus.stats().retries).toBe(2);
   });
 
   it('dead-letters a poison event after maxAttempts while the stream keeps flowing; replay after the fix handles it', async () => {

@@ -365,6 +365,7 @@ export class StreamConsumer {
       'debug',
       `${this.listenerName}: attempt ${attempt} of ${this.settings.maxAttempts} for ${entry.id} failed (${describe(error)}); retrying in ${Math.round(delayMs)} ms`,
     );
+    this.context.reportRetry?.(this.listenerName, attempt, error, delayMs);
     this.scheduleRetry(entry, attempt + 1, delayMs);
   }
 
