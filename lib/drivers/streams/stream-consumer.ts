@@ -52,7 +52,9 @@ export class StreamConsumer {
   /** Succeeded, ack not yet confirmed by Redis. */
   private readonly unacked = new Set<string>();
   private ackQueue: string[] = [];
-  private ackTimer: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  /** The flush of this tick's acks, or the retry of a failed one. */
+  private ackSoon: NodeJS.Immediate | undefined;
+  private ackLater: NodeJS.Timeout | undefined;
   private acking: Promise<void> = Promise.resolve();
   private needHistory = true;
   private lastReclaim = 0;
@@ -119,7 +121,7 @@ export class StreamConsumer {
       await settlesBy(this.flushAcks(), deadline);
       if (this.ackQueue.length > 0) await sleep(Math.min(100, Math.max(0, deadline - Date.now())));
     }
-    if (this.ackTimer !== undefined) clearTimeout(this.ackTimer as NodeJS.Timeout);
+    this.cancelAckTimer();
     this.reader.off('ready', this.onReaderReady);
     this.reader.off('close', this.onReaderClose);
   }
@@ -475,12 +477,19 @@ export class StreamConsumer {
   private ack(id: string): void {
     this.unacked.add(id);
     this.ackQueue.push(id);
-    if (this.ackTimer === undefined) this.ackTimer = setImmediate(() => void this.flushAcks());
+    if (this.ackSoon === undefined && this.ackLater === undefined) this.ackSoon = setImmediate(() => void this.flushAcks());
+  }
+
+  private cancelAckTimer(): void {
+    if (this.ackSoon !== undefined) clearImmediate(this.ackSoon);
+    if (this.ackLater !== undefined) clearTimeout(this.ackLater);
+    this.ackSoon = undefined;
+    this.ackLater = undefined;
   }
 
   /** One XACK for every id acknowledged since the last flush; on failure they are tried again. */
   private flushAcks(): Promise<void> {
-    this.ackTimer = undefined;
+    this.cancelAckTimer();
     if (this.ackQueue.length === 0) return this.acking;
     const ids = this.ackQueue;
     this.ackQueue = [];
@@ -495,10 +504,9 @@ export class StreamConsumer {
           'warn',
           `acknowledging ${ids.length} entr${ids.length === 1 ? 'y' : 'ies'} of '${streamKey}' failed (${describe(err)}); retrying`,
         );
-        if (!this.stopped && this.ackTimer === undefined) {
-          const timer = setTimeout(() => void this.flushAcks(), 500);
-          timer.unref?.();
-          this.ackTimer = timer;
+        if (!this.stopped && this.ackSoon === undefined && this.ackLater === undefined) {
+          this.ackLater = setTimeout(() => void this.flushAcks(), 500);
+          this.ackLater.unref?.();
         }
       }
     });
