@@ -162,6 +162,16 @@ export class RedisDriver implements EventBusDriver {
     const batch = this.waiting.filter((p) => p.state === 'waiting');
     this.waiting = [];
     if (batch.length === 0) return;
+    if (batch.length === 1) {
+      // One event (one-at-a-time dispatch): a plain command; a pipeline of one costs ~10 µs more CPU.
+      const publish = batch[0];
+      publish.state = 'sent';
+      publisher.publish(publish.channel, publish.payload).then(
+        () => this.published(publish, undefined),
+        (err: unknown) => this.published(publish, err),
+      );
+      return;
+    }
     // A pipeline of our own rather than ioredis auto-pipelining: auto-pipelining waits for the previous
     // batch's replies, which never come when a connection dies with commands in flight.
     const pipeline = publisher.pipeline();
