@@ -34,7 +34,7 @@ describe('redis-streams: crashes of a replica and of Redis', () => {
     servers.push(server);
     const redis = rawRedis(server.url);
     const prefix = freshPrefix('crash');
-    const env = { REDIS_URL: server.url, LEDGER_URL: ledgerServer.url, PREFIX: prefix, BLOCK_MS: '200', CLAIM_IDLE_MS: '1000' };
+    const env = { REDIS_URL: server.url, LEDGER_URL: ledgerServer.url, PREFIX: prefix, BLOCK_MS: '200', CLAIM_IDLE_MS: '2000' };
     // The holder starts alone and takes the first batch of both groups, finishing none of it.
     const holder = await StreamsWorker.start({ ...env, REPLICA: 'holder', HOLD: '1' });
     workers.push(holder);
