@@ -24,6 +24,8 @@ export class ListenerIndex {
   private readonly exact = new Map<string, ListenerEntry[]>();
   private readonly patterns = new Map<string, PatternSlot>();
   private readonly routes = new Map<string, Route>();
+  /** Routes of subscription keys (bounded: one per registered key). */
+  private readonly keyRoutes = new Map<string, Route>();
   /** The last name routed and its route: a loop dispatching one event skips even the map lookup. */
   private lastName: string | undefined;
   private lastRoute: Route = EMPTY_ROUTE;
@@ -73,6 +75,7 @@ export class ListenerIndex {
   /** Registrations changed: every cached route is stale. */
   private invalidate(): void {
     this.routes.clear();
+    this.keyRoutes.clear();
     this.lastName = undefined;
     this.lastRoute = EMPTY_ROUTE;
   }
@@ -98,7 +101,7 @@ export class ListenerIndex {
   private lookUp(name: string): Route {
     let route = this.routes.get(name);
     if (route === undefined) {
-      route = this.build(name, undefined);
+      route = this.build(name);
       if (this.routes.size >= MAX_CACHED_ROUTES) this.routes.clear();
       this.routes.set(name, route);
     }
@@ -109,14 +112,24 @@ export class ListenerIndex {
 
   /** The listeners of one subscription key that `name` reaches (a broadcast driver delivers per key). */
   routeKey(key: string, name: string): Route {
-    if (!isPattern(key)) return key === name ? this.build(name, key) : EMPTY_ROUTE;
+    if (!isPattern(key)) return key === name ? this.keyRoute(key) : EMPTY_ROUTE;
     const slot = this.patterns.get(key);
-    return slot !== undefined && slot.regex.test(name) ? split(slot.entries) : EMPTY_ROUTE;
+    return slot !== undefined && slot.regex.test(name) ? this.keyRoute(key) : EMPTY_ROUTE;
   }
 
-  private build(name: string, onlyKey: string | undefined): Route {
+  /** Every listener registered under `key` itself, cached like `route()` (a broadcast driver asks per event). */
+  private keyRoute(key: string): Route {
+    let route = this.keyRoutes.get(key);
+    if (route === undefined) {
+      const entries = isPattern(key) ? this.patterns.get(key)?.entries : this.exact.get(key);
+      route = entries === undefined ? EMPTY_ROUTE : split(entries);
+      this.keyRoutes.set(key, route);
+    }
+    return route;
+  }
+
+  private build(name: string): Route {
     const exact = this.exact.get(name);
-    if (onlyKey !== undefined) return exact ? split(exact) : EMPTY_ROUTE;
     let all: ListenerEntry[] = exact ? [...exact] : [];
     let merged = false;
     for (const slot of this.patterns.values()) {

@@ -152,4 +152,21 @@ describe('ListenerIndex', () => {
     expect(index.routeKey('user.a', 'user.b').sync).toEqual([]);
     expect(index.routeKey('user.*', 'order.a').sync).toEqual([]);
   });
+
+  it('routeKey() sees listeners added and removed after it was asked (its cache is invalidated too)', () => {
+    const index = new ListenerIndex();
+    const first = entry('user.a', 'first');
+    index.add(first);
+    index.add(entry('user.*', 'star'));
+    expect(names(index.routeKey('user.a', 'user.a').sync)).toEqual(['first']);
+    expect(names(index.routeKey('user.*', 'user.a').sync)).toEqual(['star']);
+    index.add(entry('user.a', 'second'));
+    index.add(entry('user.*', 'star2', true));
+    expect(names(index.routeKey('user.a', 'user.a').sync)).toEqual(['first', 'second']);
+    expect(names(index.routeKey('user.*', 'user.b').async)).toEqual(['star2']);
+    index.remove(first);
+    expect(names(index.routeKey('user.a', 'user.a').sync)).toEqual(['second']);
+    index.removeKey('user.*');
+    expect(index.routeKey('user.*', 'user.a').sync).toEqual([]);
+  });
 });
