@@ -1,6 +1,7 @@
 // This package, memory driver, EventBusModule.forRoot() in a Nest application context, listeners
 // discovered from @OnEvent methods. Variants:
 //   ff1 | ff10   fire-and-forget dispatch() to 1 or 10 sync listeners
+//   ff1kept      as ff1, but every handle is stored (in a ring of 1024), so it must be allocated
 //   awaited1     await bus.dispatch() one after another, 1 async listener
 //   batch1       1000 dispatches to 1 async listener, then await bus.wait()
 import { payloadOf, runCase } from '../lib/harness.mjs';
@@ -41,6 +42,18 @@ await runCase(async ({ variant }) => {
         }
         await bus.wait();
       },
+      check,
+      close,
+    };
+  }
+  if (variant === 'ff1kept') {
+    // The handle escapes (kept in a ring), so V8 cannot optimise its allocation away.
+    const ring = new Array(1024);
+    return {
+      run(n, from) {
+        for (let i = from; i < from + n; i++) ring[i & 1023] = bus.dispatch('user.registered', payloadOf(i));
+      },
+      settle: () => bus.wait(),
       check,
       close,
     };
