@@ -1,4 +1,5 @@
 import Redis from 'ioredis';
+import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisServer } from '../support/redis-server';
 
@@ -18,7 +19,7 @@ describe('redis-server test harness', () => {
     expect(server.running).toBe(false);
     await server.launch();
     expect(server.pid).not.toBe(pid);
-    const tls = new Redis({ port: server.tlsPort, host: '127.0.0.1', tls: { ca: require('node:fs').readFileSync(server.tlsFiles!.ca) }, lazyConnect: true });
+    const tls = new Redis({ port: server.tlsPort, host: '127.0.0.1', tls: { ca: readFileSync(server.tlsFiles!.ca) }, lazyConnect: true });
     await tls.connect();
     expect(await tls.ping()).toBe('PONG');
     tls.disconnect();
