@@ -56,6 +56,7 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
   positive(redis.maxEventSize, 'redis.maxEventSize', 'bytes');
   positive(redis.publishTimeoutMs, 'redis.publishTimeoutMs', 'ms');
   positive(redis.port, 'redis.port', '');
+  validateRedisConnectionOptions(redis as Record<string, unknown>);
   const streams = options.streams ?? {};
   if (typeof streams !== 'object' || Array.isArray(streams)) {
     throw new InvalidOptionsError('streams', `must be an object such as { group: 'billing' } (got ${describe(streams)})`);
@@ -196,6 +197,30 @@ function delay(value: unknown, option: string, min: number, fail: (option: strin
   if (value === undefined) return;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > MAX_DELAY_MS) {
     fail(option, `must be a number of ms from ${min} to ${MAX_DELAY_MS} (got ${describe(value)})`);
+  }
+}
+
+/** The connection options §2 names: a wrong type would otherwise surface later as a vague connection error. */
+function validateRedisConnectionOptions(redis: Record<string, unknown>): void {
+  for (const key of ['host', 'username', 'password']) {
+    if (redis[key] !== undefined && typeof redis[key] !== 'string') {
+      throw new InvalidOptionsError(`redis.${key}`, `must be a string (got ${describe(redis[key])})`);
+    }
+  }
+  if (redis.db !== undefined && (typeof redis.db !== 'number' || !Number.isSafeInteger(redis.db) || redis.db < 0)) {
+    throw new InvalidOptionsError('redis.db', `must be an integer >= 0, the database index (got ${describe(redis.db)})`);
+  }
+  if (redis.tls !== undefined && typeof redis.tls !== 'boolean' && (redis.tls === null || typeof redis.tls !== 'object')) {
+    throw new InvalidOptionsError(
+      'redis.tls',
+      `must be true, false or an object of TLS options such as { ca } (got ${describe(redis.tls)})`,
+    );
+  }
+  positive(redis.connectTimeout, 'redis.connectTimeout', 'ms');
+  positive(redis.commandTimeout, 'redis.commandTimeout', 'ms');
+  const client = redis.client as { duplicate?: unknown } | null | undefined;
+  if (client !== undefined && (client === null || typeof client !== 'object' || typeof client.duplicate !== 'function')) {
+    throw new InvalidOptionsError('redis.client', `must be an ioredis Redis or Cluster instance (got ${describe(client)})`);
   }
 }
 
