@@ -64,7 +64,13 @@ export class RedisStreamsDriver implements EventBusDriver {
   private commandClient(): Promise<RedisClient> {
     if (this.context === undefined)
       return Promise.reject(new EventBusClosedError('the redis-streams driver is not started (the app is not initialised)'));
-    return (this.command ??= this.connections.commandClient('neb-streams').then((client) => {
+    // Our own connection never resends an append that was in flight when it dropped: a dispatch
+    // reported as failed is then not appended later (§6). A client you pass in keeps its settings.
+    const open = (): Promise<RedisClient> =>
+      this.options.redis.client === undefined
+        ? this.connections.create('neb-streams', { autoResendUnfulfilledCommands: false })
+        : this.connections.commandClient('neb-streams');
+    return (this.command ??= open().then((client) => {
       if (this.options.redis.client === undefined) this.watchErrors(client, 'command');
       return client;
     }));
