@@ -625,7 +625,8 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
 
   /** An event from another process, for the listeners under one subscription key. */
   private deliverBroadcast(key: string, incoming: IncomingEvent): Promise<void> {
-    if (incoming.origin === this.busId || this.state === 'closed') return Promise.resolve();
+    // A closing bus takes no new dispatches (§7), received ones included: with steady traffic the drain would never end.
+    if (incoming.origin === this.busId || this.state === 'closing' || this.state === 'closed') return Promise.resolve();
     const handle = new DispatchHandle(incoming.name, this, incoming.handleId || undefined);
     this.runRoute(handle, this.index.routeKey(key, incoming.name), incoming.event, undefined);
     if (handle.settled) return Promise.resolve();

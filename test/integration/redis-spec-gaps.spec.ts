@@ -221,4 +221,39 @@ describe('spec gaps on the redis driver', () => {
     await closing;
     expect(finished).toBe(true);
   });
+
+  it('§7 a closing bus stops taking dispatches: events received while it drains do not start listeners', async () => {
+    const a = await start({ url: server.url }, []);
+    const b = await start({ url: server.url }, [], { shutdownTimeoutMs: 10_000 });
+    const gate = deferred();
+    const calls: number[] = [];
+    b.bus.registerListener({
+      eventName: 'gapr.closing',
+      options: { async: true },
+      onEvent: (e: { n: number }) => {
+        calls.push(e.n);
+        return gate.promise;
+      },
+    });
+    // A raw subscriber on the same channel tells when Redis has delivered the later events.
+    const witness = rawClient(server.url);
+    clients.push(witness);
+    const witnessed: string[] = [];
+    witness.on('message', (_channel: string, message: string) => witnessed.push(message));
+    await witness.subscribe('goevent:gapr.closing');
+    await until(async () => (await numsub('goevent:gapr.closing')) === 2, 'b and the witness subscribed');
+
+    a.bus.dispatch('gapr.closing', { n: 1 });
+    await until(() => calls.length === 1, 'the first event to start in b');
+    const closing = b.close();
+    // Sent while b drains event 1: b's subscriber connection is still open and receives them.
+    await a.bus.dispatch('gapr.closing', { n: 2 });
+    await a.bus.dispatch('gapr.closing', { n: 3 });
+    await until(() => witnessed.length === 3, 'Redis to deliver events 2 and 3');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls).toEqual([1]);
+    gate.resolve();
+    await closing;
+    expect(calls).toEqual([1]);
+  });
 });
