@@ -4,6 +4,7 @@ import { EventsController } from './events/events.controller';
 import { ReceivedEvents } from './events/received-events.service';
 import { BillingListener } from './orders/billing.listener';
 import { OrdersController } from './orders/orders.controller';
+import { OrderTraceListener } from './orders/order-trace.listener';
 import { AuditListener } from './users/audit.listener';
 import { UsersController } from './users/users.controller';
 import { WelcomeEmailListener } from './users/welcome-email.listener';
@@ -23,6 +24,13 @@ export function eventBusOptions(env: NodeJS.ProcessEnv = process.env): EventBusM
 @Module({
   imports: [EventBusModule.forRootAsync({ useFactory: () => eventBusOptions() })],
   controllers: [UsersController, OrdersController, EventsController],
-  providers: [ReceivedEvents, AuditListener, WelcomeEmailListener, BillingListener],
+  providers: [
+    ReceivedEvents,
+    AuditListener,
+    WelcomeEmailListener,
+    BillingListener,
+    // redis-streams has no wildcard listeners (one stream per event name).
+    ...(eventBusOptions().driver === 'redis-streams' ? [] : [OrderTraceListener]),
+  ],
 })
 export class AppModule {}

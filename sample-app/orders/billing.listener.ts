@@ -13,10 +13,4 @@ export class BillingListener {
     if (event.total > 10_000) throw new Error(`order ${event.orderId}: total ${event.total} needs manual approval`);
     this.received.record('BillingListener.charge', 'order.placed', { orderId: event.orderId, total: event.total });
   }
-
-  /** Wildcard: every order.* event. */
-  @OnEvent('order.*')
-  trace(event: unknown): void {
-    this.received.record('BillingListener.trace', 'order.*', event);
-  }
 }

@@ -43,7 +43,7 @@ describe('sample app over HTTP (memory driver)', () => {
     const received = await request(app.getHttpServer()).get('/received').expect(200);
     const charges = received.body.events.filter((e: { listener: string }) => e.listener === 'BillingListener.charge');
     expect(charges.map((e: { data: { orderId: string } }) => e.data.orderId)).toEqual(['o1']);
-    const traces = received.body.events.filter((e: { listener: string }) => e.listener === 'BillingListener.trace');
+    const traces = received.body.events.filter((e: { listener: string }) => e.listener === 'OrderTraceListener.trace');
     expect(traces.map((e: { data: { orderId: string } }) => e.data.orderId)).toEqual(['o1', 'free']);
   });
 

@@ -114,7 +114,7 @@ describe('redis pub/sub across processes of the sample app', () => {
       count(events, 'AuditListener.onUserRegistered', 'userId', 'u1') >= 1 &&
       count(events, 'WelcomeEmailListener.sendWelcome', 'userId', 'u1') >= 1 &&
       count(events, 'BillingListener.charge', 'orderId', 'o1') >= 1 &&
-      count(events, 'BillingListener.trace', 'orderId', 'o1') >= 1;
+      count(events, 'OrderTraceListener.trace', 'orderId', 'o1') >= 1;
     for (const app of apps) await until(async () => expected(await app.received()), `every listener in :${app.port}`, 15_000);
 
     // A second round from the third process: by the time it has arrived everywhere, any duplicate
@@ -140,7 +140,7 @@ describe('redis pub/sub across processes of the sample app', () => {
         ['AuditListener.onUserRegistered', 'userId', 'u1'],
         ['WelcomeEmailListener.sendWelcome', 'userId', 'u1'],
         ['BillingListener.charge', 'orderId', 'o1'],
-        ['BillingListener.trace', 'orderId', 'o1'],
+        ['OrderTraceListener.trace', 'orderId', 'o1'],
         ['AuditListener.onUserRegistered', 'userId', 'u2'],
         ['WelcomeEmailListener.sendWelcome', 'userId', 'u2'],
       ]) {
@@ -156,7 +156,7 @@ describe('redis pub/sub across processes of the sample app', () => {
     await apps[0].post('/orders', { orderId: 'free', total: 0 });
     for (const app of apps) {
       await until(
-        async () => count(await app.received(), 'BillingListener.trace', 'orderId', 'free') === 1,
+        async () => count(await app.received(), 'OrderTraceListener.trace', 'orderId', 'free') === 1,
         `trace of free in :${app.port}`,
         15_000,
       );
