@@ -142,6 +142,7 @@ export const redisLatencyGroup = {
     { title: 'p50 µs', cell: pct('p50Us') },
     { title: 'p95 µs', cell: pct('p95Us') },
     { title: 'p99 µs', cell: pct('p99Us') },
+    { title: 'receiver CPU µs/event (incl. ack)', cell: (list) => fmtNum(median(list.map((s) => s.cpuUsPerOp)), 1) },
     { title: 'p99 µs min–max', cell: (list) => `${fmtNum(Math.min(...list.map((s) => s.p99Us)), 0)}–${fmtNum(Math.max(...list.map((s) => s.p99Us)), 0)}` },
   ],
   targets: [

@@ -69,10 +69,12 @@ export function receiveCounter(n, { idleMs = 15_000, onDone } = {}) {
 export function latencyRecorder(n, warmup, { ack, onDone }) {
   const samples = new Float64Array(n);
   let count = 0;
+  let cpuStart = 0;
   return {
     async hit(sentNs) {
       const delay = Number(now() - BigInt(sentNs));
       if (count < warmup + n) {
+        if (count === warmup) cpuStart = cpuUs();
         if (count >= warmup) samples[count - warmup] = delay;
         count++;
       }
@@ -80,7 +82,16 @@ export function latencyRecorder(n, warmup, { ack, onDone }) {
       if (count === warmup + n) {
         const sorted = Array.from(samples).sort((a, b) => a - b);
         const pct = (p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] / 1000;
-        report({ role: 'receive', received: n, p50Us: pct(50), p95Us: pct(95), p99Us: pct(99), meanUs: sorted.reduce((a, b) => a + b, 0) / n / 1000 });
+        report({
+          role: 'receive',
+          received: n,
+          p50Us: pct(50),
+          p95Us: pct(95),
+          p99Us: pct(99),
+          meanUs: sorted.reduce((a, b) => a + b, 0) / n / 1000,
+          // Receiving, the listener and sending the ack, per event.
+          cpuUsPerOp: (cpuUs() - cpuStart) / n,
+        });
         await onDone?.();
         setImmediate(() => process.exit(0));
       }
