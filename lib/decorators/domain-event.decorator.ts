@@ -12,7 +12,7 @@ export interface DomainEventOptions {
  */
 export function DomainEvent(name: string, options: DomainEventOptions = {}): ClassDecorator {
   if (typeof name !== 'string' || name.length === 0) {
-    throw new TypeError('@DomainEvent(name) needs a non-empty event name, e.g. @DomainEvent(\'user.registered\')');
+    throw new TypeError("@DomainEvent(name) needs a non-empty event name, e.g. @DomainEvent('user.registered')");
   }
   return (target) => {
     const metadata: DomainEventMetadata = { name, type: options.type ?? name };

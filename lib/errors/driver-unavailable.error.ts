@@ -1,7 +1,10 @@
 /** The transport could not take the event in time (Redis unreachable past `publishTimeoutMs`). */
 export class DriverUnavailableError extends Error {
   override readonly name = 'DriverUnavailableError';
-  constructor(message: string, override readonly cause?: unknown) {
+  constructor(
+    message: string,
+    override readonly cause?: unknown,
+  ) {
     super(message);
   }
 }

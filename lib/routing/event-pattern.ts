@@ -21,7 +21,9 @@ export function compilePattern(pattern: string): RegExp {
 
 export function assertEventKey(key: unknown, where: string): asserts key is string {
   if (typeof key !== 'string' || key.length === 0) {
-    throw new TypeError(`${where}: an event name must be a non-empty string, a @DomainEvent class or an array of them (got ${String(key)})`);
+    throw new TypeError(
+      `${where}: an event name must be a non-empty string, a @DomainEvent class or an array of them (got ${String(key)})`,
+    );
   }
   if (isPattern(key)) {
     try {

@@ -108,7 +108,12 @@ describe('a custom driver (§8 EventBusDriver)', () => {
     await handle;
     expect(driver.published).toHaveLength(1);
     const wire = JSON.parse(driver.published[0].payload);
-    expect(wire).toMatchObject({ event_name: 'drv.order.placed', event_type: 'drv.order.placed.v3', event_data: { orderId: 'o-1' }, handle_id: handle.id });
+    expect(wire).toMatchObject({
+      event_name: 'drv.order.placed',
+      event_type: 'drv.order.placed.v3',
+      event_data: { orderId: 'o-1' },
+      handle_id: handle.id,
+    });
     expect(driver.published[0].size).toBe(Buffer.byteLength(driver.published[0].payload));
   });
 
@@ -158,10 +163,19 @@ describe('a custom driver (§8 EventBusDriver)', () => {
     const bus = await boot(driver);
     const seen: unknown[] = [];
     bus.registerListener({ eventName: 'drv.order.placed', onEvent: (e) => seen.push(e) });
-    await driver.receive('drv.order.placed', { event_name: 'drv.order.placed', event_type: 'drv.order.placed.v3', event_data: { orderId: 'remote' }, origin: 'other-bus' });
+    await driver.receive('drv.order.placed', {
+      event_name: 'drv.order.placed',
+      event_type: 'drv.order.placed.v3',
+      event_data: { orderId: 'remote' },
+      origin: 'other-bus',
+    });
     expect(seen).toHaveLength(1);
     expect(seen[0]).toBeInstanceOf(OrderPlaced);
-    await driver.receive('drv.order.placed', { event_name: 'drv.order.placed', event_data: { orderId: 'echo' }, origin: driver.context!.busId });
+    await driver.receive('drv.order.placed', {
+      event_name: 'drv.order.placed',
+      event_data: { orderId: 'echo' },
+      origin: driver.context!.busId,
+    });
     expect(seen).toHaveLength(1);
   });
 

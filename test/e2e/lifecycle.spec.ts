@@ -219,7 +219,9 @@ describe('lifecycle (§7)', () => {
     const bus = moduleRef.get(EventBus);
     const handle = bus.dispatch(new Started('never'));
     await moduleRef.close();
-    await expect(handle.wait({ timeoutMs: 2_000 })).resolves.toMatchObject({ errors: [expect.objectContaining({ listener: 'publisher' })] });
+    await expect(handle.wait({ timeoutMs: 2_000 })).resolves.toMatchObject({
+      errors: [expect.objectContaining({ listener: 'publisher' })],
+    });
     expect(handle.errors[0].cause).toBeInstanceOf(EventBusClosedError);
     expect(received).toEqual([]);
   });

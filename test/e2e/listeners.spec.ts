@@ -247,7 +247,9 @@ describe('listeners and dispatch', () => {
       expect(() => bus.registerListener({ eventName: '', onEvent: () => undefined })).toThrow(/non-empty string/);
       expect(() => bus.registerListener({ eventName: 'a.b*', onEvent: () => undefined })).toThrow(/whole segments/);
       expect(() => bus.registerListener({ eventName: NotAnEvent, onEvent: () => undefined })).toThrow(/NotAnEvent is not a @DomainEvent/);
-      expect(() => bus.registerListener({ eventName: 'x', options: { asynch: true } as never, onEvent: () => undefined })).toThrow(/asynch/);
+      expect(() => bus.registerListener({ eventName: 'x', options: { asynch: true } as never, onEvent: () => undefined })).toThrow(
+        /asynch/,
+      );
     });
   });
 

@@ -158,7 +158,12 @@ describe('EventBusModule configuration (§2)', () => {
       ['a fractional maxErrors', { maxErrors: 1.5 }, 'maxErrors', /whole positive number/],
       ['a negative shutdownTimeoutMs', { shutdownTimeoutMs: -5 }, 'shutdownTimeoutMs', />= 0/],
       ['a non-boolean strictTypes', { strictTypes: 1 as never }, 'strictTypes', /true or false/],
-      ['an unknown option', { maxErorrs: 3 } as never, 'maxErorrs', /allowed: driver, redis, streams, maxErrors, shutdownTimeoutMs, strictTypes/],
+      [
+        'an unknown option',
+        { maxErorrs: 3 } as never,
+        'maxErorrs',
+        /allowed: driver, redis, streams, maxErrors, shutdownTimeoutMs, strictTypes/,
+      ],
     ];
     for (const [label, options, option, allowed] of cases) {
       it(`forRoot with ${label}`, async () => {

@@ -24,14 +24,19 @@ describe('sample app over HTTP (memory driver)', () => {
     expect(res.body.errors).toEqual([]);
     const received = await request(app.getHttpServer()).get('/received').expect(200);
     const forU1 = received.body.events.filter((e: { data: { userId?: string } }) => e.data.userId === 'u1');
-    expect(forU1.map((e: { listener: string }) => e.listener)).toEqual(['AuditListener.onUserRegistered', 'WelcomeEmailListener.sendWelcome']);
+    expect(forU1.map((e: { listener: string }) => e.listener)).toEqual([
+      'AuditListener.onUserRegistered',
+      'WelcomeEmailListener.sendWelcome',
+    ]);
   });
 
   it('a failing sync listener shows up in the response and on GET /errors', async () => {
     const res = await request(app.getHttpServer()).post('/users').send({ userId: 'u2', email: 'x@blocked.example' }).expect(201);
     expect(res.body.errors).toEqual(["event 'user.registered' listener 'AuditListener.onUserRegistered': audit refused x@blocked.example"]);
     const errors = await request(app.getHttpServer()).get('/errors').expect(200);
-    expect(errors.body.errors).toContainEqual(expect.objectContaining({ listener: 'AuditListener.onUserRegistered', handleId: res.body.handleId }));
+    expect(errors.body.errors).toContainEqual(
+      expect.objectContaining({ listener: 'AuditListener.onUserRegistered', handleId: res.body.handleId }),
+    );
     expect(errors.body.stats.listenerErrors).toBeGreaterThanOrEqual(1);
   });
 

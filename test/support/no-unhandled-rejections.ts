@@ -17,7 +17,9 @@ afterEach(async () => {
   await new Promise((resolve) => setImmediate(resolve));
   if (seen.length > 0) {
     const reasons = seen.splice(0);
-    throw new Error(`unhandled rejection or exception during the test: ${reasons.map((r) => (r instanceof Error ? r.stack : String(r))).join('\n')}`);
+    throw new Error(
+      `unhandled rejection or exception during the test: ${reasons.map((r) => (r instanceof Error ? r.stack : String(r))).join('\n')}`,
+    );
   }
 });
 

@@ -16,7 +16,7 @@ describe('EventError', () => {
 
   it('describes non-Error causes readably', () => {
     expect(new EventError('e', 'L', 'h', 'just text').message).toBe("event 'e' listener 'L': just text");
-    expect(new EventError('e', 'L', 'h', { code: 42 }).message).toBe('event \'e\' listener \'L\': {"code":42}');
+    expect(new EventError('e', 'L', 'h', { code: 42 }).message).toBe("event 'e' listener 'L': {\"code\":42}");
     expect(new EventError('e', 'L', 'h', undefined).message).toBe("event 'e' listener 'L': undefined");
     expect(new EventError('e', 'L', 'h', null).message).toBe("event 'e' listener 'L': null");
     expect(new EventError('e', 'L', 'h', 7).message).toBe("event 'e' listener 'L': 7");

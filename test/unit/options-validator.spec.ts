@@ -38,8 +38,18 @@ describe('module options', () => {
 
   const cases: Array<[string, unknown, string, RegExp]> = [
     ['an unknown driver name', { driver: 'kafka' }, 'driver', /'memory', 'redis', 'redis-streams'.*got 'kafka'/],
-    ['a driver object missing methods', { driver: { publish() {} } }, 'driver', /publish\(\), subscribe\(\), unsubscribe\(\) and close\(\)/],
-    ['an unknown top-level option', { maxError: 3 }, 'maxError', /allowed: driver, redis, streams, maxErrors, shutdownTimeoutMs, strictTypes/],
+    [
+      'a driver object missing methods',
+      { driver: { publish() {} } },
+      'driver',
+      /publish\(\), subscribe\(\), unsubscribe\(\) and close\(\)/,
+    ],
+    [
+      'an unknown top-level option',
+      { maxError: 3 },
+      'maxError',
+      /allowed: driver, redis, streams, maxErrors, shutdownTimeoutMs, strictTypes/,
+    ],
     ['maxErrors of 0', { maxErrors: 0 }, 'maxErrors', /positive number.*got 0/],
     ['negative maxErrors', { maxErrors: -5 }, 'maxErrors', /positive number.*got -5/],
     ['maxErrors as a string', { maxErrors: '10' }, 'maxErrors', /positive number.*got '10'/],
@@ -73,7 +83,9 @@ describe('listener options', () => {
   });
 
   it('refuses an unknown listener option, naming the listener, the option and the allowed ones', () => {
-    expect(() => validateListenerOptions({ asynch: true } as never, 'Email.handle')).toThrow(/Email\.handle: asynch.*allowed: async, retry/);
+    expect(() => validateListenerOptions({ asynch: true } as never, 'Email.handle')).toThrow(
+      /Email\.handle: asynch.*allowed: async, retry/,
+    );
   });
 
   it('refuses a non-boolean async and a non-function filter', () => {
