@@ -51,6 +51,34 @@ function rejection(fn: () => unknown): MessageRejectedError {
 }
 
 describe('EventCodec.encode', () => {
+  it('writes exactly what JSON.stringify of the whole envelope writes (keys, order, escaping), for any data', () => {
+    const c = new EventCodec({ maxEventSize: 1024 * 1024, strictTypes: false, origin: 'bus "1"' });
+    const cases: Array<[string, string, unknown]> = [
+      ['codec.plain', 'codec.plain', { userId: 'u1', n: 1, quote: 'a"b\\c', unicode: 'é✓' }],
+      ['codec.versioned', 'codec.versioned.v2', new VersionedEvent(2)],
+      ['codec.plain', 'codec.other', { when: new Date(0) }],
+      ['name "quoted"', 'name "quoted"', [1, 'two', null]],
+      ['codec.plain', 'codec.plain', undefined],
+      ['codec.plain', 'codec.plain', 'text'],
+    ];
+    for (const [name, type, data] of cases) {
+      const out = c.encode(name, type, data, 'abcdef0123456789');
+      const { timestamp } = JSON.parse(out.payload) as { timestamp: number };
+      expect(out.payload).toBe(
+        JSON.stringify({
+          event_name: name,
+          event_type: type,
+          event_data: data === undefined ? null : data,
+          handle_id: 'abcdef0123456789',
+          timestamp,
+          origin: 'bus "1"',
+        }),
+      );
+    }
+    // Data that serialises to nothing is sent as null, still valid JSON.
+    expect(JSON.parse(c.encode('codec.plain', 'codec.plain', () => 1, 'abcdef0123456789').payload).event_data).toBeNull();
+  });
+
   it('writes the goevent v1.1 fields with their types', () => {
     const before = Math.floor(Date.now() / 1000);
     const out = codec().encode('codec.plain', 'codec.plain', new PlainEvent('o1', 3), 'abcdef0123456789');
