@@ -377,6 +377,16 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
 
   /** Encodes, runs local listeners (broadcast), publishes through the driver. */
   private routeOut(handle: DispatchHandle, type: string, event: unknown): void {
+    // A name that is no channel or stream ('' or a pattern) must not reach the wire.
+    const name = handle.eventName;
+    if (name.length === 0 || name.includes('*')) {
+      this.publishFailed(
+        handle,
+        new InvalidEventError(`cannot send an event named '${name}': event names sent to other processes are non-empty and have no '*' (patterns are for listeners)`),
+      );
+      handle._release();
+      return;
+    }
     // Encode first: an event that cannot be sent must not run anywhere (§6).
     let outgoing;
     try {

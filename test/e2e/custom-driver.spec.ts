@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
-import { DomainEvent, EventBus, EventSerializationError, EventTooLargeError, OnEvent } from 'nestjs-event-bus';
+import { DomainEvent, EventBus, EventSerializationError, EventTooLargeError, InvalidEventError, OnEvent } from 'nestjs-event-bus';
 import type { DeliverFn, DriverContext, EventBusDriver, OutgoingEvent } from 'nestjs-event-bus';
 import { bootApp, deferred, sleep, type BootedApp } from '../support/boot-app';
 
@@ -72,6 +72,21 @@ describe('a custom driver (§8 EventBusDriver)', () => {
     setup?.(booted.bus);
     return booted.bus;
   }
+
+  it("refuses to send an event named '' or a pattern: a publisher error, nothing published, no listener run", async () => {
+    const driver = new RecordingDriver();
+    const bus = await boot(driver);
+    const seen: unknown[] = [];
+    bus.registerListener({ eventName: 'drv.*', onEvent: (e) => void seen.push(e) });
+    for (const name of ['', 'drv.*', 'drv.**']) {
+      const { errors } = await bus.dispatch(name, { n: 1 });
+      expect(errors).toHaveLength(1);
+      expect(errors[0].listener).toBe('publisher');
+      expect(errors[0].cause).toBeInstanceOf(InvalidEventError);
+    }
+    expect(driver.published).toEqual([]);
+    expect(seen).toEqual([]);
+  });
 
   it('app.init() resolves only once every listener key is subscribed and confirmed', async () => {
     const driver = new RecordingDriver(undefined, 40);
