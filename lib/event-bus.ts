@@ -223,6 +223,12 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   observe<T>(target: EventClass<T> | string): Observable<T> {
     const key = this.keyOf(target, 'observe()');
     return new Observable<T>((subscriber) => {
+      // Like errors$, a closed bus has no more events: complete rather than error (rxjs would throw an
+      // unhandled error at a subscriber without an error callback).
+      if (this.state === 'closing' || this.state === 'closed') {
+        subscriber.complete();
+        return undefined;
+      }
       const entry = this.addListener(key, `observe(${key})`, (event) => subscriber.next(event as T), {});
       return () => void this.removeEntry(entry);
     });

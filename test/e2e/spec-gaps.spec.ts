@@ -273,3 +273,16 @@ describe('spec gaps (memory driver)', () => {
     });
   });
 });
+
+describe('observe() on a closed bus', () => {
+  it('completes at once instead of raising an error no subscriber asked for', async () => {
+    const { bus, close } = await bootApp();
+    await close();
+    const seen: string[] = [];
+    bus.observe('gap.*').subscribe({ next: () => seen.push('next'), complete: () => seen.push('complete') });
+    // A subscriber with no error callback: an error here would surface as an uncaught exception.
+    bus.observe('gap.*').subscribe(() => seen.push('next'));
+    await sleep(10);
+    expect(seen).toEqual(['complete']);
+  });
+});
