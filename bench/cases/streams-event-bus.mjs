@@ -11,7 +11,11 @@ const { EventBus, EventBusModule, OnEvent } = eventBusPackage();
 const { Redis } = require('ioredis');
 const env = remoteEnv();
 const EVENT = 'user.registered';
-const busOptions = { driver: 'redis-streams', redis: { url: env.url, channelPrefix: process.env.BENCH_PREFIX }, streams: { group: 'bench' } };
+const busOptions = {
+  driver: 'redis-streams',
+  redis: { url: env.url, channelPrefix: process.env.BENCH_PREFIX },
+  streams: { group: 'bench' },
+};
 
 async function app(providers) {
   class AppModule {}

@@ -101,7 +101,11 @@ export const inProcessGroup = {
     { label: '@nestjs/event-emitter emit, 10 listeners (speed-up)', perRound: faster('bus-ff10', 'nee-emit10') },
     { label: '@nestjs/cqrs publish (speed-up)', perRound: faster('bus-ff1', 'cqrs1') },
     { label: 'await: eventemitter2 await emitAsync (speed-up)', perRound: faster('bus-awaited1', 'ee2-async1') },
-    { label: 'await: @nestjs/event-emitter await emitAsync (speed-up)', perRound: faster('bus-awaited1', 'nee-async1'), target: atLeast(2) },
+    {
+      label: 'await: @nestjs/event-emitter await emitAsync (speed-up)',
+      perRound: faster('bus-awaited1', 'nee-async1'),
+      target: atLeast(2),
+    },
     { label: 'batch + wait(): @nestjs/event-emitter await emitAsync (speed-up)', perRound: faster('bus-batch1', 'nee-async1') },
     {
       label: 'bytes allocated per fire-and-forget dispatch, 1 listener',

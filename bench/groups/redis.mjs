@@ -56,7 +56,10 @@ function throughput({ n, sent, received }) {
 
 const rateColumns = [
   { title: 'events/s end to end (median)', cell: (list) => fmtRate(median(list.map((s) => s.opsPerSec))) },
-  { title: 'min–max', cell: (list) => `${fmtRate(Math.min(...list.map((s) => s.opsPerSec)))}–${fmtRate(Math.max(...list.map((s) => s.opsPerSec)))}` },
+  {
+    title: 'min–max',
+    cell: (list) => `${fmtRate(Math.min(...list.map((s) => s.opsPerSec)))}–${fmtRate(Math.max(...list.map((s) => s.opsPerSec)))}`,
+  },
   { title: 'sender done after (ms, median)', cell: (list) => fmtNum(median(list.map((s) => s.sendNs / 1e6)), 0) },
   { title: 'sender CPU µs/event', cell: (list) => fmtNum(median(list.map((s) => s.sendCpuUsPerOp)), 1) },
   { title: 'receiver CPU µs/event', cell: (list) => fmtNum(median(list.map((s) => s.receiveCpuUsPerOp)), 1) },
@@ -82,14 +85,20 @@ export const redisPubSubGroup = throughputGroup({
   title: 'Redis pub/sub, throughput (sender and receiver in separate processes)',
   note: (quick) =>
     `N = ${quick ? '2,000 (quick)' : '100,000'} events fired without waiting; end to end = from the sender's first send to ` +
-    'the receiver\'s last event (both processes read the same monotonic clock). CPU µs/event: user + system time of ' +
+    "the receiver's last event (both processes read the same monotonic clock). CPU µs/event: user + system time of " +
     'each process while sending / receiving, divided by N — less skewed by a busy machine than wall time. ' +
     'Pub/sub is at-most-once: a shortfall is shown, not hidden.',
   cases: [
-    c('bus-redis', 'nestjs-event-bus redis driver, dispatch() fire-and-forget → listener in another process', 'redis-event-bus', 'throughput', {
-      available: driverBuilt('redis.driver.js'),
-      unavailable: 'lib/drivers/redis.driver.ts not built',
-    }),
+    c(
+      'bus-redis',
+      'nestjs-event-bus redis driver, dispatch() fire-and-forget → listener in another process',
+      'redis-event-bus',
+      'throughput',
+      {
+        available: driverBuilt('redis.driver.js'),
+        unavailable: 'lib/drivers/redis.driver.ts not built',
+      },
+    ),
     c('raw-publish', 'raw ioredis: un-awaited PUBLISH per event', 'redis-raw', 'publish'),
     c('raw-pipeline', 'raw ioredis: pipeline() of 1000 PUBLISH', 'redis-raw', 'pipeline'),
     c('nest-ms', '@nestjs/microservices Redis transport: ClientProxy.emit → @EventPattern', 'redis-microservices', 'throughput'),
@@ -103,16 +112,23 @@ export const redisPubSubGroup = throughputGroup({
 
 export const redisStreamsGroup = throughputGroup({
   title: 'Redis Streams, throughput with acknowledgements',
-  note: (quick) =>
-    `N = ${quick ? '2,000 (quick)' : '100,000'} events; the receiver acknowledges each (XACK) — end to end as above.`,
+  note: (quick) => `N = ${quick ? '2,000 (quick)' : '100,000'} events; the receiver acknowledges each (XACK) — end to end as above.`,
   cases: [
-    c('bus-streams', 'nestjs-event-bus redis-streams driver, dispatch() → listener in another process (acked)', 'streams-event-bus', 'throughput', {
-      available: driverBuilt('redis-streams.driver.js'),
-      unavailable: 'lib/drivers/redis-streams.driver.ts not built',
-    }),
+    c(
+      'bus-streams',
+      'nestjs-event-bus redis-streams driver, dispatch() → listener in another process (acked)',
+      'streams-event-bus',
+      'throughput',
+      {
+        available: driverBuilt('redis-streams.driver.js'),
+        unavailable: 'lib/drivers/redis-streams.driver.ts not built',
+      },
+    ),
     c('raw-streams', 'raw ioredis: pipelined XADD (1000) → XREADGROUP COUNT 1000 + XACK', 'streams-raw', 'throughput'),
   ],
-  targets: [{ label: 'raw XADD + XREADGROUP/XACK (throughput ratio)', perRound: faster('bus-streams', 'raw-streams'), target: atLeast(0.8) }],
+  targets: [
+    { label: 'raw XADD + XREADGROUP/XACK (throughput ratio)', perRound: faster('bus-streams', 'raw-streams'), target: atLeast(0.8) },
+  ],
 });
 
 const pct = (key) => (list) => fmtNum(median(list.map((s) => s[key])), 0);
@@ -143,7 +159,10 @@ export const redisLatencyGroup = {
     { title: 'p95 µs', cell: pct('p95Us') },
     { title: 'p99 µs', cell: pct('p99Us') },
     { title: 'receiver CPU µs/event (incl. ack)', cell: (list) => fmtNum(median(list.map((s) => s.cpuUsPerOp)), 1) },
-    { title: 'p99 µs min–max', cell: (list) => `${fmtNum(Math.min(...list.map((s) => s.p99Us)), 0)}–${fmtNum(Math.max(...list.map((s) => s.p99Us)), 0)}` },
+    {
+      title: 'p99 µs min–max',
+      cell: (list) => `${fmtNum(Math.min(...list.map((s) => s.p99Us)), 0)}–${fmtNum(Math.max(...list.map((s) => s.p99Us)), 0)}`,
+    },
   ],
   targets: [
     { label: 'raw ioredis p50 (latency ratio)', perRound: latencyRatio('p50Us'), target: atMost(1.15) },

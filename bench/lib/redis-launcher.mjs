@@ -38,18 +38,29 @@ export async function startRedis() {
   const port = await freePort();
   if (port === 6379) throw new Error('refusing to use port 6379');
   const dir = mkdtempSync(join(tmpdir(), 'neb-bench-redis-'));
-  const version = execFileSync('redis-server', ['--version']).toString().match(/v=(\S+)/)?.[1] ?? 'unknown';
+  const version =
+    execFileSync('redis-server', ['--version'])
+      .toString()
+      .match(/v=(\S+)/)?.[1] ?? 'unknown';
   const child = spawn(
     'redis-server',
     [
-      '--port', String(port),
-      '--bind', '127.0.0.1',
-      '--dir', dir,
-      '--save', '',
-      '--appendonly', 'no',
-      '--daemonize', 'no',
-      '--loglevel', 'warning',
-      '--client-output-buffer-limit', 'pubsub 0 0 0',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--daemonize',
+      'no',
+      '--loglevel',
+      'warning',
+      '--client-output-buffer-limit',
+      'pubsub 0 0 0',
     ],
     { stdio: 'ignore' },
   );

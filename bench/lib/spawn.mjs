@@ -35,7 +35,12 @@ export function runNode(file, { env = {}, flags = [], timeoutMs = 600_000, onLin
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       if (result !== undefined && code === 0) resolve(result);
-      else reject(new Error(`bench/${file} ${JSON.stringify(env)} exited ${code ?? signal}${result ? '' : ' without a result'}\n${err.slice(-3000)}`));
+      else
+        reject(
+          new Error(
+            `bench/${file} ${JSON.stringify(env)} exited ${code ?? signal}${result ? '' : ' without a result'}\n${err.slice(-3000)}`,
+          ),
+        );
     });
   });
 }

@@ -19,13 +19,19 @@ interface BenchCase {
 describe('npm run bench (quick mode, in-process group)', () => {
   it('runs every in-process case and prints one table row for each, plus the targets table', async () => {
     expect(existsSync(join(root, 'dist', 'index.js')), 'dist/ is missing: run npm run build').toBe(true);
-    const { inProcessGroup } = (await import(join(root, 'bench', 'groups', 'in-process.mjs'))) as { inProcessGroup: { cases: BenchCase[] } };
-    const { stdout } = await promisify(execFile)(process.execPath, [join(root, 'bench', 'run.mjs'), '--group', 'in-process', '--no-results'], {
-      cwd: root,
-      env: { ...process.env, BENCH_QUICK: '1' },
-      maxBuffer: 16 * 1024 * 1024,
-      timeout: 100_000,
-    });
+    const { inProcessGroup } = (await import(join(root, 'bench', 'groups', 'in-process.mjs'))) as {
+      inProcessGroup: { cases: BenchCase[] };
+    };
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [join(root, 'bench', 'run.mjs'), '--group', 'in-process', '--no-results'],
+      {
+        cwd: root,
+        env: { ...process.env, BENCH_QUICK: '1' },
+        maxBuffer: 16 * 1024 * 1024,
+        timeout: 100_000,
+      },
+    );
     const rows = stdout.split('\n').filter((line) => line.startsWith('| '));
     expect(inProcessGroup.cases.length).toBeGreaterThanOrEqual(13);
     for (const benchCase of inProcessGroup.cases) {
