@@ -40,9 +40,23 @@ process.env.BENCH_PACKAGE_MAIN = join(snapshot, 'index.js');
 const started = new Date();
 const sections = [];
 let redis;
+let noRedis;
 try {
   for (const group of GROUPS.filter((g) => wanted.includes(g.family))) {
-    if (group.needsRedis && redis === undefined) redis = await startRedis();
+    if (group.needsRedis && redis === undefined && noRedis === undefined) {
+      try {
+        redis = await startRedis();
+      } catch (err) {
+        // No redis-server here: the in-process results still count; say what was not run.
+        noRedis = String(err?.message ?? err);
+      }
+    }
+    if (group.needsRedis && noRedis !== undefined) {
+      const section = `### ${group.title}\n\nNot run: could not start redis-server (${noRedis}). Install Redis (redis-server on the PATH).`;
+      process.stdout.write('\n' + section + '\n');
+      sections.push(section);
+      continue;
+    }
     const env = group.needsRedis ? { BENCH_REDIS_URL: redis.url } : {};
     const rounds = quick ? 1 : (roundsArg ?? group.rounds ?? 5);
     group.roundsRun = rounds;
