@@ -7,6 +7,7 @@ import { SharedPipelines } from './delivery/shared-pipelines';
 import { DispatchHandle, type HandleOwner, type WaitOptions } from './dispatch/dispatch-handle';
 import { ErrorLog } from './dispatch/error-log';
 import { HandleIdGenerator } from './dispatch/handle-id.generator';
+import { PublishOutcome } from './dispatch/publish-outcome';
 import { createDriver } from './drivers/driver.factory';
 import { DispatchTimeoutError } from './errors/dispatch-timeout.error';
 import { EventBusClosedError } from './errors/event-bus-closed.error';
@@ -405,9 +406,19 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
     handle._pending++;
     if (this.delivery === 'broadcast') this.runLocal(handle, handle.eventName, event, undefined);
     else handle._release();
+    const driver = this.driver!;
+    if (driver.publishTracked !== undefined) {
+      const outcome = new PublishOutcome(handle);
+      try {
+        driver.publishTracked(outgoing, outcome);
+      } catch (err) {
+        outcome.published(err ?? new Error('publishTracked() threw'));
+      }
+      return;
+    }
     let sent;
     try {
-      sent = this.driver!.publish(outgoing);
+      sent = driver.publish(outgoing);
     } catch (err) {
       this.publishFailed(handle, err);
       handle._release();

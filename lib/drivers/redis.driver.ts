@@ -4,7 +4,7 @@ import { DriverUnavailableError } from '../errors/driver-unavailable.error';
 import { EventBusClosedError } from '../errors/event-bus-closed.error';
 import { EventError, SUBSCRIBER } from '../errors/event.error';
 import { MessageRejectedError } from '../errors/message-rejected.error';
-import type { DeliverFn, DriverContext, EventBusDriver } from '../interfaces/event-bus-driver.interface';
+import type { DeliverFn, DriverContext, EventBusDriver, PublishTracker } from '../interfaces/event-bus-driver.interface';
 import type { IncomingEvent, OutgoingEvent } from '../interfaces/event-envelope.interface';
 import type { ResolvedEventBusOptions } from '../options/resolved-options.interface';
 import { RedisConnectionFactory } from './redis-connection';
@@ -29,8 +29,7 @@ interface PendingPublish {
   readonly deadline: number;
   /** `waiting`: not written yet, safe to send later within the deadline; `sent`: on the wire. */
   state: 'waiting' | 'sent' | 'done';
-  readonly resolve: () => void;
-  readonly reject: (error: Error) => void;
+  readonly tracker: PublishTracker;
 }
 
 /**
@@ -122,20 +121,27 @@ export class RedisDriver implements EventBusDriver {
   // ---------------------------------------------------------------- publishing
 
   publish(event: OutgoingEvent): Promise<void> {
-    if (this.closed) return Promise.reject(new EventBusClosedError('the redis driver is closed: event not published'));
     return new Promise<void>((resolve, reject) => {
-      const publish: PendingPublish = {
-        channel: this.prefix + event.name,
-        payload: event.payload,
-        deadline: Date.now() + this.publishTimeoutMs,
-        state: 'waiting',
-        resolve,
-        reject,
-      };
-      this.pending.add(publish);
-      if (this.deadlineTimer === undefined) this.armDeadline(this.publishTimeoutMs);
-      this.enqueue(publish);
+      this.publishTracked(event, { published: (error?: unknown) => (error === undefined ? resolve() : reject(error)) });
     });
+  }
+
+  /** What the bus calls: the outcome goes to `tracker`, no promise per event. */
+  publishTracked(event: OutgoingEvent, tracker: PublishTracker): void {
+    if (this.closed) {
+      tracker.published(new EventBusClosedError('the redis driver is closed: event not published'));
+      return;
+    }
+    const publish: PendingPublish = {
+      channel: this.prefix + event.name,
+      payload: event.payload,
+      deadline: Date.now() + this.publishTimeoutMs,
+      state: 'waiting',
+      tracker,
+    };
+    this.pending.add(publish);
+    if (this.deadlineTimer === undefined) this.armDeadline(this.publishTimeoutMs);
+    this.enqueue(publish);
   }
 
   /**
@@ -210,8 +216,7 @@ export class RedisDriver implements EventBusDriver {
     publish.state = 'done';
     this.pending.delete(publish);
     if (this.pending.size === 0) this.disarmDeadline();
-    if (error === undefined) publish.resolve();
-    else publish.reject(error);
+    publish.tracker.published(error);
   }
 
   private armDeadline(delayMs: number): void {
