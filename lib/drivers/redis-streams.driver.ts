@@ -4,7 +4,7 @@ import type { DeadLetter, ListDeadLettersOptions } from '../dead-letters/dead-le
 import { DriverUnavailableError } from '../errors/driver-unavailable.error';
 import { EventBusClosedError } from '../errors/event-bus-closed.error';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
-import type { DeliverFn, DriverContext, DriverListener, EventBusDriver } from '../interfaces/event-bus-driver.interface';
+import type { DeliverFn, DriverContext, DriverListener, EventBusDriver, PublishTracker } from '../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../interfaces/event-envelope.interface';
 import type { ResolvedEventBusOptions } from '../options/resolved-options.interface';
 import { isPattern } from '../routing/event-pattern';
@@ -19,8 +19,8 @@ const PIPELINE_CHUNK = 1000;
 
 interface QueuedPublish {
   readonly event: OutgoingEvent;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
+  /** Told once (a second report is ignored by the bus's tracker and by the promise of `publish()`). */
+  readonly tracker: PublishTracker;
 }
 
 /**
@@ -91,14 +91,22 @@ export class RedisStreamsDriver implements EventBusDriver {
 
   /** Queued and sent with every other append of this tick in one pipeline; settles when Redis confirmed it. */
   publish(event: OutgoingEvent): Promise<void> {
-    if (this.closing !== undefined) return Promise.reject(new EventBusClosedError());
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ event, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        queueMicrotask(() => this.flush());
-      }
+      this.publishTracked(event, { published: (error?: unknown) => (error === undefined ? resolve() : reject(error)) });
     });
+  }
+
+  /** What the bus calls: the outcome goes to `tracker`, no promise per event. */
+  publishTracked(event: OutgoingEvent, tracker: PublishTracker): void {
+    if (this.closing !== undefined) {
+      tracker.published(new EventBusClosedError());
+      return;
+    }
+    this.queue.push({ event, tracker });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flush());
+    }
   }
 
   private flush(): void {
@@ -112,7 +120,7 @@ export class RedisStreamsDriver implements EventBusDriver {
         err instanceof DriverUnavailableError
           ? err
           : new DriverUnavailableError(`appending to Redis failed: ${(err as Error)?.message ?? String(err)}`, err);
-      for (const item of batch) item.reject(error);
+      for (const item of batch) item.tracker.published(error);
     });
     this.sending.add(sent);
     void sent.finally(() => this.sending.delete(sent));
@@ -127,7 +135,7 @@ export class RedisStreamsDriver implements EventBusDriver {
     // Nothing is handed to ioredis while the connection is down, so a failed dispatch is not sent later.
     if (!(await this.whenReady(command, deadline))) {
       const error = unavailable(`is unreachable (connection ${command.status})`);
-      for (const item of batch) item.reject(error);
+      for (const item of batch) item.tracker.published(error);
       return;
     }
     const maxLen = this.options.streams.maxLen ?? DEFAULTS.maxLen;
@@ -167,19 +175,18 @@ export class RedisStreamsDriver implements EventBusDriver {
           const settled = await beforeDeadline(exec, deadline);
           if (settled === TIMED_OUT) {
             const error = unavailable('did not answer');
-            for (const item of chunk) item.reject(error);
+            for (const item of chunk) item.tracker.published(error);
             return;
           }
           results = settled;
         } catch (err) {
           const error = new DriverUnavailableError(`appending to Redis failed: ${(err as Error)?.message ?? String(err)}`, err);
-          for (const item of chunk) item.reject(error);
+          for (const item of chunk) item.tracker.published(error);
           return;
         }
         chunk.forEach((item, i) => {
           const [err] = results[i] ?? [new Error('no reply')];
-          if (err) item.reject(err);
-          else item.resolve();
+          item.tracker.published(err ? err : undefined);
         });
       }),
     );
