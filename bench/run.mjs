@@ -31,8 +31,9 @@ const wanted = (args.group ?? 'in-process,redis').split(',');
 const scale = quick ? 'quick' : 'full';
 
 // Cases load a snapshot of dist/ taken now (inside the repo, so its imports resolve to
-// node_modules): other work may rebuild dist/ while the bench runs.
-const snapshot = join(here, '.out', 'dist');
+// node_modules): other work may rebuild dist/ while the bench runs. One per run (the smoke test
+// may run beside a full bench).
+const snapshot = join(here, '.out', `dist-${process.pid}`);
 rmSync(snapshot, { recursive: true, force: true });
 cpSync(join(root, 'dist'), snapshot, { recursive: true });
 process.env.BENCH_PACKAGE_MAIN = join(snapshot, 'index.js');
