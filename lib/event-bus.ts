@@ -256,6 +256,11 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
     const key = this.keyOf(eventName, 'unregisterListenersForEvent()');
     const removed = this.index.removeKey(key);
     if (removed.length === 0 && !this.subscribedKeys.has(key)) return;
+    // Durable drivers subscribe per listener: stop these consumers before a listener registered again (same name) subscribes.
+    if (this.delivery === 'durable') {
+      for (const entry of removed)
+        this.queueDriverOp(async () => this.driver?.unsubscribe(entry.key, { name: entry.name, options: entry.options }));
+    }
     await Promise.all(removed.map((entry) => entry.close()));
     await this.syncSubscription(key);
   }
@@ -664,6 +669,8 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   /** A durable delivery to one listener: resolves when it succeeded, rejects with its failure. */
   private async deliverDurable(entry: ListenerEntry, incoming: IncomingEvent, meta: DeliveryMeta | undefined): Promise<void> {
     if (!entry.active) throw new EventBusClosedError(`listener ${entry.name} is no longer registered`);
+    // A closing bus starts no new delivery (§7); the driver leaves the entry pending for another replica.
+    if (this.state === 'closing' || this.state === 'closed') throw new EventBusClosedError();
     this.inflight++;
     try {
       await entry.call(incoming.event, meta);

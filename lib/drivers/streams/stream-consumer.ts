@@ -42,6 +42,8 @@ const WATCHDOG_GRACE_MS = 5000;
  */
 export class StreamConsumer {
   private stopped = false;
+  /** The bus refused a delivery (it is closing, or the listener was unregistered): read nothing more; stop() follows. */
+  private refused = false;
   private loopDone: Promise<void> = Promise.resolve();
   /** Deliveries in progress, by entry id. */
   private readonly running = new Map<string, Promise<void>>();
@@ -138,6 +140,10 @@ export class StreamConsumer {
     let failures = 0;
     while (!this.stopped) {
       try {
+        if (this.refused) {
+          await this.pause(1000);
+          continue;
+        }
         if (!(await this.readerReady())) continue;
         if (this.retrying.size >= MAX_RETRYING) {
           await this.pause(100);
@@ -252,21 +258,33 @@ export class StreamConsumer {
     }
   }
 
-  /** Delivery counts (= attempt numbers) of entries this consumer holds. */
+  /**
+   * Delivery counts (= attempt numbers) of entries this consumer holds. An entry missing from the
+   * result is no longer pending here (acknowledged meanwhile, or claimed by another consumer).
+   * One exact query per entry: a range query with COUNT could be cut short by other pending entries.
+   */
   private async countsOf(entries: StreamEntry[]): Promise<Map<string, number>> {
     const { streamKey, group, consumer } = this.settings;
-    const span = entries.length + this.held.size + this.running.size + this.retrying.size + this.unacked.size;
-    const reply = await this.command.call('XPENDING', streamKey, group, entries[0].id, entries[entries.length - 1].id, span, consumer);
-    return deliveryCounts(reply);
+    const replies = await Promise.all(entries.map((e) => this.command.call('XPENDING', streamKey, group, e.id, e.id, 1, consumer)));
+    const counts = new Map<string, number>();
+    for (const reply of replies) for (const [id, count] of deliveryCounts(reply)) counts.set(id, count);
+    return counts;
   }
 
   /** Sync listeners take entries one at a time, in order; async listeners a whole batch at once. */
   private async process(entries: StreamEntry[], counts: Map<string, number> | undefined): Promise<void> {
     const fresh = entries.filter(
-      (e) => !this.held.has(e.id) && !this.running.has(e.id) && !this.retrying.has(e.id) && !this.unacked.has(e.id),
+      (e) =>
+        !this.held.has(e.id) &&
+        !this.running.has(e.id) &&
+        !this.retrying.has(e.id) &&
+        !this.unacked.has(e.id) &&
+        // Re-read from the pending list but acknowledged since (its ack raced the read): already handled.
+        (counts === undefined || counts.has(e.id)),
     );
     // A batch waiting its turn must not look idle to the other replicas.
     for (const entry of fresh) this.held.add(entry.id);
+    const started = new Set<string>();
     try {
       if (this.settings.listener.options.async === true) {
         // Async listeners take the batch at once, but never more than their `concurrency`: an entry
@@ -274,23 +292,46 @@ export class StreamConsumer {
         const limit = Math.max(1, this.settings.listener.options.concurrency ?? fresh.length);
         let next = 0;
         const lane = async (): Promise<void> => {
-          while (next < fresh.length && !this.stopped) {
+          while (next < fresh.length && !this.stopped && !this.refused) {
             const entry = fresh[next++];
+            started.add(entry.id);
             await this.handle(entry, counts?.get(entry.id) ?? 1);
             this.held.delete(entry.id);
           }
         };
         await Promise.all(Array.from({ length: Math.min(limit, fresh.length) }, lane));
-        return;
-      }
-      for (const entry of fresh) {
-        // After stop() the rest stay pending (reclaimed later): only what already runs is finished.
-        if (this.stopped) return;
-        await this.handle(entry, counts?.get(entry.id) ?? 1);
-        this.held.delete(entry.id);
+      } else {
+        for (const entry of fresh) {
+          // After stop() the rest stay pending (reclaimed later): only what already runs is finished.
+          if (this.stopped || this.refused) break;
+          started.add(entry.id);
+          await this.handle(entry, counts?.get(entry.id) ?? 1);
+          this.held.delete(entry.id);
+        }
       }
     } finally {
       for (const entry of fresh) this.held.delete(entry.id);
+    }
+    // Read but never run: reading them counted an attempt that never happened.
+    const unstarted = fresh.filter((e) => !started.has(e.id));
+    if (unstarted.length > 0) await this.giveBack(unstarted.map((e) => ({ id: e.id, attempt: counts?.get(e.id) ?? 1 })));
+  }
+
+  /**
+   * Leaves entries pending for whoever reclaims them, with the attempt they were read as given back
+   * (it never ran) and marked idle, so another replica takes them at its next reclaim pass.
+   */
+  private async giveBack(entries: ReadonlyArray<{ id: string; attempt: number }>): Promise<void> {
+    const { streamKey, group, consumer, claimIdleMs } = this.settings;
+    const byCount = new Map<number, string[]>();
+    for (const { id, attempt } of entries) {
+      const count = Math.max(0, attempt - 1);
+      byCount.set(count, [...(byCount.get(count) ?? []), id]);
+    }
+    for (const [count, ids] of byCount) {
+      await this.command
+        .call('XCLAIM', streamKey, group, consumer, 0, ...ids, 'IDLE', claimIdleMs, 'RETRYCOUNT', count, 'JUSTID')
+        .catch(() => undefined);
     }
   }
 
@@ -349,11 +390,9 @@ export class StreamConsumer {
   private async failed(entry: StreamEntry, incoming: IncomingEvent, attempt: number, error: unknown): Promise<void> {
     if (error instanceof EventBusClosedError) {
       // The listener closed under it (shutdown, unregistered): not its failure. Left pending, with the
-      // attempt given back, for whoever reclaims it.
-      const { streamKey, group, consumer } = this.settings;
-      await this.command
-        .call('XCLAIM', streamKey, group, consumer, 0, entry.id, 'RETRYCOUNT', attempt - 1, 'JUSTID')
-        .catch(() => undefined);
+      // attempt given back, for whoever reclaims it; this consumer reads nothing more.
+      this.refused = true;
+      await this.giveBack([{ id: entry.id, attempt }]);
       return;
     }
     if (this.stopped) return; // left pending with its count; reclaimed later
@@ -392,6 +431,11 @@ export class StreamConsumer {
       return;
     }
     if (!Array.isArray(claimed) || claimed.length === 0) return; // no longer pending: acknowledged or deleted meanwhile
+    if (this.stopped || this.refused) {
+      // Stopped while claiming: the attempt is not made here.
+      await this.giveBack([{ id: entry.id, attempt }]);
+      return;
+    }
     await this.handle(entry, attempt);
   }
 

@@ -1,0 +1,211 @@
+import { Injectable } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { DeadLetterService, EventError, OnEvent, type DeliveryMeta } from 'nestjs-event-bus';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { deferred, sleep, type BootedApp } from '../support/boot-app';
+import { RedisServer } from '../support/redis-server';
+import { bootStreamsApp, freshPrefix, pendingCount, rawRedis, until } from '../support/streams-test-app';
+
+// Review of the redis-streams driver: points of §8 / issue 4 the first suite did not pin, and bugs found.
+describe('redis-streams driver: review', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  const apps: BootedApp[] = [];
+  const boot = async (...args: Parameters<typeof bootStreamsApp>): Promise<BootedApp> => {
+    const app = await bootStreamsApp(...args);
+    apps.push(app);
+    return app;
+  };
+
+  beforeAll(async () => {
+    server = await RedisServer.start();
+    redis = rawRedis(server.url);
+  });
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.destroy();
+  });
+
+  it('entries of a batch a stopping consumer never started keep their attempt: the next replica runs them as attempt 1, even with retry.attempts 1', async () => {
+    const prefix = freshPrefix('rv');
+    const gate = deferred();
+    const seen: Array<{ by: string; n: unknown; attempt: number }> = [];
+    const make = (by: string) => {
+      @Injectable()
+      class Worker {
+        @OnEvent('batch.job', { retry: { attempts: 1 } })
+        async run(n: unknown, meta: DeliveryMeta) {
+          seen.push({ by, n, attempt: meta.attempt });
+          if (by === 'first') await gate.promise;
+        }
+      }
+      return Worker;
+    };
+    // Three entries wait in the stream, so the first replica reads them in one batch.
+    const sender = await boot({}, { url: server.url, prefix });
+    for (const n of [1, 2, 3]) expect((await sender.bus.dispatch('batch.job', n)).errors).toEqual([]);
+    const streams = { group: 'svc', startFrom: 'beginning' as const, claimIdleMs: 300 };
+    const first = await bootStreamsApp({ providers: [make('first')] }, { url: server.url, prefix, streams });
+    await until(() => seen.length === 1, 5000, 'the first entry');
+    const key = `${prefix}batch.job`;
+    expect(await pendingCount(redis, key, 'svc:Worker.run')).toBe(3);
+    const closing = first.close();
+    setTimeout(() => gate.resolve(), 100);
+    await closing;
+    // The one it ran is acknowledged; the two it never started are left for another replica.
+    expect(seen).toEqual([{ by: 'first', n: 1, attempt: 1 }]);
+    expect(await pendingCount(redis, key, 'svc:Worker.run')).toBe(2);
+
+    const second = await boot({ providers: [make('second')] }, { url: server.url, prefix, streams });
+    const dlq = second.app.get(DeadLetterService);
+    await until(async () => seen.length >= 3 || (await dlq.count('batch.job')) > 0, 10_000, 'the two entries to be reclaimed');
+    // Reclaimed at start-up, then the consumer's own pending list is read: each must still run once.
+    await sleep(500);
+    expect(await dlq.count('batch.job')).toBe(0);
+    expect(seen.slice(1)).toEqual([
+      { by: 'second', n: 2, attempt: 1 },
+      { by: 'second', n: 3, attempt: 1 },
+    ]);
+    await until(async () => (await pendingCount(redis, key, 'svc:Worker.run')) === 0, 5000, 'acks');
+  });
+
+  it('unregisterListenersForEvent followed at once (not awaited) by registerListener: the new listener gets the events', async () => {
+    const prefix = freshPrefix('rv');
+    const app = await boot({}, { url: server.url, prefix, streams: { group: 'svc' } });
+    const errors: EventError[] = [];
+    app.bus.errors$.subscribe((e) => errors.push(e));
+    const before: unknown[] = [];
+    const after: unknown[] = [];
+    app.bus.registerListener({ eventName: 're.registered', name: 'Projector', onEvent: (e: unknown) => void before.push(e) });
+    await until(
+      async () => ((await redis.call('XINFO', 'GROUPS', `${prefix}re.registered`).catch(() => [])) as unknown[]).length === 1,
+      5000,
+      'the group',
+    );
+    await app.bus.dispatch('re.registered', 'a');
+    await until(() => before.length === 1, 5000, 'the first event');
+    const removing = app.bus.unregisterListenersForEvent('re.registered');
+    app.bus.registerListener({ eventName: 're.registered', name: 'Projector', onEvent: (e: unknown) => void after.push(e) });
+    await removing;
+    await app.bus.dispatch('re.registered', 'b');
+    await until(() => after.length === 1 || errors.length > 0, 5000, 'the event after re-registering');
+    expect(errors.map((e) => e.message)).toEqual([]);
+    expect(after).toEqual(['b']);
+    expect(before).toEqual(['a']);
+    await until(async () => (await pendingCount(redis, `${prefix}re.registered`, 'svc:Projector')) === 0, 5000, 'ack');
+  });
+
+  it('trims each stream to about maxLen entries (MAXLEN ~)', async () => {
+    const prefix = freshPrefix('rv');
+    const sender = await boot({}, { url: server.url, prefix, streams: { maxLen: 10 } });
+    const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => sender.bus.dispatch('trimmed.event', i)));
+    expect(results.every((r) => r.errors.length === 0)).toBe(true);
+    // Approximate trimming removes whole radix-tree nodes (100 entries by default): far fewer than 1000 remain.
+    expect(await redis.xlen(`${prefix}trimmed.event`)).toBeLessThan(300);
+    // The default (100 000) keeps them all.
+    const other = freshPrefix('rv');
+    const untrimmed = await boot({}, { url: server.url, prefix: other });
+    await Promise.all(Array.from({ length: 1000 }, (_, i) => untrimmed.bus.dispatch('trimmed.event', i)));
+    expect(await redis.xlen(`${other}trimmed.event`)).toBe(1000);
+  });
+
+  it("a listener's retry.attempts overrides streams.maxAttempts (lower and higher)", async () => {
+    const prefix = freshPrefix('rv');
+    const calls: Record<string, number[]> = { Few: [], Many: [] };
+    @Injectable()
+    class Few {
+      @OnEvent('always.fails', { retry: { attempts: 2, backoff: { baseMs: 10 } } })
+      run(_e: unknown, meta: DeliveryMeta) {
+        calls.Few.push(meta.attempt);
+        throw new Error('few');
+      }
+    }
+    @Injectable()
+    class Many {
+      @OnEvent('always.fails', { retry: { attempts: 4, backoff: { baseMs: 10 } } })
+      run(_e: unknown, meta: DeliveryMeta) {
+        calls.Many.push(meta.attempt);
+        throw new Error('many');
+      }
+    }
+    const app = await boot({ providers: [Few, Many] }, { url: server.url, prefix, streams: { group: 'svc', maxAttempts: 3 } });
+    await app.bus.dispatch('always.fails', 1);
+    const dlq = app.app.get(DeadLetterService);
+    await until(async () => (await dlq.count('always.fails')) === 2, 10_000, 'two dead letters');
+    const letters = await dlq.list('always.fails');
+    expect(Object.fromEntries(letters.map((l) => [l.listener, l.attempts]))).toEqual({ 'Few.run': 2, 'Many.run': 4 });
+    expect(calls).toEqual({ Few: [1, 2], Many: [1, 2, 3, 4] });
+  });
+
+  it('an entry whose last attempt never finished (its consumer stopped) is dead-lettered when reclaimed, without running it again', async () => {
+    const prefix = freshPrefix('rv');
+    const seen: string[] = [];
+    const make = (by: string, hang: boolean) => {
+      @Injectable()
+      class Crasher {
+        @OnEvent('crashes.consumer')
+        run() {
+          seen.push(by);
+          return hang ? new Promise(() => undefined) : undefined;
+        }
+      }
+      return Crasher;
+    };
+    const streams = { group: 'svc', maxAttempts: 1, claimIdleMs: 300 };
+    const stuck = await bootStreamsApp({ providers: [make('stuck', true)] }, { url: server.url, prefix, streams, shutdownTimeoutMs: 100 });
+    await stuck.bus.dispatch('crashes.consumer', 1);
+    await until(() => seen.length === 1, 5000, 'the first attempt');
+    await stuck.close();
+    const healthy = await boot({ providers: [make('healthy', false)] }, { url: server.url, prefix, streams });
+    const errors: EventError[] = [];
+    healthy.bus.errors$.subscribe((e) => errors.push(e));
+    const dlq = healthy.app.get(DeadLetterService);
+    await until(async () => (await dlq.count('crashes.consumer')) === 1, 10_000, 'the dead letter');
+    const [letter] = await dlq.list('crashes.consumer');
+    expect(letter).toMatchObject({ listener: 'Crasher.run', attempts: 1, error: expect.stringMatching(/never finished/) });
+    expect(seen).toEqual(['stuck']);
+    expect(errors.map((e) => e.listener)).toEqual(['Crasher.run']);
+    expect(await pendingCount(redis, `${prefix}crashes.consumer`, 'svc:Crasher.run')).toBe(0);
+  });
+
+  it('replay delivers to the listener that failed and to no other listener of the event; list pages with count and after', async () => {
+    const prefix = freshPrefix('rv');
+    let broken = true;
+    const got: Record<string, Array<{ n: number; attempt: number }>> = { Good: [], Bad: [] };
+    @Injectable()
+    class Good {
+      @OnEvent('paged.event')
+      run(e: { n: number }, meta: DeliveryMeta) {
+        got.Good.push({ n: e.n, attempt: meta.attempt });
+      }
+    }
+    @Injectable()
+    class Bad {
+      @OnEvent('paged.event', { async: true })
+      async run(e: { n: number }, meta: DeliveryMeta) {
+        if (broken) throw new Error(`bad ${e.n}`);
+        got.Bad.push({ n: e.n, attempt: meta.attempt });
+      }
+    }
+    const app = await boot({ providers: [Good, Bad] }, { url: server.url, prefix, streams: { group: 'svc', maxAttempts: 1 } });
+    for (const n of [1, 2, 3]) await app.bus.dispatch('paged.event', { n });
+    const dlq = app.app.get(DeadLetterService);
+    await until(async () => (await dlq.count('paged.event')) === 3 && got.Good.length === 3, 10_000, 'three dead letters');
+    const all = await dlq.list('paged.event');
+    expect(all.map((l) => l.error)).toEqual(['bad 1', 'bad 2', 'bad 3']);
+    const page1 = await dlq.list('paged.event', { count: 2 });
+    const page2 = await dlq.list('paged.event', { count: 2, after: page1[1].id });
+    expect([...page1, ...page2].map((l) => l.id)).toEqual(all.map((l) => l.id));
+    expect(page2).toHaveLength(1);
+
+    broken = false;
+    await dlq.replay('paged.event', all[1].id);
+    expect(got.Bad).toEqual([{ n: 2, attempt: 2 }]);
+    await sleep(200);
+    expect(got.Good.map((g) => g.n)).toEqual([1, 2, 3]);
+    expect((await dlq.list('paged.event')).map((l) => l.id)).toEqual([all[0].id, all[2].id]);
+  });
+});
