@@ -48,6 +48,10 @@ export class RedisStreamsDriver implements EventBusDriver {
   private flushScheduled = false;
   private readonly sending = new Set<Promise<void>>();
   private closing: Promise<void> | undefined;
+  /** Connections closed: none may be opened again (it would keep the process alive). */
+  private released = false;
+  /** Dead letters being replayed in this process (a second replay at the same time would deliver twice). */
+  private readonly replaying = new Set<string>();
   private readyWaiter: Promise<void> | undefined;
 
   constructor(private readonly options: ResolvedEventBusOptions) {
@@ -64,6 +68,7 @@ export class RedisStreamsDriver implements EventBusDriver {
   private commandClient(): Promise<RedisClient> {
     if (this.context === undefined)
       return Promise.reject(new EventBusClosedError('the redis-streams driver is not started (the app is not initialised)'));
+    if (this.released) return Promise.reject(new EventBusClosedError('the redis-streams driver is closed (the app was closed)'));
     // Our own connection never resends an append that was in flight when it dropped: a dispatch
     // reported as failed is then not appended later (§6). A client you pass in keeps its settings.
     const open = (): Promise<RedisClient> =>
@@ -312,6 +317,7 @@ export class RedisStreamsDriver implements EventBusDriver {
     await Promise.all([...this.consumers].map(([id, consumer]) => this.stopConsumer(id, consumer, deadline)));
     if (this.flushScheduled || this.queue.length > 0) this.flush();
     await beforeDeadline(Promise.allSettled([...this.sending]), deadline);
+    this.released = true;
     await this.connections.closeAll();
   }
 
@@ -344,6 +350,17 @@ export class RedisStreamsDriver implements EventBusDriver {
    * letter) when the listener fails again or is not registered in this app.
    */
   async replayDeadLetter(eventName: string, id: string): Promise<void> {
+    const key = `${this.streamKey(eventName)}\n${id}`;
+    if (this.replaying.has(key)) throw new Error(`dead letter '${id}' of '${eventName}' is already being replayed in this process`);
+    this.replaying.add(key);
+    try {
+      await this.replayOnce(eventName, id);
+    } finally {
+      this.replaying.delete(key);
+    }
+  }
+
+  private async replayOnce(eventName: string, id: string): Promise<void> {
     const letter = await this.getDeadLetter(eventName, id);
     if (letter === undefined) {
       throw new Error(`no dead letter '${id}' for event '${eventName}' (stream '${deadLetterKey(this.streamKey(eventName))}')`);

@@ -208,4 +208,44 @@ describe('redis-streams driver: review', () => {
     expect(got.Good.map((g) => g.n)).toEqual([1, 2, 3]);
     expect((await dlq.list('paged.event')).map((l) => l.id)).toEqual([all[0].id, all[2].id]);
   });
+  it('two replays of one dead letter at the same time in one process deliver it once', async () => {
+    const prefix = freshPrefix('rv');
+    let broken = true;
+    const runs: number[] = [];
+    @Injectable()
+    class Once {
+      @OnEvent('replayed.twice')
+      async run(_e: unknown, meta: DeliveryMeta) {
+        if (broken) throw new Error('broken');
+        runs.push(meta.attempt);
+        await sleep(50);
+      }
+    }
+    const app = await boot({ providers: [Once] }, { url: server.url, prefix, streams: { group: 'svc', maxAttempts: 1 } });
+    await app.bus.dispatch('replayed.twice', 1);
+    const dlq = app.app.get(DeadLetterService);
+    await until(async () => (await dlq.count('replayed.twice')) === 1, 5000, 'the dead letter');
+    const [letter] = await dlq.list('replayed.twice');
+    broken = false;
+    const outcomes = await Promise.allSettled([dlq.replay('replayed.twice', letter.id), dlq.replay('replayed.twice', letter.id)]);
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(String((outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult).reason)).toMatch(/already being replayed/);
+    expect(runs).toEqual([2]);
+    expect(await dlq.count('replayed.twice')).toBe(0);
+  });
+
+  it('DeadLetterService after app.close() rejects instead of opening a connection that would keep the process alive', async () => {
+    const prefix = freshPrefix('rv');
+    const clients = async (): Promise<number> =>
+      String(await redis.call('CLIENT', 'LIST'))
+        .split('\n')
+        .filter((line) => / name=neb-streams/.test(line)).length;
+    const before = await clients();
+    const app = await bootStreamsApp({}, { url: server.url, prefix });
+    const dlq = app.app.get(DeadLetterService);
+    await app.close();
+    await expect(dlq.count('anything')).rejects.toThrow(/closed/);
+    await sleep(200);
+    expect(await clients()).toBe(before);
+  });
 });
