@@ -256,10 +256,12 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
     const key = this.keyOf(eventName, 'unregisterListenersForEvent()');
     const removed = this.index.removeKey(key);
     if (removed.length === 0 && !this.subscribedKeys.has(key)) return;
-    // Durable drivers subscribe per listener: stop these consumers before a listener registered again (same name) subscribes.
+    // Durable drivers subscribe per listener: stop these consumers before a listener registered again (same name) subscribes,
+    // and before the policies close: a delivery already running finishes and is acknowledged, not failed and run again.
     if (this.delivery === 'durable') {
       for (const entry of removed)
         this.queueDriverOp(async () => this.driver?.unsubscribe(entry.key, { name: entry.name, options: entry.options }));
+      await this.driverOps;
     }
     await Promise.all(removed.map((entry) => entry.close()));
     await this.syncSubscription(key);

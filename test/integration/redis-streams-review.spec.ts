@@ -248,4 +248,34 @@ describe('redis-streams driver: review', () => {
     await sleep(200);
     expect(await clients()).toBe(before);
   });
+  it('unregisterListenersForEvent while a delivery runs (listener with timeoutMs): it finishes, is acknowledged, and is not delivered again', async () => {
+    const prefix = freshPrefix('rv');
+    const app = await boot({}, { url: server.url, prefix, streams: { group: 'svc' } });
+    const gate = deferred();
+    const runs: unknown[] = [];
+    const make = () => ({
+      eventName: 'mid.delivery',
+      name: 'Slow',
+      options: { timeoutMs: 5000 },
+      onEvent: async (e: unknown) => {
+        runs.push(e);
+        await gate.promise;
+      },
+    });
+    app.bus.registerListener(make());
+    const key = `${prefix}mid.delivery`;
+    await until(async () => ((await redis.call('XINFO', 'GROUPS', key).catch(() => [])) as unknown[]).length === 1, 5000, 'the group');
+    await app.bus.dispatch('mid.delivery', 1);
+    await until(() => runs.length === 1, 5000, 'the delivery to start');
+    const removing = app.bus.unregisterListenersForEvent('mid.delivery');
+    setTimeout(() => gate.resolve(), 100);
+    await removing;
+    // The running delivery was let finish and acknowledged, not given back for a second run.
+    expect(await pendingCount(redis, key, 'svc:Slow')).toBe(0);
+    app.bus.registerListener(make());
+    await app.bus.dispatch('mid.delivery', 2);
+    await until(() => runs.includes(2), 5000, 'the next event');
+    await sleep(300);
+    expect(runs).toEqual([1, 2]);
+  });
 });
