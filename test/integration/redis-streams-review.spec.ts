@@ -1,4 +1,7 @@
 import { Injectable } from '@nestjs/common';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type Redis from 'ioredis';
 import { DeadLetterService, EventError, OnEvent, type DeliveryMeta } from 'nestjs-event-bus';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -277,5 +280,22 @@ describe('redis-streams driver: review', () => {
     await until(() => runs.includes(2), 5000, 'the next event');
     await sleep(300);
     expect(runs).toEqual([1, 2]);
+  });
+  it('a closed app with a retry pending and a reader blocked in a long read lets the process exit by itself (§7)', async () => {
+    const fixture = join(process.cwd(), '.build/test/fixtures/streams-close-exit.js');
+    expect(existsSync(fixture), `${fixture} is missing: run npm run build && npm run build:apps`).toBe(true);
+    const child = spawn(process.execPath, [fixture], {
+      env: { ...process.env, REDIS_URL: server.url, PREFIX: freshPrefix('exit') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await until(() => out.includes('CLOSED') || child.exitCode !== null, 20_000, 'the fixture to close its app');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    const code = await exited;
+    clearTimeout(timer);
+    expect({ code, signal: child.signalCode, out }).toEqual({ code: 0, signal: null, out: 'CLOSED\n' });
   });
 });
