@@ -312,13 +312,13 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   async removeEntry(entry: ListenerEntry): Promise<void> {
     if (!entry.active) return;
     this.index.remove(entry);
-    await entry.close();
-    if (this.delivery === 'durable' && this.index.hasKey(entry.key)) {
-      // Durable drivers subscribe per listener: stop only this one's consumer.
+    if (this.delivery === 'durable') {
+      // Durable drivers subscribe per listener: stop only this one's consumer, before a listener of the same
+      // name registered again subscribes, and before its policies close (a running delivery finishes).
       this.queueDriverOp(async () => this.driver?.unsubscribe(entry.key, { name: entry.name, options: entry.options }));
       await this.driverOps;
-      return;
     }
+    await entry.close();
     await this.syncSubscription(entry.key);
   }
 

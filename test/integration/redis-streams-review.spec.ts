@@ -298,4 +298,28 @@ describe('redis-streams driver: review', () => {
     clearTimeout(timer);
     expect({ code, signal: child.signalCode, out }).toEqual({ code: 0, signal: null, out: 'CLOSED\n' });
   });
+  it('observe() ended and started again at once on the same event: the new subscription gets the events', async () => {
+    const prefix = freshPrefix('rv');
+    const app = await boot({}, { url: server.url, prefix, streams: { group: 'svc' } });
+    const errors: EventError[] = [];
+    app.bus.errors$.subscribe((e) => errors.push(e));
+    const first: unknown[] = [];
+    const second: unknown[] = [];
+    const subscription = app.bus.observe('observed.event').subscribe((e) => first.push(e));
+    const key = `${prefix}observed.event`;
+    await until(async () => ((await redis.call('XINFO', 'GROUPS', key).catch(() => [])) as unknown[]).length === 1, 5000, 'the group');
+    await app.bus.dispatch('observed.event', 'a');
+    await until(() => first.length === 1, 5000, 'the first event');
+    subscription.unsubscribe();
+    const again = app.bus.observe('observed.event').subscribe((e) => second.push(e));
+    try {
+      await sleep(300);
+      await app.bus.dispatch('observed.event', 'b');
+      await until(() => second.length === 1 || errors.length > 0, 5000, 'the event for the new subscription');
+      expect(errors.map((e) => e.message)).toEqual([]);
+      expect({ first, second }).toEqual({ first: ['a'], second: ['b'] });
+    } finally {
+      again.unsubscribe();
+    }
+  });
 });
