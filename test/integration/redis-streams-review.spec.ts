@@ -322,4 +322,22 @@ describe('redis-streams driver: review', () => {
       again.unsubscribe();
     }
   });
+  it("waits the listener's retry.backoff between redeliveries (baseMs * factor^(n-1))", async () => {
+    const prefix = freshPrefix('rv');
+    const at: number[] = [];
+    @Injectable()
+    class Backoff {
+      @OnEvent('backs.off', { retry: { attempts: 3, backoff: { baseMs: 300, factor: 2 } } })
+      run() {
+        at.push(Date.now());
+        if (at.length < 3) throw new Error('not yet');
+      }
+    }
+    const app = await boot({ providers: [Backoff] }, { url: server.url, prefix, streams: { group: 'svc' } });
+    await app.bus.dispatch('backs.off', 1);
+    await until(() => at.length === 3, 10_000, 'the third attempt');
+    // Lower bounds only (timers never fire early); the default backoff (100 ms, 200 ms) would fail both.
+    expect(at[1] - at[0]).toBeGreaterThanOrEqual(290);
+    expect(at[2] - at[1]).toBeGreaterThanOrEqual(590);
+  });
 });
