@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { spawn } from 'node:child_process';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type Redis from 'ioredis';
@@ -8,6 +9,45 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deferred, sleep, type BootedApp } from '../support/boot-app';
 import { RedisServer } from '../support/redis-server';
 import { bootStreamsApp, freshPrefix, pendingCount, rawRedis, until } from '../support/streams-test-app';
+
+/** A TCP proxy to Redis that, once armed, silently swallows the first non-blocking XREADGROUP (a history read) and all later traffic of that link. */
+async function historyFreezingProxy(targetPort: number): Promise<{ port: number; arm(): void; close(): Promise<void> }> {
+  const sockets: Socket[] = [];
+  let armed = false;
+  const proxy = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    sockets.push(client, upstream);
+    let frozen = false;
+    client.on('data', (data) => {
+      const text = data.toString('latin1');
+      if (armed && text.includes('XREADGROUP') && !text.includes('BLOCK')) {
+        armed = false;
+        frozen = true;
+      }
+      if (!frozen) upstream.write(data);
+    });
+    upstream.on('data', (data) => {
+      if (!frozen) client.write(data);
+    });
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const socket of [client, upstream]) {
+      socket.on('close', end);
+      socket.on('error', end);
+    }
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (proxy.address() as AddressInfo).port,
+    arm: () => (armed = true),
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    },
+  };
+}
 
 // Review of the redis-streams driver: points of §8 / issue 4 the first suite did not pin, and bugs found.
 describe('redis-streams driver: review', () => {
@@ -340,4 +380,35 @@ describe('redis-streams driver: review', () => {
     expect(at[1] - at[0]).toBeGreaterThanOrEqual(290);
     expect(at[2] - at[1]).toBeGreaterThanOrEqual(590);
   });
+  it('a re-read of its own pending entries that never answers (half-open connection) is noticed; reading resumes', async () => {
+    const proxy = await historyFreezingProxy(server.port);
+    try {
+      const prefix = freshPrefix('rv');
+      const seen: unknown[] = [];
+      @Injectable()
+      class Reader {
+        @OnEvent('history.frozen')
+        run(e: unknown) {
+          seen.push(e);
+        }
+      }
+      const app = await boot(
+        { providers: [Reader] },
+        { url: `redis://127.0.0.1:${proxy.port}`, prefix, streams: { group: 'svc', blockMs: 200 } },
+      );
+      await app.bus.dispatch('history.frozen', 'before');
+      await until(() => seen.length === 1, 5000, 'the first event');
+      // The reader reconnects and first re-reads its own pending entries: that read gets no answer.
+      proxy.arm();
+      const list = String(await redis.call('CLIENT', 'LIST'));
+      for (const line of list.split('\n').filter((l) => l.includes(`name=neb-streams-reader:svc:Reader.run`))) {
+        await redis.call('CLIENT', 'KILL', 'ID', /id=(\d+)/.exec(line)![1]);
+      }
+      await app.bus.dispatch('history.frozen', 'after');
+      await until(() => seen.length === 2, 20_000, 'the event after the frozen re-read');
+      expect(seen).toEqual(['before', 'after']);
+    } finally {
+      await proxy.close();
+    }
+  }, 30_000);
 });

@@ -207,7 +207,9 @@ export class StreamConsumer {
     const { group, consumer, streamKey } = this.settings;
     let from = '0';
     while (!this.stopped) {
-      const reply = await this.reader.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', BATCH, 'STREAMS', streamKey, from);
+      // Guarded like a blocking read: a half-open connection would otherwise stall this consumer for good.
+      const read = this.reader.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', BATCH, 'STREAMS', streamKey, from);
+      const reply = await this.guard(read, Math.max(WATCHDOG_GRACE_MS, this.settings.blockMs));
       const entries = entriesOfReadReply(reply, streamKey);
       if (entries.length === 0) return;
       await this.process(entries, await this.countsOf(entries));
@@ -567,7 +569,7 @@ export class StreamConsumer {
     this.command.call('XCLAIM', streamKey, group, consumer, 0, ...ids, 'JUSTID').catch(() => undefined);
   }
 
-  /** A blocking read that settles when the connection closes or stays silent too long (then it is dropped and re-made). */
+  /** A read that settles when the connection closes or stays silent too long (then it is dropped and re-made). */
   private guard<T>(read: Promise<T>, timeoutMs: number): Promise<T> {
     read.catch(() => undefined);
     return new Promise<T>((resolve, reject) => {
@@ -577,7 +579,7 @@ export class StreamConsumer {
       };
       const timer = setTimeout(() => {
         finish();
-        this.context.log('warn', `no answer to a blocking read on '${this.settings.streamKey}' within ${timeoutMs} ms; reconnecting`);
+        this.context.log('warn', `no answer to a read on '${this.settings.streamKey}' within ${timeoutMs} ms; reconnecting`);
         this.reader.disconnect(true);
         reject(new Error('blocking read timed out'));
       }, timeoutMs);
