@@ -14,13 +14,7 @@ import { EventBusClosedError } from './errors/event-bus-closed.error';
 import { EventError, PUBLISHER, SUBSCRIBER } from './errors/event.error';
 import { InvalidEventError } from './errors/invalid-event.error';
 import { MODULE_OPTIONS_TOKEN } from './event-bus.module-definition';
-import type {
-  DeliverFn,
-  DeliveryMeta,
-  DriverContext,
-  DriverDelivery,
-  EventBusDriver,
-} from './interfaces/event-bus-driver.interface';
+import type { DeliverFn, DeliveryMeta, DriverContext, DriverDelivery, EventBusDriver } from './interfaces/event-bus-driver.interface';
 import type { IncomingEvent } from './interfaces/event-envelope.interface';
 import type { EventBusModuleOptions } from './interfaces/event-bus-options.interface';
 import type { EventClass } from './interfaces/event-class.interface';
@@ -287,7 +281,8 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
 
   /** @internal Registers a discovered listener (`EmailNotifier.handle`). */
   addListener(key: string, name: string, call: ListenerCall, options: ListenerOptions): ListenerEntry {
-    if (this.state === 'closing' || this.state === 'closed') throw new EventBusClosedError('the event bus is closed: cannot register listeners');
+    if (this.state === 'closing' || this.state === 'closed')
+      throw new EventBusClosedError('the event bus is closed: cannot register listeners');
     validateListenerOptions(options, name);
     const pipeline = this.pipelines.acquire(call, options, name);
     const entry: ListenerEntry = {
@@ -396,7 +391,9 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
     if (name.length === 0 || name.includes('*')) {
       this.publishFailed(
         handle,
-        new InvalidEventError(`cannot send an event named '${name}': event names sent to other processes are non-empty and have no '*' (patterns are for listeners)`),
+        new InvalidEventError(
+          `cannot send an event named '${name}': event names sent to other processes are non-empty and have no '*' (patterns are for listeners)`,
+        ),
       );
       handle._release();
       return;
@@ -449,7 +446,12 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
     this.runRoute(handle, this.index.route(name), event, meta);
   }
 
-  private runRoute(handle: DispatchHandle, route: { sync: readonly ListenerEntry[]; async: readonly ListenerEntry[] }, event: unknown, meta: DeliveryMeta | undefined): void {
+  private runRoute(
+    handle: DispatchHandle,
+    route: { sync: readonly ListenerEntry[]; async: readonly ListenerEntry[] },
+    event: unknown,
+    meta: DeliveryMeta | undefined,
+  ): void {
     if (route.async.length > 0) this.queueAsync(handle, route.async, event, meta);
     this.runSync(handle, route.sync, 0, event, meta);
   }
@@ -468,7 +470,13 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   }
 
   /** Sync listeners one after another; a returned promise holds the next one back until it settles. */
-  private runSync(handle: DispatchHandle, list: readonly ListenerEntry[], from: number, event: unknown, meta: DeliveryMeta | undefined): void {
+  private runSync(
+    handle: DispatchHandle,
+    list: readonly ListenerEntry[],
+    from: number,
+    event: unknown,
+    meta: DeliveryMeta | undefined,
+  ): void {
     for (let i = from; i < list.length; i++) {
       const entry = list[i];
       if (!entry.active) continue;

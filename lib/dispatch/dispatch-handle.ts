@@ -70,11 +70,12 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
   /** Settles with the dispatch (goevent's Done()); never rejects. */
   get done(): Promise<DispatchResult> {
     if (this._done === undefined) {
-      this._done = this._pending === 0
-        ? Promise.resolve(this.result())
-        : new Promise<DispatchResult>((resolve) => {
-            this._resolve = resolve;
-          });
+      this._done =
+        this._pending === 0
+          ? Promise.resolve(this.result())
+          : new Promise<DispatchResult>((resolve) => {
+              this._resolve = resolve;
+            });
     }
     return this._done;
   }
@@ -109,7 +110,8 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
 
   /** @internal Records a failure of `listener` on this handle and on the bus. */
   _fail(listener: string, cause: unknown): void {
-    const error = cause instanceof EventError && cause.eventName === this.eventName ? cause : new EventError(this.eventName, listener, this.id, cause);
+    const error =
+      cause instanceof EventError && cause.eventName === this.eventName ? cause : new EventError(this.eventName, listener, this.id, cause);
     (this._errors ??= []).push(error);
     this._owner.recordError(error);
   }

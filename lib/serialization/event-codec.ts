@@ -58,7 +58,10 @@ export class EventCodec {
     }
     // A function or symbol serialises to nothing: sent as null (a bare envelope field would be omitted).
     const payload =
-      this.head(name, type) + (body ?? 'null') + `,"handle_id":${JSON.stringify(handleId)},"timestamp":${Math.floor(Date.now() / 1000)}` + this.tail;
+      this.head(name, type) +
+      (body ?? 'null') +
+      `,"handle_id":${JSON.stringify(handleId)},"timestamp":${Math.floor(Date.now() / 1000)}` +
+      this.tail;
     // UTF-8 takes at most 3 bytes per UTF-16 unit: a payload that fits even so is not measured now.
     const max = this.options.maxEventSize;
     if (payload.length * 3 > max) {

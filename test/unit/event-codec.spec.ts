@@ -37,7 +37,14 @@ const codec = (overrides: Partial<{ maxEventSize: number; strictTypes: boolean }
   new EventCodec({ maxEventSize: 1024 * 1024, strictTypes: false, origin: 'bus-1', ...overrides });
 
 function wire(fields: Record<string, unknown>): string {
-  return JSON.stringify({ event_name: 'codec.plain', event_type: 'codec.plain', event_data: {}, handle_id: '0123456789abcdef', timestamp: 1, ...fields });
+  return JSON.stringify({
+    event_name: 'codec.plain',
+    event_type: 'codec.plain',
+    event_data: {},
+    handle_id: '0123456789abcdef',
+    timestamp: 1,
+    ...fields,
+  });
 }
 
 function rejection(fn: () => unknown): MessageRejectedError {
@@ -186,7 +193,10 @@ describe('EventCodec.decode', () => {
   });
 
   it('uses the class fromJSON() when it has one', () => {
-    const incoming = codec().decode(wire({ event_name: 'codec.dated', event_type: 'codec.dated', event_data: { at: '2026-01-01T00:00:00.000Z' } }), 'ch');
+    const incoming = codec().decode(
+      wire({ event_name: 'codec.dated', event_type: 'codec.dated', event_data: { at: '2026-01-01T00:00:00.000Z' } }),
+      'ch',
+    );
     expect(incoming.event).toBeInstanceOf(DatedEvent);
     expect((incoming.event as DatedEvent).at).toBeInstanceOf(Date);
     expect((incoming.event as DatedEvent).at.getTime()).toBe(Date.parse('2026-01-01T00:00:00.000Z'));
@@ -210,13 +220,18 @@ describe('EventCodec.decode', () => {
   });
 
   it('gives plain data for an unregistered type, and ignores unknown fields', () => {
-    const incoming = codec().decode(wire({ event_name: 'go.only', event_type: 'go.only', event_data: { k: [1, 2] }, headers: { a: 'b' } }), 'ch');
+    const incoming = codec().decode(
+      wire({ event_name: 'go.only', event_type: 'go.only', event_data: { k: [1, 2] }, headers: { a: 'b' } }),
+      'ch',
+    );
     expect(incoming.event).toEqual({ k: [1, 2] });
     expect(Object.getPrototypeOf(incoming.event)).toBe(Object.prototype);
   });
 
   it('with strictTypes rejects an unregistered type and still accepts a registered one', () => {
-    const e = rejection(() => codec({ strictTypes: true }).decode(wire({ event_name: 'go.only', event_type: 'go.only' }), 'goevent:go.only'));
+    const e = rejection(() =>
+      codec({ strictTypes: true }).decode(wire({ event_name: 'go.only', event_type: 'go.only' }), 'goevent:go.only'),
+    );
     expect(e.reason).toMatch(/unknown event_type 'go.only'/);
     expect(e.channel).toBe('goevent:go.only');
     expect(codec({ strictTypes: true }).decode(wire({ event_data: { id: 's', amount: 1 } }), 'ch').event).toBeInstanceOf(PlainEvent);
@@ -258,7 +273,10 @@ describe('EventCodec.decode', () => {
       ['__proto__ in the envelope itself', '{"event_name":"go.only","__proto__":{"polluted":true},"event_data":{}}'],
       ['__proto__ with spaces before the colon', '{"event_name":"go.only","event_data":{"__proto__"  :  {"polluted":true}}}'],
       ['__proto__ spelled with a unicode escape', '{"event_name":"go.only","event_data":{"\\u005f_proto__":{"polluted":true}}}'],
-      ['constructor spelled with unicode escapes', '{"event_name":"codec.plain","event_data":{"x":{"\\u0063onstructor":{"\\u0070rototype":{"polluted":true}}}}}'],
+      [
+        'constructor spelled with unicode escapes',
+        '{"event_name":"codec.plain","event_data":{"x":{"\\u0063onstructor":{"\\u0070rototype":{"polluted":true}}}}}',
+      ],
     ];
     for (const [label, raw] of cases) {
       it(`rejects ${label}`, () => {
