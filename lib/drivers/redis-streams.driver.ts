@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
 import type { DeadLetter, ListDeadLettersOptions } from '../dead-letters/dead-letter.interface';
 import { DriverUnavailableError } from '../errors/driver-unavailable.error';
 import { EventBusClosedError } from '../errors/event-bus-closed.error';
@@ -9,6 +10,7 @@ import type { OutgoingEvent } from '../interfaces/event-envelope.interface';
 import type { ResolvedEventBusOptions } from '../options/resolved-options.interface';
 import { isPattern } from '../routing/event-pattern';
 import { RedisConnectionFactory, type RedisClient } from './redis-connection';
+import { StreamCommands } from './streams/stream-commands';
 import { ensureGroup, StreamConsumer, type StreamConsumerSettings } from './streams/stream-consumer';
 import { deadLetterKey, FIELD_ENVELOPE, FIELD_EVENT_NAME, FIELD_HANDLE_ID } from './streams/stream-fields';
 import { toEntries } from './streams/stream-replies';
@@ -16,12 +18,6 @@ import { toEntries } from './streams/stream-replies';
 const DEFAULTS = { maxAttempts: 5, claimIdleMs: 30_000, maxLen: 100_000, blockMs: 2_000 };
 /** Appends per pipeline when many events are published in one tick. */
 const PIPELINE_CHUNK = 1000;
-
-interface QueuedPublish {
-  readonly event: OutgoingEvent;
-  /** Told once (a second report is ignored by the bus's tracker and by the promise of `publish()`). */
-  readonly tracker: PublishTracker;
-}
 
 /**
  * Durable driver on Redis Streams (§8): one stream per event name, one consumer group per
@@ -39,12 +35,16 @@ export class RedisStreamsDriver implements EventBusDriver {
 
   private readonly connections: RedisConnectionFactory;
   private context: DriverContext | undefined;
-  private command: Promise<RedisClient> | undefined;
+  private command: Promise<StreamCommands> | undefined;
+  /** The command connection once open (appends are written at once when it is ready). */
+  private commands: StreamCommands | undefined;
   private readonly consumers = new Map<string, StreamConsumer>();
   private readonly readers = new Map<StreamConsumer, RedisClient>();
   /** Subscriptions being set up (group creation in progress). */
   private readonly reserved = new Set<string>();
-  private queue: QueuedPublish[] = [];
+  /** Appends waiting to be written (two parallel arrays: no object per event). */
+  private queuedEvents: OutgoingEvent[] = [];
+  private queuedTrackers: PublishTracker[] = [];
   private flushScheduled = false;
   private readonly sending = new Set<Promise<void>>();
   private closing: Promise<void> | undefined;
@@ -60,24 +60,39 @@ export class RedisStreamsDriver implements EventBusDriver {
     this.consumerName = options.streams.consumer ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   }
 
-  init(context: DriverContext): void {
+  async init(context: DriverContext): Promise<void> {
     this.context = context;
+    // Connect now, so the first dispatches find the connection ready and are written as they come.
+    // Start-up waits for the first attempt only: with Redis down the app still starts (appends fail
+    // by publishTimeoutMs; listeners fail start-up when their groups cannot be created).
+    const commands = await this.commandClient().catch(() => undefined);
+    if (commands !== undefined) await firstAttempt(commands.client, this.options.redis.publishTimeoutMs);
   }
 
   /** The command connection, opened on first use (an app that fails start-up early opens none). */
-  private commandClient(): Promise<RedisClient> {
+  private commandClient(): Promise<StreamCommands> {
     if (this.context === undefined)
       return Promise.reject(new EventBusClosedError('the redis-streams driver is not started (the app is not initialised)'));
     if (this.released) return Promise.reject(new EventBusClosedError('the redis-streams driver is closed (the app was closed)'));
     // Our own connection never resends an append that was in flight when it dropped: a dispatch
     // reported as failed is then not appended later (§6). A client you pass in keeps its settings.
+    const owned = this.options.redis.client === undefined;
     const open = (): Promise<RedisClient> =>
-      this.options.redis.client === undefined
+      owned
         ? this.connections.create('neb-streams', { autoResendUnfulfilledCommands: false })
         : this.connections.commandClient('neb-streams');
     return (this.command ??= open().then((client) => {
-      if (this.options.redis.client === undefined) this.watchErrors(client, 'command');
-      return client;
+      if (this.released) {
+        // close() ran while this connection was being made: it must not keep the process alive.
+        if (owned) client.disconnect();
+        throw new EventBusClosedError('the redis-streams driver is closed (the app was closed)');
+      }
+      if (owned) this.watchErrors(client, 'command');
+      const commands = new StreamCommands(client, this.options.redis.publishTimeoutMs, owned, (message) =>
+        this.context?.log('warn', message),
+      );
+      this.commands = commands;
+      return commands;
     }));
   }
 
@@ -107,94 +122,139 @@ export class RedisStreamsDriver implements EventBusDriver {
       tracker.published(new EventBusClosedError());
       return;
     }
-    this.queue.push({ event, tracker });
+    this.queuedEvents.push(event);
+    this.queuedTrackers.push(tracker);
+    // A long dispatch loop goes out in pipelines as it runs, so Redis and the consumers start work
+    // while it is still dispatching (not one burst after the loop yields).
+    if (this.queuedEvents.length >= PIPELINE_CHUNK && this.commands?.ready === true) {
+      this.flush();
+      return;
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      queueMicrotask(() => this.flush());
+      queueMicrotask(this.flushSoon);
     }
   }
 
-  private flush(): void {
+  private readonly flushSoon = (): void => {
     this.flushScheduled = false;
-    const batch = this.queue;
-    this.queue = [];
-    if (batch.length === 0) return;
-    // Whatever goes wrong, every dispatch of the batch settles (settling one twice is a no-op).
-    const sent = this.send(batch).catch((err: unknown) => {
-      const error =
-        err instanceof DriverUnavailableError
-          ? err
-          : new DriverUnavailableError(`appending to Redis failed: ${(err as Error)?.message ?? String(err)}`, err);
-      for (const item of batch) item.tracker.published(error);
-    });
+    this.flush();
+  };
+
+  private flush(): void {
+    const events = this.queuedEvents;
+    const trackers = this.queuedTrackers;
+    if (events.length === 0) return;
+    this.queuedEvents = [];
+    this.queuedTrackers = [];
+    const deadline = Date.now() + this.options.redis.publishTimeoutMs;
+    const commands = this.commands;
+    // Handed to ioredis only while the connection is ready, so a failed dispatch is not sent later.
+    const sent =
+      commands !== undefined && commands.ready
+        ? this.write(commands, events, trackers, deadline)
+        : this.sendWhenReady(events, trackers, deadline);
     this.sending.add(sent);
     void sent.finally(() => this.sending.delete(sent));
   }
 
-  private async send(batch: QueuedPublish[]): Promise<void> {
-    const timeoutMs = this.options.redis.publishTimeoutMs;
-    const deadline = Date.now() + timeoutMs;
-    const command = await this.commandClient();
-    const unavailable = (why: string): DriverUnavailableError =>
-      new DriverUnavailableError(`Redis ${why}: the event was not confirmed within redis.publishTimeoutMs (${timeoutMs} ms)`);
-    // Nothing is handed to ioredis while the connection is down, so a failed dispatch is not sent later.
-    if (!(await this.whenReady(command, deadline))) {
-      const error = unavailable(`is unreachable (connection ${command.status})`);
-      for (const item of batch) item.tracker.published(error);
-      return;
+  /** Waits (until the deadline) for the connection to be ready, then writes. */
+  private async sendWhenReady(events: OutgoingEvent[], trackers: PublishTracker[], deadline: number): Promise<void> {
+    try {
+      const commands = await this.commandClient();
+      if (!(await this.whenReady(commands.client, deadline))) {
+        fail(trackers, this.unavailable(`is unreachable (connection ${commands.client.status})`, commands.timeoutMs));
+        return;
+      }
+      await this.write(commands, events, trackers, deadline);
+    } catch (err) {
+      // Whatever goes wrong, every dispatch of the batch settles (settling one twice is a no-op).
+      fail(trackers, err instanceof DriverUnavailableError ? err : appendFailed(err));
     }
+  }
+
+  private unavailable(why: string, timeoutMs: number): DriverUnavailableError {
+    return new DriverUnavailableError(`Redis ${why}: the event was not confirmed within redis.publishTimeoutMs (${timeoutMs} ms)`);
+  }
+
+  /** Writes the appends now (pipelines of PIPELINE_CHUNK); settles every tracker by the deadline. */
+  private write(commands: StreamCommands, events: OutgoingEvent[], trackers: PublishTracker[], deadline: number): Promise<void> {
+    const client = commands.client;
     const maxLen = this.options.streams.maxLen ?? DEFAULTS.maxLen;
-    const args = (e: OutgoingEvent): Array<string | number> => [
-      this.streamKey(e.name),
-      'MAXLEN',
-      '~',
-      maxLen,
-      '*',
-      FIELD_EVENT_NAME,
-      e.name,
-      FIELD_HANDLE_ID,
-      e.handleId,
-      FIELD_ENVELOPE,
-      e.payload,
-    ];
-    const chunks: QueuedPublish[][] = [];
-    for (let i = 0; i < batch.length; i += PIPELINE_CHUNK) chunks.push(batch.slice(i, i + PIPELINE_CHUNK));
-    await Promise.all(
-      chunks.map(async (chunk) => {
-        let results: Array<[Error | null, unknown]>;
-        try {
-          const exec: Promise<Array<[Error | null, unknown]>> =
-            (command as { isCluster?: boolean }).isCluster === true
-              ? Promise.all(
-                  chunk.map((item) =>
-                    command.call('XADD', ...args(item.event)).then(
-                      (id): [null, unknown] => [null, id],
-                      (err: Error): [Error, unknown] => [err, null],
-                    ),
-                  ),
-                )
-              : command
-                  .pipeline(chunk.map((item) => ['xadd', ...args(item.event)]))
-                  .exec()
-                  .then((r) => (r ?? []) as Array<[Error | null, unknown]>);
-          const settled = await beforeDeadline(exec, deadline);
-          if (settled === TIMED_OUT) {
-            const error = unavailable('did not answer');
-            for (const item of chunk) item.tracker.published(error);
-            return;
-          }
-          results = settled;
-        } catch (err) {
-          const error = new DriverUnavailableError(`appending to Redis failed: ${(err as Error)?.message ?? String(err)}`, err);
-          for (const item of chunk) item.tracker.published(error);
-          return;
+    const prefix = this.options.redis.channelPrefix;
+    const cluster = (client as { isCluster?: boolean }).isCluster === true;
+    const chunks: Array<Promise<void>> = [];
+    for (let from = 0; from < events.length; from += PIPELINE_CHUNK) {
+      const to = Math.min(events.length, from + PIPELINE_CHUNK);
+      let exec: Promise<Array<[Error | null, unknown]> | null>;
+      if (cluster) {
+        // Keys of different slots: one command each.
+        const replies: Array<Promise<[Error | null, unknown]>> = [];
+        for (let i = from; i < to; i++) {
+          const e = events[i];
+          replies.push(
+            client
+              .call(
+                'XADD',
+                prefix + e.name,
+                'MAXLEN',
+                '~',
+                maxLen,
+                '*',
+                FIELD_EVENT_NAME,
+                e.name,
+                FIELD_HANDLE_ID,
+                e.handleId,
+                FIELD_ENVELOPE,
+                e.payload,
+              )
+              .then(
+                (id): [null, unknown] => [null, id],
+                (err: Error): [Error, unknown] => [err, null],
+              ),
+          );
         }
-        chunk.forEach((item, i) => {
-          const [err] = results[i] ?? [new Error('no reply')];
-          item.tracker.published(err ? err : undefined);
-        });
-      }),
-    );
+        exec = Promise.all(replies);
+      } else {
+        const pipeline = (client as Redis).pipeline();
+        for (let i = from; i < to; i++) {
+          const e = events[i];
+          pipeline.xadd(
+            prefix + e.name,
+            'MAXLEN',
+            '~',
+            maxLen,
+            '*',
+            FIELD_EVENT_NAME,
+            e.name,
+            FIELD_HANDLE_ID,
+            e.handleId,
+            FIELD_ENVELOPE,
+            e.payload,
+          );
+        }
+        exec = pipeline.exec();
+      }
+      const socket = commands.socket();
+      chunks.push(
+        beforeDeadline(exec, deadline).then(
+          (results) => {
+            if (results === TIMED_OUT) {
+              // A half-open connection: reset it, so what is still in the socket is never sent later.
+              commands.stalled(socket, 'XADD');
+              fail(trackers, this.unavailable('did not answer', commands.timeoutMs), from, to);
+              return;
+            }
+            for (let i = from; i < to; i++) {
+              const reply = results?.[i - from];
+              trackers[i].published(reply === undefined ? new Error('no reply') : (reply[0] ?? undefined));
+            }
+          },
+          (err: unknown) => fail(trackers, appendFailed(err), from, to),
+        ),
+      );
+    }
+    return chunks.length === 1 ? chunks[0] : Promise.all(chunks).then(() => undefined);
   }
 
   /** True once the command connection is ready, false if it is not by `deadline`. */
@@ -315,7 +375,7 @@ export class RedisStreamsDriver implements EventBusDriver {
   private async doClose(): Promise<void> {
     const deadline = Date.now() + this.options.shutdownTimeoutMs;
     await Promise.all([...this.consumers].map(([id, consumer]) => this.stopConsumer(id, consumer, deadline)));
-    if (this.flushScheduled || this.queue.length > 0) this.flush();
+    this.flush();
     await beforeDeadline(Promise.allSettled([...this.sending]), deadline);
     this.released = true;
     await this.connections.closeAll();
@@ -409,6 +469,33 @@ function toDeadLetter(id: string, f: Readonly<Record<string, string>>): DeadLett
     truncated: f.truncated === '1',
     size: Number(f.size ?? 0),
   };
+}
+
+function fail(trackers: PublishTracker[], error: unknown, from = 0, to = trackers.length): void {
+  for (let i = from; i < to; i++) trackers[i].published(error);
+}
+
+function appendFailed(err: unknown): DriverUnavailableError {
+  return new DriverUnavailableError(`appending to Redis failed: ${(err as Error)?.message ?? String(err)}`, err);
+}
+
+/** Resolves once a connection is ready or its first attempt failed (at most `timeoutMs`). */
+function firstAttempt(client: RedisClient, timeoutMs: number): Promise<void> {
+  // 'wait': a client of the user's made with lazyConnect, connected on first use.
+  if (client.status === 'ready' || client.status === 'wait' || client.status === 'end') return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      client.off('ready', done);
+      client.off('error', done);
+      client.off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    client.once('ready', done);
+    client.once('error', done);
+    client.once('close', done);
+  });
 }
 
 const TIMED_OUT: unique symbol = Symbol('timed out');

@@ -1,7 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { DeadLetterService, DomainEvent, EventBus, EventError, MessageRejectedError, OnEvent, type DeliveryMeta } from 'nestjs-event-bus';
+import {
+  DeadLetterService,
+  DomainEvent,
+  DriverUnavailableError,
+  EventBus,
+  EventError,
+  MessageRejectedError,
+  OnEvent,
+  type DeliveryMeta,
+} from 'nestjs-event-bus';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BootedApp } from '../support/boot-app';
 import { RedisServer } from '../support/redis-server';
@@ -63,15 +72,25 @@ class Plain {
   }
 }
 
-/** A TCP proxy to Redis that can stop passing bytes on the blocking readers' connections without closing them. */
-async function freezingProxy(targetPort: number): Promise<{ port: number; freezeReaders(): void; close(): Promise<void> }> {
-  const links: Array<{ reader: boolean; frozen: boolean; sockets: Socket[] }> = [];
+/**
+ * A TCP proxy to Redis that can stop passing bytes on the blocking readers' connections, or on the
+ * command connection, without closing them (a silent network failure). Connections opened later pass.
+ */
+async function freezingProxy(targetPort: number): Promise<{
+  port: number;
+  freezeReaders(): void;
+  freezeCommand(): void;
+  unfreeze(): void;
+  close(): Promise<void>;
+}> {
+  const links: Array<{ reader: boolean; command: boolean; frozen: boolean; sockets: Socket[] }> = [];
   const proxy = createServer((client) => {
     const upstream = connect(targetPort, '127.0.0.1');
-    const link = { reader: false, frozen: false, sockets: [client, upstream] };
+    const link = { reader: false, command: false, frozen: false, sockets: [client, upstream] };
     links.push(link);
     client.on('data', (data) => {
       if (data.includes('neb-streams-reader')) link.reader = true;
+      else if (data.includes('neb-streams\r\n')) link.command = true;
       if (!link.frozen) upstream.write(data);
     });
     upstream.on('data', (data) => {
@@ -91,6 +110,12 @@ async function freezingProxy(targetPort: number): Promise<{ port: number; freeze
     port: (proxy.address() as AddressInfo).port,
     freezeReaders: () => {
       for (const link of links) if (link.reader) link.frozen = true;
+    },
+    freezeCommand: () => {
+      for (const link of links) if (link.command) link.frozen = true;
+    },
+    unfreeze: () => {
+      for (const link of links) link.frozen = false;
     },
     close: async () => {
       for (const link of links) for (const socket of link.sockets) socket.destroy();
@@ -489,6 +514,55 @@ describe('redis-streams driver: start-up, lifecycle and faults', () => {
       await app.bus.dispatch('plain.thing', 'after');
       await until(() => plain.seen.length === 2, 20_000, 'the event after the freeze');
       expect(plain.seen).toEqual(['before', 'after']);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('resets a command connection that stops answering (half-open): acks, then appends, work again without a restart', async () => {
+    const proxy = await freezingProxy(server.port);
+    try {
+      const prefix = freshPrefix();
+      const publishTimeoutMs = 500;
+      const app = await bootStreamsApp(
+        { providers: [Plain] },
+        { url: `redis://127.0.0.1:${proxy.port}`, prefix, streams: { group: 'svc', blockMs: 200 }, redis: { publishTimeoutMs } },
+      );
+      apps.push(app);
+      const sender = await bootStreamsApp({}, { url: server.url, prefix });
+      apps.push(sender);
+      const plain = app.app.get(Plain);
+      const stream = `${prefix}plain.thing`;
+      const group = 'svc:Plain.handle';
+      await app.bus.dispatch('plain.thing', 'before');
+      await until(() => plain.seen.length === 1, 5000, 'first event');
+      await until(async () => (await pendingCount(redis, stream, group)) === 0, 5000, 'first ack');
+
+      // The consumer's command connection goes silent: the entry is read (the reader still works) and
+      // handled, but its XACK gets no answer. The connection is reset and the ack goes out on a new one.
+      proxy.freezeCommand();
+      await sender.bus.dispatch('plain.thing', 'during');
+      await until(() => plain.seen.includes('during'), 5000, 'the event read while the command connection is frozen');
+      await until(async () => (await pendingCount(redis, stream, group)) === 0, 10_000, 'the ack after the command connection was reset');
+
+      // Appends on a silent connection: the dispatch fails by publishTimeoutMs, the connection is reset,
+      // and later dispatches from the same app are appended and consumed.
+      proxy.freezeCommand();
+      const failed = await app.bus.dispatch('plain.thing', 'lost');
+      expect(failed.errors).toHaveLength(1);
+      expect(failed.errors[0].listener).toBe('publisher');
+      expect(failed.errors[0].cause).toBeInstanceOf(DriverUnavailableError);
+      await until(async () => (await app.bus.dispatch('plain.thing', 'after')).errors.length === 0, 10_000, 'appends to work again');
+      await until(() => plain.seen.includes('after'), 10_000, 'the event dispatched after the reset');
+      proxy.unfreeze();
+      await app.bus.dispatch('plain.thing', 'unfrozen');
+      await until(() => plain.seen.includes('unfrozen'), 10_000, 'the event dispatched after the network healed');
+      await until(async () => (await pendingCount(redis, stream, group)) === 0, 10_000, 'every entry acknowledged');
+      // The append that failed was never sent later.
+      const entries = (await redis.xrange(stream, '-', '+')) as Array<[string, string[]]>;
+      const sent = entries.map(([, fields]) => JSON.parse(fields[fields.indexOf('envelope') + 1]).event_data);
+      expect(sent).not.toContain('lost');
+      expect(plain.seen).not.toContain('lost');
     } finally {
       await proxy.close();
     }

@@ -1,10 +1,11 @@
-import type { Redis } from 'ioredis';
 import { EventBusClosedError } from '../../errors/event-bus-closed.error';
 import { EventError, SUBSCRIBER } from '../../errors/event.error';
 import { MessageRejectedError } from '../../errors/message-rejected.error';
+import type { Redis } from 'ioredis';
 import type { DeliverFn, DriverContext, DriverListener } from '../../interfaces/event-bus-driver.interface';
 import type { IncomingEvent } from '../../interfaces/event-envelope.interface';
 import type { RedisClient } from '../redis-connection';
+import type { StreamCommands } from './stream-commands';
 import { retryDelayMs } from './retry-backoff';
 import { DEAD_LETTER_ENVELOPE_LIMIT, FIELD_ENVELOPE, FIELD_EVENT_NAME, FIELD_HANDLE_ID } from './stream-fields';
 import { consumerInfos, deliveryCounts, entriesOfReadReply, parseAutoClaimReply, type StreamEntry } from './stream-replies';
@@ -76,7 +77,8 @@ export class StreamConsumer {
 
   constructor(
     private readonly settings: StreamConsumerSettings,
-    private readonly command: RedisClient,
+    /** Appends, acks and claims, each with a deadline (a silent connection is reset). */
+    private readonly command: StreamCommands,
     private readonly reader: RedisClient,
     private readonly context: DriverContext,
     private readonly deliver: DeliverFn,
@@ -491,16 +493,20 @@ export class StreamConsumer {
       envelope,
     ];
     try {
-      if ((this.command as { isCluster?: boolean }).isCluster === true) {
+      if ((this.command.client as { isCluster?: boolean }).isCluster === true) {
         // Different slots: two commands. A crash between them repeats the dead letter, never loses it.
         await this.command.call('XADD', deadLetterKey, 'MAXLEN', '~', maxLen, '*', ...fields);
         await this.command.call('XACK', streamKey, group, entry.id);
       } else {
-        const results = await (this.command as Redis)
-          .multi()
-          .call('XADD', deadLetterKey, 'MAXLEN', '~', maxLen, '*', ...fields)
-          .call('XACK', streamKey, group, entry.id)
-          .exec();
+        const client = this.command.client as Redis;
+        const results = await this.command.guard(
+          client
+            .multi()
+            .call('XADD', deadLetterKey, 'MAXLEN', '~', maxLen, '*', ...fields)
+            .call('XACK', streamKey, group, entry.id)
+            .exec(),
+          'MULTI (dead letter)',
+        );
         const failure = results?.find(([err]) => err !== null)?.[0];
         if (failure) throw failure;
         if (results === null) throw new Error('transaction aborted');
@@ -564,7 +570,7 @@ export class StreamConsumer {
   /** Resets the idle time of entries this consumer is working on. */
   private touch(): void {
     const ids = [...new Set([...this.held, ...this.running.keys(), ...this.retrying.keys()])];
-    if (ids.length === 0 || this.command.status !== 'ready') return;
+    if (ids.length === 0 || !this.command.ready) return;
     const { streamKey, group, consumer } = this.settings;
     this.command.call('XCLAIM', streamKey, group, consumer, 0, ...ids, 'JUSTID').catch(() => undefined);
   }
@@ -603,7 +609,7 @@ export class StreamConsumer {
   /** Wakes a blocked XREADGROUP so the loop sees `stopped` at once. */
   private async unblock(): Promise<void> {
     const id = this.readerId;
-    if (id === undefined || id < 0 || Number.isNaN(id) || this.command.status !== 'ready' || this.command === this.reader) return;
+    if (id === undefined || id < 0 || Number.isNaN(id) || !this.command.ready || this.command.client === this.reader) return;
     try {
       await settlesBy(this.command.call('CLIENT', 'UNBLOCK', id), Date.now() + 1000);
     } catch {
@@ -627,7 +633,7 @@ export class StreamConsumer {
 }
 
 /** Creates a consumer group if it does not exist (an existing group, or an empty stream, is fine). */
-export async function ensureGroup(command: RedisClient, streamKey: string, group: string, startId: '$' | '0'): Promise<void> {
+export async function ensureGroup(command: StreamCommands, streamKey: string, group: string, startId: '$' | '0'): Promise<void> {
   try {
     await command.call('XGROUP', 'CREATE', streamKey, group, startId, 'MKSTREAM');
   } catch (err) {

@@ -1,0 +1,87 @@
+import type { Socket } from 'node:net';
+import type { RedisClient } from '../redis-connection';
+
+/** What `StreamCommands.call` accepts (ioredis `call`). */
+export type CommandArg = string | number | Buffer;
+
+/**
+ * The streams driver's command connection (appends, acks, claims, dead letters) with a deadline on
+ * every command. A command Redis does not answer in time rejects; on a connection of the driver's
+ * own it also resets the connection, because the usual cause is a half-open socket (a silent
+ * network failure) on which every later command would hang until the kernel's TCP timeout. ioredis
+ * then reconnects, and the reset drops whatever still waited in the socket, so an append reported
+ * as failed is never sent later (the connection has `autoResendUnfulfilledCommands: false`). A
+ * client the user passed in is never reset: its commands only time out.
+ */
+export class StreamCommands {
+  constructor(
+    readonly client: RedisClient,
+    /** How long a command may stay unanswered (`redis.publishTimeoutMs`). */
+    readonly timeoutMs: number,
+    /** The driver opened this connection (it may reset it). */
+    private readonly owned: boolean,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  get ready(): boolean {
+    return this.client.status === 'ready';
+  }
+
+  /** `client.call(...)` with the deadline. */
+  call(command: string, ...args: CommandArg[]): Promise<unknown> {
+    return this.guard(this.client.call(command, ...args), command);
+  }
+
+  /** Settles like `reply`, or rejects after `timeoutMs` (resetting the connection the command went out on). */
+  guard<T>(reply: Promise<T>, what: string): Promise<T> {
+    const socket = this.socket();
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.stalled(socket, what);
+        reject(new Error(`Redis did not answer ${what} within redis.publishTimeoutMs (${this.timeoutMs} ms)`));
+      }, this.timeoutMs);
+      reply.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** The socket commands are written to now (to reset only the connection a stalled command went out on). */
+  socket(): Socket | undefined {
+    return (this.client as unknown as { stream?: Socket }).stream;
+  }
+
+  /**
+   * A command written on `socket` got no answer in time. If that socket is still the connection's
+   * and looks healthy, it is half-open: reset it (once, however many commands were waiting on it).
+   */
+  stalled(socket: Socket | undefined, what: string): void {
+    if (!this.owned || socket === undefined || socket !== this.socket() || this.client.status !== 'ready' || socket.destroyed) return;
+    this.warn(`redis-streams command connection: no answer to ${what} within ${this.timeoutMs} ms; resetting the connection`);
+    resetSocket(socket);
+  }
+}
+
+/**
+ * Drops a connection with a TCP reset rather than a FIN: a graceful close would still send what
+ * waits in the socket's send buffer (a healing network would then deliver an append already
+ * reported failed); a reset discards it. ioredis sees the close and reconnects.
+ */
+function resetSocket(socket: Socket): void {
+  try {
+    if (typeof socket.resetAndDestroy === 'function') {
+      socket.resetAndDestroy();
+      return;
+    }
+  } catch {
+    // Not a plain TCP socket (TLS): destroy it instead.
+  }
+  socket.destroy();
+}
