@@ -12,7 +12,7 @@ import { isPattern } from '../routing/event-pattern';
 import { RedisConnectionFactory, type RedisClient } from './redis-connection';
 import { StreamCommands } from './streams/stream-commands';
 import { ensureGroup, StreamConsumer, type StreamConsumerSettings } from './streams/stream-consumer';
-import { deadLetterKey, FIELD_ENVELOPE, FIELD_EVENT_NAME, FIELD_HANDLE_ID } from './streams/stream-fields';
+import { deadLetterKey, FIELD_ENVELOPE } from './streams/stream-fields';
 import { toEntries } from './streams/stream-replies';
 
 const DEFAULTS = { maxAttempts: 5, claimIdleMs: 30_000, maxLen: 100_000, blockMs: 2_000 };
@@ -180,7 +180,7 @@ export class RedisStreamsDriver implements EventBusDriver {
   /** Writes the appends now (pipelines of PIPELINE_CHUNK); settles every tracker by the deadline. */
   private write(commands: StreamCommands, events: OutgoingEvent[], trackers: PublishTracker[], deadline: number): Promise<void> {
     const client = commands.client;
-    const maxLen = this.options.streams.maxLen ?? DEFAULTS.maxLen;
+    const maxLen = String(this.options.streams.maxLen ?? DEFAULTS.maxLen);
     const prefix = this.options.redis.channelPrefix;
     const cluster = (client as { isCluster?: boolean }).isCluster === true;
     const chunks: Array<Promise<void>> = [];
@@ -192,26 +192,12 @@ export class RedisStreamsDriver implements EventBusDriver {
         const replies: Array<Promise<[Error | null, unknown]>> = [];
         for (let i = from; i < to; i++) {
           const e = events[i];
+          const reply = client.call('XADD', prefix + e.name, 'MAXLEN', '~', maxLen, '*', FIELD_ENVELOPE, e.payload);
           replies.push(
-            client
-              .call(
-                'XADD',
-                prefix + e.name,
-                'MAXLEN',
-                '~',
-                maxLen,
-                '*',
-                FIELD_EVENT_NAME,
-                e.name,
-                FIELD_HANDLE_ID,
-                e.handleId,
-                FIELD_ENVELOPE,
-                e.payload,
-              )
-              .then(
-                (id): [null, unknown] => [null, id],
-                (err: Error): [Error, unknown] => [err, null],
-              ),
+            reply.then(
+              (id): [null, unknown] => [null, id],
+              (err: Error): [Error, unknown] => [err, null],
+            ),
           );
         }
         exec = Promise.all(replies);
@@ -219,19 +205,7 @@ export class RedisStreamsDriver implements EventBusDriver {
         const pipeline = (client as Redis).pipeline();
         for (let i = from; i < to; i++) {
           const e = events[i];
-          pipeline.xadd(
-            prefix + e.name,
-            'MAXLEN',
-            '~',
-            maxLen,
-            '*',
-            FIELD_EVENT_NAME,
-            e.name,
-            FIELD_HANDLE_ID,
-            e.handleId,
-            FIELD_ENVELOPE,
-            e.payload,
-          );
+          pipeline.xadd(prefix + e.name, 'MAXLEN', '~', maxLen, '*', FIELD_ENVELOPE, e.payload);
         }
         exec = pipeline.exec();
       }

@@ -377,7 +377,7 @@ export class StreamConsumer {
         `attempt ${attempt - 1} of ${this.settings.maxAttempts} never finished (its consumer died or stalled past claimIdleMs)`,
       );
       this.report(incoming, cause);
-      return this.deadLetter(entry, attempt - 1, cause, undefined);
+      return this.deadLetter(entry, attempt - 1, cause, undefined, incoming.handleId);
     }
     const id = entry.id;
     let delivered: Promise<void>;
@@ -413,7 +413,7 @@ export class StreamConsumer {
     if (this.stopped) return; // left pending with its count; reclaimed later
     if (attempt >= this.settings.maxAttempts) {
       this.report(incoming, error);
-      await this.deadLetter(entry, attempt, error, undefined);
+      await this.deadLetter(entry, attempt, error, undefined, incoming.handleId);
       return;
     }
     const delayMs = retryDelayMs(attempt, this.settings.listener.options.retry?.backoff);
@@ -468,7 +468,13 @@ export class StreamConsumer {
   }
 
   /** Appends the dead letter and acknowledges the source entry, atomically where Redis allows it. */
-  private async deadLetter(entry: StreamEntry, attempts: number, error: unknown, reason: string | undefined): Promise<void> {
+  private async deadLetter(
+    entry: StreamEntry,
+    attempts: number,
+    error: unknown,
+    reason: string | undefined,
+    handleId?: string,
+  ): Promise<void> {
     const { streamKey, deadLetterKey, group, consumer, maxLen, eventName } = this.settings;
     const source = entry.fields ?? {};
     let envelope = source[FIELD_ENVELOPE] ?? '';
@@ -481,7 +487,7 @@ export class StreamConsumer {
       'event_name',
       source[FIELD_EVENT_NAME] || eventName,
       'handle_id',
-      source[FIELD_HANDLE_ID] ?? '',
+      handleId ?? source[FIELD_HANDLE_ID] ?? '',
       'stream',
       streamKey,
       'group',
