@@ -186,13 +186,27 @@ export class RedisStreamsDriver implements EventBusDriver {
     const chunks: Array<Promise<void>> = [];
     for (let from = 0; from < events.length; from += PIPELINE_CHUNK) {
       const to = Math.min(events.length, from + PIPELINE_CHUNK);
+      // Only the last append of each stream in a pipeline trims it (MAXLEN ~): trimming on every
+      // append cost the sender three arguments per event and Redis a trim per entry. A stream may
+      // pass maxLen by at most one pipeline (1000 entries) until its next trim.
+      const streams = new Map<string, { key: string; last: number }>();
+      for (let i = from; i < to; i++) {
+        const name = events[i].name;
+        const stream = streams.get(name);
+        if (stream === undefined) streams.set(name, { key: prefix + name, last: i });
+        else stream.last = i;
+      }
       let exec: Promise<Array<[Error | null, unknown]> | null>;
       if (cluster) {
         // Keys of different slots: one command each.
         const replies: Array<Promise<[Error | null, unknown]>> = [];
         for (let i = from; i < to; i++) {
           const e = events[i];
-          const reply = client.call('XADD', prefix + e.name, 'MAXLEN', '~', maxLen, '*', FIELD_ENVELOPE, e.payload);
+          const { key, last } = streams.get(e.name)!;
+          const reply =
+            last === i
+              ? client.call('XADD', key, 'MAXLEN', '~', maxLen, '*', FIELD_ENVELOPE, e.payload)
+              : client.call('XADD', key, '*', FIELD_ENVELOPE, e.payload);
           replies.push(
             reply.then(
               (id): [null, unknown] => [null, id],
@@ -205,7 +219,9 @@ export class RedisStreamsDriver implements EventBusDriver {
         const pipeline = (client as Redis).pipeline();
         for (let i = from; i < to; i++) {
           const e = events[i];
-          pipeline.xadd(prefix + e.name, 'MAXLEN', '~', maxLen, '*', FIELD_ENVELOPE, e.payload);
+          const { key, last } = streams.get(e.name)!;
+          if (last === i) pipeline.xadd(key, 'MAXLEN', '~', maxLen, '*', FIELD_ENVELOPE, e.payload);
+          else pipeline.xadd(key, '*', FIELD_ENVELOPE, e.payload);
         }
         exec = pipeline.exec();
       }
