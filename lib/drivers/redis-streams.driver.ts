@@ -308,15 +308,21 @@ export class RedisStreamsDriver implements EventBusDriver {
     this.reserved.add(id);
     try {
       const command = await this.commandClient();
-      const created = await beforeDeadline(
-        ensureGroup(command, streamKey, group, settings.startId),
-        Date.now() + this.options.redis.publishTimeoutMs,
-      );
-      if (created === TIMED_OUT) {
-        throw new DriverUnavailableError(
+      const unreachable = (cause?: unknown): DriverUnavailableError =>
+        new DriverUnavailableError(
           `could not create consumer group '${group}' on '${streamKey}' within redis.publishTimeoutMs: is Redis reachable?`,
+          cause,
         );
+      let created: void | typeof TIMED_OUT;
+      try {
+        created = await beforeDeadline(
+          ensureGroup(command, streamKey, group, settings.startId),
+          Date.now() + this.options.redis.publishTimeoutMs,
+        );
+      } catch (err) {
+        throw err instanceof DriverUnavailableError ? unreachable(err) : err;
       }
+      if (created === TIMED_OUT) throw unreachable();
       // Blocking reads need a connection of their own (a read holds it for up to blockMs).
       const reader = await this.connections.create(`neb-streams-reader:${group}`, {
         maxRetriesPerRequest: null,

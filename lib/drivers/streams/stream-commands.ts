@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import type { RedisClient } from '../redis-connection';
 
 /** What `StreamCommands.call` accepts (ioredis `call`). */
@@ -38,7 +39,7 @@ export class StreamCommands {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.stalled(socket, what);
-        reject(new Error(`Redis did not answer ${what} within redis.publishTimeoutMs (${this.timeoutMs} ms)`));
+        reject(new DriverUnavailableError(`Redis did not answer ${what} within redis.publishTimeoutMs (${this.timeoutMs} ms)`));
       }, this.timeoutMs);
       reply.then(
         (value) => {
