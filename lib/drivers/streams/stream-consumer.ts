@@ -66,8 +66,9 @@ export class StreamConsumer {
   private readonly batches = new Set<Batch>();
   /** Entries waiting for their next attempt, by entry id. */
   private readonly retrying = new Map<string, NodeJS.Timeout>();
-  /** Succeeded, ack not yet confirmed by Redis. */
-  private readonly unacked = new Set<string>();
+  /** Succeeded, in an XACK Redis has not confirmed yet (arrays, not a set of ids: nothing per entry). */
+  private readonly acksInFlight = new Set<string[]>();
+  /** Succeeded, XACK not sent yet. */
   private ackQueue: string[] = [];
   /** The flush of this tick's acks, or the retry of a failed one. */
   private ackSoon: NodeJS.Immediate | undefined;
@@ -137,7 +138,7 @@ export class StreamConsumer {
       await settlesBy(this.loopDone, deadline);
     }
     await settlesBy(Promise.allSettled([...this.running.values()]), deadline);
-    while ((this.ackQueue.length > 0 || this.unacked.size > 0) && Date.now() < deadline) {
+    while ((this.ackQueue.length > 0 || this.acksInFlight.size > 0) && Date.now() < deadline) {
       await settlesBy(this.flushAcks(), deadline);
       if (this.ackQueue.length > 0) await sleep(Math.min(100, Math.max(0, deadline - Date.now())));
     }
@@ -351,9 +352,9 @@ export class StreamConsumer {
   private unknown(entries: StreamEntry[], counts: Map<string, number>): StreamEntry[] {
     const held = new Set<string>();
     for (const batch of this.batches) for (let i = batch.next; i < batch.entries.length; i++) held.add(batch.entries[i].id);
-    return entries.filter(
-      (e) => counts.has(e.id) && !held.has(e.id) && !this.running.has(e.id) && !this.retrying.has(e.id) && !this.unacked.has(e.id),
-    );
+    for (const id of this.ackQueue) held.add(id);
+    for (const ids of this.acksInFlight) for (const id of ids) held.add(id);
+    return entries.filter((e) => counts.has(e.id) && !held.has(e.id) && !this.running.has(e.id) && !this.retrying.has(e.id));
   }
 
   /**
@@ -572,7 +573,6 @@ export class StreamConsumer {
   // ---------------------------------------------------------------- acks
 
   private ack(id: string): void {
-    this.unacked.add(id);
     this.ackQueue.push(id);
     if (this.ackSoon === undefined && this.ackLater === undefined) this.ackSoon = setImmediate(() => void this.flushAcks());
   }
@@ -591,11 +591,13 @@ export class StreamConsumer {
     const ids = this.ackQueue;
     this.ackQueue = [];
     const { streamKey, group } = this.settings;
+    this.acksInFlight.add(ids);
     this.acking = this.acking.then(async () => {
       try {
         await this.command.call('XACK', streamKey, group, ...ids);
-        for (const id of ids) this.unacked.delete(id);
+        this.acksInFlight.delete(ids);
       } catch (err) {
+        this.acksInFlight.delete(ids);
         this.ackQueue.push(...ids);
         this.context.log(
           'warn',

@@ -60,6 +60,8 @@ export function toEntries(value: unknown): StreamEntry[] {
 
 function toFields(value: unknown): Record<string, string> | null {
   if (value === null || value === undefined) return null;
+  // The driver's own entries have one field: an object of a fixed shape is much cheaper than a dictionary.
+  if (Array.isArray(value) && value.length === 2 && text(value[0]) === 'envelope') return { envelope: text(value[1]) };
   const fields: Record<string, string> = Object.create(null) as Record<string, string>;
   if (Array.isArray(value)) {
     for (let i = 0; i + 1 < value.length; i += 2) fields[text(value[i])] = text(value[i + 1]);
