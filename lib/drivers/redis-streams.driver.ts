@@ -150,10 +150,17 @@ export class RedisStreamsDriver implements EventBusDriver {
     const deadline = Date.now() + this.options.redis.publishTimeoutMs;
     const commands = this.commands;
     // Handed to ioredis only while the connection is ready, so a failed dispatch is not sent later.
-    const sent =
-      commands !== undefined && commands.ready
-        ? this.write(commands, events, trackers, deadline)
-        : this.sendWhenReady(events, trackers, deadline);
+    let sent: Promise<void>;
+    try {
+      sent =
+        commands !== undefined && commands.ready
+          ? this.write(commands, events, trackers, deadline)
+          : this.sendWhenReady(events, trackers, deadline);
+    } catch (err) {
+      // This runs inside dispatch(): whatever goes wrong is the dispatches' failure, never the caller's exception.
+      fail(trackers, appendFailed(err));
+      return;
+    }
     this.sending.add(sent);
     void sent.finally(() => this.sending.delete(sent));
   }
