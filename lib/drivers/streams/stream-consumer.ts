@@ -1,7 +1,7 @@
+import type { Redis } from 'ioredis';
 import { EventBusClosedError } from '../../errors/event-bus-closed.error';
 import { EventError, SUBSCRIBER } from '../../errors/event.error';
 import { MessageRejectedError } from '../../errors/message-rejected.error';
-import type { Redis } from 'ioredis';
 import type { DeliverFn, DriverContext, DriverListener } from '../../interfaces/event-bus-driver.interface';
 import type { IncomingEvent } from '../../interfaces/event-envelope.interface';
 import type { RedisClient } from '../redis-connection';
