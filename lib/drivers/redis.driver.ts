@@ -9,6 +9,7 @@ import type { IncomingEvent, OutgoingEvent } from '../interfaces/event-envelope.
 import type { ResolvedEventBusOptions } from '../options/resolved-options.interface';
 import { RedisConnectionFactory } from './redis-connection';
 import { subscriptionTarget, type RedisSubscriptionTarget } from './redis-channels';
+import { resetSocket } from './socket-reset';
 
 /** ioredis's default connectTimeout; start-up waits this long for both connections to be ready. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -527,22 +528,10 @@ async function connect(client: Redis): Promise<void> {
   });
 }
 
-/**
- * Drops a connection with a TCP reset rather than a FIN: a graceful close would still send what
- * waits in the socket's send buffer (a network partition healing later would then deliver a
- * publish already reported failed); a reset discards it. ioredis sees the close and reconnects.
- */
+/** Resets the connection's socket (see `resetSocket`); with no socket, drops the client's connection. */
 function resetConnection(client: Redis): void {
   const stream = (client as unknown as { stream?: Socket }).stream;
-  try {
-    if (stream !== undefined && typeof stream.resetAndDestroy === 'function') {
-      stream.resetAndDestroy();
-      return;
-    }
-  } catch {
-    // Not a plain TCP socket (TLS): destroy it instead.
-  }
-  if (stream !== undefined) stream.destroy();
+  if (stream !== undefined) resetSocket(stream);
   else client.disconnect(true);
 }
 

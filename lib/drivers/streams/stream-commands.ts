@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import type { RedisClient } from '../redis-connection';
+import { resetSocket } from '../socket-reset';
 
 /** What `StreamCommands.call` accepts (ioredis `call`). */
 export type CommandArg = string | number | Buffer;
@@ -68,21 +69,4 @@ export class StreamCommands {
     this.warn(`redis-streams command connection: no answer to ${what} within ${this.timeoutMs} ms; resetting the connection`);
     resetSocket(socket);
   }
-}
-
-/**
- * Drops a connection with a TCP reset rather than a FIN: a graceful close would still send what
- * waits in the socket's send buffer (a healing network would then deliver an append already
- * reported failed); a reset discards it. ioredis sees the close and reconnects.
- */
-function resetSocket(socket: Socket): void {
-  try {
-    if (typeof socket.resetAndDestroy === 'function') {
-      socket.resetAndDestroy();
-      return;
-    }
-  } catch {
-    // Not a plain TCP socket (TLS): destroy it instead.
-  }
-  socket.destroy();
 }
