@@ -429,7 +429,9 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
       return;
     }
     if (sent !== undefined && sent !== null && typeof (sent as PromiseLike<void>).then === 'function') {
-      (sent as PromiseLike<void>).then(
+      // Promise.resolve() adopts a foreign thenable once (a second report or a throwing then() cannot
+      // drive the handle's count negative or escape dispatch()); a native promise passes through as itself.
+      Promise.resolve(sent).then(
         () => handle._release(),
         (err: unknown) => {
           this.publishFailed(handle, err);
@@ -481,13 +483,16 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
       const entry = list[i];
       if (!entry.active) continue;
       let result: unknown;
+      let thenable: boolean;
       try {
         result = entry.call(event, meta);
+        // Inside the try: reading `then` runs a getter on a foreign object, which may throw.
+        thenable = result !== undefined && result !== null && typeof (result as PromiseLike<unknown>).then === 'function';
       } catch (err) {
         handle._fail(entry.name, err);
         continue;
       }
-      if (result !== undefined && result !== null && typeof (result as PromiseLike<unknown>).then === 'function') {
+      if (thenable) {
         if (this.continueSyncAfter(result as PromiseLike<unknown>, handle, entry, list, i + 1, event, meta)) return;
       }
     }
@@ -536,14 +541,17 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
       return;
     }
     let result: unknown;
+    let thenable: boolean;
     try {
       result = entry.call(event, meta);
+      // Inside the try: a throwing `then` getter would otherwise abort the whole async queue.
+      thenable = result !== undefined && result !== null && typeof (result as PromiseLike<unknown>).then === 'function';
     } catch (err) {
       handle._fail(entry.name, err);
       handle._release();
       return;
     }
-    if (result !== undefined && result !== null && typeof (result as PromiseLike<unknown>).then === 'function') {
+    if (thenable) {
       if (this.releaseAfter(result as PromiseLike<unknown>, handle, entry)) return;
     }
     handle._release();
@@ -592,6 +600,8 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   // ---------------------------------------------------------------- internals: drivers
 
   private async doStart(): Promise<void> {
+    // A closed bus does not connect again: nothing would close that driver.
+    if (this.closing !== undefined) throw new EventBusClosedError('the event bus is closed: it cannot be started again');
     const options = resolveEventBusOptions(this.rawOptions);
     this.options = options;
     // Keep what was recorded before start (e.g. a bad dispatch from a constructor), within the new bound.
@@ -615,6 +625,8 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
     };
     await driver.init?.(context);
     this.driver = driver;
+    // close() came while the driver connected: it closes this driver once start is over; attach nothing, stay closed.
+    if (this.state !== 'created') return;
     this.state = 'starting';
     // Listeners registered before the driver existed subscribe now.
     if (this.delivery === 'durable') for (const entry of this.index.entries()) this.queueDriverOp(() => this.subscribeDurable(entry));
@@ -706,7 +718,6 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   }
 
   private async doClose(): Promise<void> {
-    const wasStarted = this.state !== 'created';
     this.state = 'closing';
     // Dispatches that never got to run are failed, not lost.
     for (const { handle } of this.queuedBeforeReady.splice(0)) {
@@ -719,8 +730,10 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
     }
     await Promise.all(this.index.entries().map((entry) => entry.close().catch(() => undefined)));
     try {
+      // A start still connecting the driver is waited for, so the driver it opens is closed too.
+      await this.starting?.catch(() => undefined);
       await this.driverOps;
-      if (wasStarted) await this.driver?.close();
+      await this.driver?.close();
     } catch (err) {
       this.logger.error(`closing the driver failed: ${(err as Error)?.message ?? String(err)}`);
     }

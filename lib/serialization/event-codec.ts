@@ -40,6 +40,8 @@ class EncodedEvent implements OutgoingEvent {
 export class EventCodec {
   /** `{"event_name":…,"event_type":…,"event_data":` per name and type: the constant head of an envelope. */
   private readonly heads = new Map<string, string>();
+  /** Heads of versioned events (type differs from name), by an unambiguous key of both. */
+  private readonly typedHeads = new Map<string, string>();
   private readonly tail: string;
 
   constructor(private readonly options: CodecOptions) {
@@ -73,13 +75,15 @@ export class EventCodec {
   }
 
   private head(name: string, type: string): string {
-    const key = name === type ? name : `${name}\u0000${type}`;
-    let head = this.heads.get(key);
+    // Two maps: a joined key of name and type could equal a plain name (or another pair) whatever the separator.
+    const heads = name === type ? this.heads : this.typedHeads;
+    const key = name === type ? name : `${name.length}:${name}${type}`;
+    let head = heads.get(key);
     if (head === undefined) {
       head = `{"event_name":${JSON.stringify(name)},"event_type":${JSON.stringify(type)},"event_data":`;
       // Dynamic event names must not grow memory without bound.
-      if (this.heads.size >= MAX_CACHED_HEADS) this.heads.clear();
-      this.heads.set(key, head);
+      if (heads.size >= MAX_CACHED_HEADS) heads.clear();
+      heads.set(key, head);
     }
     return head;
   }
