@@ -724,6 +724,9 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
       this.publishFailed(handle, new EventBusClosedError('the event bus closed before it was ready: event not dispatched'));
       handle._release();
     }
+    // A dispatch counts as in flight only once its sync listeners returned (off the hot path): when a
+    // listener itself called close(), let that dispatch finish routing so the drain below sees it.
+    await RESOLVED;
     const timeoutMs = this.options?.shutdownTimeoutMs ?? 10_000;
     if (!(await this.drain(timeoutMs))) {
       this.logger.warn(`shutdown: ${this.inflight} dispatch(es) still running after shutdownTimeoutMs (${timeoutMs} ms); closing anyway`);

@@ -195,3 +195,38 @@ describe('core review: the cached envelope encoding equals JSON.stringify of the
     }
   });
 });
+
+describe('core review: close() called from inside a listener', () => {
+  it('still drains the dispatch that listener belongs to (its async listener finishes before close resolves)', async () => {
+    const bus = new EventBus();
+    await bus.start();
+    bus.markReady();
+    const gate = deferred();
+    const order: string[] = [];
+    let closing: Promise<void> | undefined;
+    bus.registerListener(
+      {
+        eventName: 'close.inside',
+        name: 'slow',
+        options: { async: true },
+        onEvent: async () => {
+          await gate.promise;
+          order.push('slow listener done');
+        },
+      },
+      {
+        eventName: 'close.inside',
+        name: 'closer',
+        onEvent: () => {
+          closing = bus.close().then(() => void order.push('closed'));
+        },
+      },
+    );
+    const handle = bus.dispatch('close.inside', {});
+    await tick();
+    gate.resolve();
+    await closing;
+    await handle.wait({ timeoutMs: 1000 });
+    expect(order).toEqual(['slow listener done', 'closed']);
+  });
+});
