@@ -2,13 +2,12 @@ import type { EventError } from '../errors/event.error';
 
 /** The bus's global error list: a ring of the latest `capacity` errors (goevent's was unbounded). */
 export class ErrorLog {
-  private readonly ring: Array<EventError | undefined>;
+  /** Grows up to `capacity`, then wraps: a large bound costs nothing until errors fill it. */
+  private ring: EventError[] = [];
   private next = 0;
   private size = 0;
 
-  constructor(private readonly capacity: number) {
-    this.ring = new Array<EventError | undefined>(capacity);
-  }
+  constructor(private readonly capacity: number) {}
 
   push(error: EventError): void {
     this.ring[this.next] = error;
@@ -25,7 +24,7 @@ export class ErrorLog {
   }
 
   clear(): void {
-    this.ring.fill(undefined);
+    this.ring = [];
     this.next = 0;
     this.size = 0;
   }

@@ -230,3 +230,22 @@ describe('core review: close() called from inside a listener', () => {
     expect(order).toEqual(['slow listener done', 'closed']);
   });
 });
+
+describe('core review: a large maxErrors', () => {
+  it('is a bound, not an allocation: a bus with maxErrors 2^32 is built, records, lists and clears errors', async () => {
+    // Was `new Array(maxErrors)` up front: RangeError (Invalid array length) from the constructor, before
+    // the options were even validated; and clearErrors() filled every slot of a large bound.
+    const bus = new EventBus({ maxErrors: 2 ** 32 });
+    await bus.start();
+    bus.markReady();
+    bus.registerListener({ eventName: 'big.bound', name: 'thrower', onEvent: () => { throw new Error('boom'); } });
+    bus.dispatch('big.bound', {});
+    bus.dispatch('big.bound', {});
+    expect(bus.getErrors().map((e) => e.listener)).toEqual(['thrower', 'thrower']);
+    bus.clearErrors();
+    expect(bus.getErrors()).toEqual([]);
+    bus.dispatch('big.bound', {});
+    expect(bus.getErrors()).toHaveLength(1);
+    await bus.close();
+  });
+});
