@@ -184,16 +184,21 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   /** Resolves when every in-flight listener of every dispatch has settled (goevent's Wait). */
   wait(options: WaitOptions = {}): Promise<void> {
     if (this.inflight === 0) return Promise.resolve();
-    const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     const { timeoutMs } = options;
-    if (timeoutMs === undefined) return idle;
+    if (timeoutMs === undefined) return new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new DispatchTimeoutError(timeoutMs, 'bus.wait()')), timeoutMs);
-      timer.unref?.();
-      void idle.then(() => {
+      const waiter = (): void => {
         clearTimeout(timer);
         resolve();
-      });
+      };
+      const timer = setTimeout(() => {
+        // Forget the waiter: a bus that stays busy would otherwise keep one per timed-out call.
+        const at = this.idleWaiters.indexOf(waiter);
+        if (at >= 0) this.idleWaiters.splice(at, 1);
+        reject(new DispatchTimeoutError(timeoutMs, 'bus.wait()'));
+      }, timeoutMs);
+      timer.unref?.();
+      this.idleWaiters.push(waiter);
     });
   }
 

@@ -16,9 +16,10 @@ class SlowInitDriver implements EventBusDriver {
   async init(_context: DriverContext): Promise<void> {
     await this.initGate.promise;
   }
-  publish(event: OutgoingEvent): unknown {
+  publish(event: OutgoingEvent): Promise<void> | void {
     this.published.push(event);
-    return this.publishResult?.();
+    // A foreign thenable where the contract says a promise: what a badly written driver may return.
+    return this.publishResult?.() as Promise<void> | undefined;
   }
   subscribe(key: string, _deliver: DeliverFn): void {
     this.subscribed.push(key);
@@ -150,7 +151,14 @@ describe('core review: the cached envelope encoding equals JSON.stringify of the
 
   function expectedWire(name: string, type: string, data: unknown, handleId: string, payload: string): string {
     const { timestamp } = JSON.parse(payload) as { timestamp: number };
-    return JSON.stringify({ event_name: name, event_type: type, event_data: data ?? null, handle_id: handleId, timestamp, origin: 'bus-"1"' });
+    return JSON.stringify({
+      event_name: name,
+      event_type: type,
+      event_data: data ?? null,
+      handle_id: handleId,
+      timestamp,
+      origin: 'bus-"1"',
+    });
   }
 
   class WithToJSON {
@@ -238,7 +246,13 @@ describe('core review: a large maxErrors', () => {
     const bus = new EventBus({ maxErrors: 2 ** 32 });
     await bus.start();
     bus.markReady();
-    bus.registerListener({ eventName: 'big.bound', name: 'thrower', onEvent: () => { throw new Error('boom'); } });
+    bus.registerListener({
+      eventName: 'big.bound',
+      name: 'thrower',
+      onEvent: () => {
+        throw new Error('boom');
+      },
+    });
     bus.dispatch('big.bound', {});
     bus.dispatch('big.bound', {});
     expect(bus.getErrors().map((e) => e.listener)).toEqual(['thrower', 'thrower']);
@@ -246,6 +260,23 @@ describe('core review: a large maxErrors', () => {
     expect(bus.getErrors()).toEqual([]);
     bus.dispatch('big.bound', {});
     expect(bus.getErrors()).toHaveLength(1);
+    await bus.close();
+  });
+});
+
+describe('core review: bus.wait({ timeoutMs }) that times out', () => {
+  it('leaves nothing behind: a busy bus polled with timed waits does not collect a waiter per call', async () => {
+    const bus = new EventBus();
+    await bus.start();
+    bus.markReady();
+    const gate = deferred();
+    bus.registerListener({ eventName: 'busy.bus', name: 'held', onEvent: () => gate.promise });
+    bus.dispatch('busy.bus', {});
+    for (let i = 0; i < 20; i++) await expect(bus.wait({ timeoutMs: 1 })).rejects.toThrow(/did not settle/);
+    // Internal, but it is the leak itself: one closure per timed-out call, kept until the bus is idle.
+    expect((bus as unknown as { idleWaiters: unknown[] }).idleWaiters).toHaveLength(0);
+    gate.resolve();
+    await bus.wait({ timeoutMs: 1000 });
     await bus.close();
   });
 });
