@@ -123,6 +123,8 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   private driverOps: Promise<void> = Promise.resolve();
   private readonly subscribedKeys = new Set<string>();
   private startupFailure: unknown;
+  /** app.init() is past its last subscription check: a failure from now on is reported, not fatal. */
+  private startedUp = false;
   private readonly flushAsync = (): void => this.runAsyncQueue();
 
   constructor(@Optional() @Inject(MODULE_OPTIONS_TOKEN) private readonly rawOptions: EventBusModuleOptions = {}) {
@@ -322,14 +324,18 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
     await this.syncSubscription(entry.key);
   }
 
-  /** @internal Resolves when every driver subscription asked for so far is confirmed. */
-  async subscriptionsSettled(): Promise<void> {
+  /**
+   * @internal Resolves when every driver subscription asked for so far is confirmed; `final` is
+   * app.init()'s last check, after which a failed subscription is only reported.
+   */
+  async subscriptionsSettled(final = false): Promise<void> {
     await this.driverOps;
     if (this.startupFailure !== undefined) {
       // app.init() fails and Nest will not call the shutdown hooks: release what the driver opened now.
       await this.close().catch(() => undefined);
       throw this.startupFailure;
     }
+    if (final) this.startedUp = true;
   }
 
   /** @internal The driver in use (for services built on it, such as dead letters). */
@@ -643,8 +649,9 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
     // A failed subscription is reported, and the chain goes on for the next key.
     this.driverOps = next.catch((err: unknown) => {
       const error = err instanceof EventError ? err : new EventError('*', SUBSCRIBER, '', err);
-      // Before the bus is ready a failed subscription fails start-up (app.init()).
-      if (this.state !== 'ready') this.startupFailure ??= error.cause;
+      // Until app.init()'s last check a failed subscription fails start-up, also one of a listener registered
+      // in code in another provider's onModuleInit (those subscribe after markReady()).
+      if (!this.startedUp) this.startupFailure ??= error.cause;
       this.recordError(error);
     });
   }

@@ -36,7 +36,7 @@ export class ListenerExplorer implements OnModuleInit, OnApplicationBootstrap {
    * `app.init()` runs this hook after all of those, so it resolves with them confirmed too.
    */
   async onApplicationBootstrap(): Promise<void> {
-    await this.bus.subscriptionsSettled();
+    await this.bus.subscriptionsSettled(true);
   }
 
   private async explore(wrapper: DiscoveredWrapper, seen: Set<object>): Promise<void> {

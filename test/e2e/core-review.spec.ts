@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { EventBus, EventBusClosedError } from 'nestjs-event-bus';
 import type { DeliverFn, DriverContext, EventBusDriver, OutgoingEvent } from 'nestjs-event-bus';
 import { EventCodec } from '../../lib/serialization/event-codec';
-import { deferred } from '../support/boot-app';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { bootApp, deferred } from '../support/boot-app';
 
 /** A broadcast driver whose init() waits until the test lets it go, and which counts its closes. */
 class SlowInitDriver implements EventBusDriver {
@@ -278,5 +279,34 @@ describe('core review: bus.wait({ timeoutMs }) that times out', () => {
     gate.resolve();
     await bus.wait({ timeoutMs: 1000 });
     await bus.close();
+  });
+});
+
+describe("core review: a subscription of a listener registered in another provider's onModuleInit", () => {
+  it('that fails fails app.init() (§7), like one discovered by @OnEvent', async () => {
+    class RefusingDriver implements EventBusDriver {
+      readonly delivery = 'broadcast' as const;
+      closes = 0;
+      publish(): void {}
+      async subscribe(key: string): Promise<void> {
+        await tick();
+        throw new Error(`cannot subscribe to ${key}`);
+      }
+      unsubscribe(): void {}
+      async close(): Promise<void> {
+        this.closes++;
+      }
+    }
+    @Injectable()
+    class RegistersInInit implements OnModuleInit {
+      constructor(private readonly bus: EventBus) {}
+      onModuleInit(): void {
+        this.bus.registerListener({ eventName: 'late.refused', onEvent: () => undefined });
+      }
+    }
+    const driver = new RefusingDriver();
+    await expect(bootApp({ providers: [RegistersInInit] }, { driver })).rejects.toThrow(/cannot subscribe to late\.refused/);
+    // app.init() failed, so Nest runs no shutdown hook: the bus released the driver itself.
+    expect(driver.closes).toBe(1);
   });
 });
