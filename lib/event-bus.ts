@@ -123,6 +123,8 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   private driverOps: Promise<void> = Promise.resolve();
   private readonly subscribedKeys = new Set<string>();
   private startupFailure: unknown;
+  /** Completes each open observe() stream when the bus closes. */
+  private readonly observers = new Set<() => void>();
   /** app.init() is past its last subscription check: a failure from now on is reported, not fatal. */
   private startedUp = false;
   private readonly flushAsync = (): void => this.runAsyncQueue();
@@ -232,7 +234,12 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
         return undefined;
       }
       const entry = this.addListener(key, `observe(${key})`, (event) => subscriber.next(event as T), {});
-      return () => void this.removeEntry(entry);
+      const complete = (): void => subscriber.complete();
+      this.observers.add(complete);
+      return () => {
+        this.observers.delete(complete);
+        void this.removeEntry(entry);
+      };
     });
   }
 
@@ -314,6 +321,8 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
   async removeEntry(entry: ListenerEntry): Promise<void> {
     if (!entry.active) return;
     this.index.remove(entry);
+    // Once closed, the driver is gone with its subscriptions: nothing to tell it.
+    if (this.state === 'closed') return;
     if (this.delivery === 'durable') {
       // Durable drivers subscribe per listener: stop only this one's consumer, before a listener of the same
       // name registered again subscribes, and before its policies close (a running delivery finishes).
@@ -755,6 +764,8 @@ export class EventBus implements HandleOwner, OnApplicationShutdown {
     this.state = 'closed';
     this.errorSubject.complete();
     this.retrySubject.complete();
+    // observe() streams end with the bus, like errors$ (lastValueFrom(bus.observe(...)) resolves).
+    for (const complete of [...this.observers]) complete();
   }
 
   // ---------------------------------------------------------------- internals: keys

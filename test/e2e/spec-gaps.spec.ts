@@ -12,6 +12,7 @@ import {
   OnEvent,
   QueueFullError,
 } from 'nestjs-event-bus';
+import { lastValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bootApp, deferred, sleep, type BootedApp } from '../support/boot-app';
 
@@ -284,5 +285,16 @@ describe('observe() on a closed bus', () => {
     bus.observe('gap.*').subscribe(() => seen.push('next'));
     await sleep(10);
     expect(seen).toEqual(['complete']);
+  });
+});
+
+describe('observe() streams end with the bus', () => {
+  it('an open observe() completes when the bus closes, so lastValueFrom resolves with the last event', async () => {
+    const { bus, close } = await bootApp();
+    const last = lastValueFrom(bus.observe<{ n: number }>('gap.tick'));
+    bus.dispatch('gap.tick', { n: 1 });
+    bus.dispatch('gap.tick', { n: 2 });
+    await close();
+    await expect(last).resolves.toEqual({ n: 2 });
   });
 });
