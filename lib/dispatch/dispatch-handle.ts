@@ -111,7 +111,11 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
   /** @internal Records a failure of `listener` on this handle and on the bus. */
   _fail(listener: string, cause: unknown): void {
     const error =
-      cause instanceof EventError && cause.eventName === this.eventName ? cause : new EventError(this.eventName, listener, this.id, cause);
+      // Reused only when it already is this handle's error; one from elsewhere (a rethrown error of an
+      // earlier dispatch) is this listener's failure here, with this handle's id.
+      cause instanceof EventError && this._id !== undefined && cause.handleId === this._id && cause.listener === listener
+        ? cause
+        : new EventError(this.eventName, listener, this.id, cause);
     (this._errors ??= []).push(error);
     this._owner.recordError(error);
   }
