@@ -1,9 +1,6 @@
-import type Redis from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BootedApp } from '../support/boot-app';
-import { RedisServer } from '../support/redis-server';
-import { bootStreamsApp, freshPrefix, pendingCount, rawRedis, until } from '../support/streams-test-app';
-import { assertWorkerBuilt, seenCounts, StreamsWorker } from '../support/streams-workers';
+import { describe, expect, it } from 'vitest';
+import { bootStreamsApp, freshPrefix, pendingCount, until } from '../support/streams-test-app';
+import { seenCounts, StreamsWorker, useWorkerFleet } from '../support/streams-workers';
 
 type Entry = [string, string[]];
 const field = (fields: string[], name: string): string | undefined => {
@@ -12,35 +9,17 @@ const field = (fields: string[], name: string): string | undefined => {
 };
 
 describe('redis-streams: dead letters across replica processes', () => {
-  let server: RedisServer;
-  let ledgerServer: RedisServer;
-  let redis: Redis;
-  let ledger: Redis;
-  let sender: BootedApp | undefined;
-  const workers: StreamsWorker[] = [];
-
-  beforeAll(async () => {
-    assertWorkerBuilt();
-    [server, ledgerServer] = await Promise.all([RedisServer.start(), RedisServer.start()]);
-    redis = rawRedis(server.url);
-    ledger = rawRedis(ledgerServer.url);
-  });
-  afterAll(async () => {
-    await sender?.close();
-    await Promise.all(workers.map((w) => w.kill()));
-    redis?.disconnect();
-    ledger?.disconnect();
-    await Promise.all([server?.destroy(), ledgerServer?.destroy()]);
-  });
+  const fleet = useWorkerFleet();
 
   it('a poison event goes to the dead-letter stream after maxAttempts while the stream keeps flowing; malformed and oversize entries too, with a reason; replay after the fix handles the poison event', async () => {
+    const { server, ledgerServer, redis, ledger, workers } = fleet;
     const prefix = freshPrefix('dlq');
     const key = `${prefix}order.placed`;
     const env = { REDIS_URL: server.url, LEDGER_URL: ledgerServer.url, PREFIX: prefix, BLOCK_MS: '200', MAX_ATTEMPTS: '3', POISON_N: '7' };
     workers.push(...(await Promise.all(['p1', 'p2'].map((replica) => StreamsWorker.start({ ...env, REPLICA: replica })))));
-    sender = await bootStreamsApp({}, { url: server.url, prefix });
+    const sender = (fleet.sender = await bootStreamsApp({}, { url: server.url, prefix }));
 
-    const results = await Promise.all(Array.from({ length: 50 }, (_, n) => sender!.bus.dispatch('order.placed', { n })));
+    const results = await Promise.all(Array.from({ length: 50 }, (_, n) => sender.bus.dispatch('order.placed', { n })));
     expect(results.every((r) => r.errors.length === 0)).toBe(true);
     // Entries nobody can read, appended by hand: not JSON, no envelope, over the 1 MiB default limit.
     await redis.xadd(key, '*', 'envelope', '{"event_name":');
@@ -53,7 +32,7 @@ describe('redis-streams: dead letters across replica processes', () => {
       timestamp: 1,
     });
     await redis.xadd(key, '*', 'envelope', huge);
-    const after = await Promise.all(Array.from({ length: 50 }, (_, i) => sender!.bus.dispatch('order.placed', { n: 50 + i })));
+    const after = await Promise.all(Array.from({ length: 50 }, (_, i) => sender.bus.dispatch('order.placed', { n: 50 + i })));
     expect(after.every((r) => r.errors.length === 0)).toBe(true);
 
     // Every good event flows for both listeners (Billing.charge minus the poison one).

@@ -1,45 +1,24 @@
-import type Redis from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BootedApp } from '../support/boot-app';
-import { RedisServer } from '../support/redis-server';
-import { bootStreamsApp, freshPrefix, pendingCount, rawRedis, until } from '../support/streams-test-app';
-import { assertWorkerBuilt, seenCounts, StreamsWorker } from '../support/streams-workers';
+import { describe, expect, it } from 'vitest';
+import { bootStreamsApp, freshPrefix, pendingCount, until } from '../support/streams-test-app';
+import { seenCounts, StreamsWorker, useWorkerFleet } from '../support/streams-workers';
 
 const LISTENERS = ['Billing.charge', 'Mailer.send'];
 const EVENTS = 10_000;
 
 describe('redis-streams: three replica processes share the work', () => {
-  let server: RedisServer;
-  let ledgerServer: RedisServer;
-  let redis: Redis;
-  let ledger: Redis;
-  let sender: BootedApp | undefined;
-  const workers: StreamsWorker[] = [];
-
-  beforeAll(async () => {
-    assertWorkerBuilt();
-    [server, ledgerServer] = await Promise.all([RedisServer.start(), RedisServer.start()]);
-    redis = rawRedis(server.url);
-    ledger = rawRedis(ledgerServer.url);
-  });
-  afterAll(async () => {
-    await sender?.close();
-    await Promise.all(workers.map((w) => w.kill()));
-    redis?.disconnect();
-    ledger?.disconnect();
-    await Promise.all([server?.destroy(), ledgerServer?.destroy()]);
-  });
+  const fleet = useWorkerFleet();
 
   it(`every listener group handles each of ${EVENTS} events exactly once across the replicas`, async () => {
+    const { server, ledgerServer, redis, ledger, workers } = fleet;
     const prefix = freshPrefix('mp');
     const env = { REDIS_URL: server.url, LEDGER_URL: ledgerServer.url, PREFIX: prefix, BLOCK_MS: '500' };
     workers.push(...(await Promise.all(['a', 'b', 'c'].map((replica) => StreamsWorker.start({ ...env, REPLICA: replica })))));
-    sender = await bootStreamsApp({}, { url: server.url, prefix });
+    const sender = (fleet.sender = await bootStreamsApp({}, { url: server.url, prefix }));
 
     // Dispatched in bursts, as an app under load would (each burst is one pipeline).
     const failures: string[] = [];
     for (let start = 0; start < EVENTS; start += 1000) {
-      const burst = Array.from({ length: 1000 }, (_, i) => sender!.bus.dispatch('order.placed', { n: start + i }));
+      const burst = Array.from({ length: 1000 }, (_, i) => sender.bus.dispatch('order.placed', { n: start + i }));
       for (const result of await Promise.all(burst)) failures.push(...result.errors.map((e) => e.message));
     }
     expect(failures).toEqual([]);

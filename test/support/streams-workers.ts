@@ -2,6 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type Redis from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
+import type { BootedApp } from './boot-app';
+import { RedisServer } from './redis-server';
+import { rawRedis } from './streams-test-app';
 
 /** The compiled fixture app (`npm run build && npm run build:apps`). */
 export const STREAMS_WORKER = join(process.cwd(), '.build/test/fixtures/streams-worker.js');
@@ -73,4 +77,34 @@ export class StreamsWorker {
 export async function seenCounts(ledger: Redis, prefix: string, listener: string): Promise<Map<number, number>> {
   const hash = await ledger.hgetall(`${prefix}seen:${listener}`);
   return new Map(Object.entries(hash).map(([n, count]) => [Number(n), Number(count)]));
+}
+
+/** What a multi-process streams spec works with: the Redis under test, a ledger Redis workers record on, the processes. */
+export interface WorkerFleet {
+  server: RedisServer;
+  /** Never killed: workers record what they handled here, so a fault on `server` cannot lose the record. */
+  ledgerServer: RedisServer;
+  redis: Redis;
+  ledger: Redis;
+  readonly workers: StreamsWorker[];
+  sender: BootedApp | undefined;
+}
+
+/** Starts both redis-servers before the file's tests and stops everything after them. */
+export function useWorkerFleet(): WorkerFleet {
+  const fleet = { workers: [] as StreamsWorker[], sender: undefined } as unknown as WorkerFleet;
+  beforeAll(async () => {
+    assertWorkerBuilt();
+    [fleet.server, fleet.ledgerServer] = await Promise.all([RedisServer.start(), RedisServer.start()]);
+    fleet.redis = rawRedis(fleet.server.url);
+    fleet.ledger = rawRedis(fleet.ledgerServer.url);
+  });
+  afterAll(async () => {
+    await fleet.sender?.close();
+    await Promise.all(fleet.workers.map((w) => w.kill()));
+    fleet.redis?.disconnect();
+    fleet.ledger?.disconnect();
+    await Promise.all([fleet.server?.destroy(), fleet.ledgerServer?.destroy()]);
+  });
+  return fleet;
 }
