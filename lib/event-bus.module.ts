@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { BusRuntime } from './core/bus-runtime';
 import { DeadLetterService } from './dead-letters/dead-letter.service';
 import { ListenerExplorer } from './discovery/listener.explorer';
 import { ListenerMetadataAccessor } from './discovery/listener-metadata.accessor';
@@ -13,7 +14,7 @@ import { EventRegistry } from './registry/event-registry';
  */
 @Module({
   imports: [DiscoveryModule],
-  providers: [EventBus, EventRegistry, ListenerMetadataAccessor, ListenerExplorer, DeadLetterService],
+  providers: [BusRuntime, EventBus, EventRegistry, ListenerMetadataAccessor, ListenerExplorer, DeadLetterService],
   exports: [EventBus, EventRegistry, DeadLetterService],
 })
 export class EventBusModule extends ConfigurableEventBusModule {

@@ -1,13 +1,10 @@
 import { EVENT_LISTENER_METADATA } from '../event-bus.constants';
-import type { EventClass } from '../interfaces/event-class.interface';
 import type { ListenerOptions } from '../interfaces/listener-options.interface';
-
-/** An event name (`'user.registered'`, `'user.*'`, `'user.**'`), a `@DomainEvent` class, or a list. */
-export type OnEventTarget = string | EventClass | ReadonlyArray<string | EventClass>;
+import type { EventKey } from '../routing/event-key';
 
 /** What one `@OnEvent` records; a method may carry several. */
 export interface OnEventMetadata {
-  readonly event: OnEventTarget;
+  readonly event: EventKey;
   readonly options: ListenerOptions;
 }
 
@@ -16,7 +13,7 @@ export interface OnEventMetadata {
  * `dispatch()`, in registration order); `{ async: true }` runs on a later tick, concurrently.
  * Decorators stack.
  */
-export function OnEvent(event: OnEventTarget, options: ListenerOptions = {}): MethodDecorator {
+export function OnEvent(event: EventKey, options: ListenerOptions = {}): MethodDecorator {
   return (_target, _key, descriptor) => {
     const method = descriptor.value as object;
     const existing = (Reflect.getOwnMetadata(EVENT_LISTENER_METADATA, method) as OnEventMetadata[] | undefined) ?? [];

@@ -1,6 +1,7 @@
 import { Injectable, OnApplicationBootstrap, OnModuleInit, type Type } from '@nestjs/common';
 import { ContextIdFactory, DiscoveryService, MetadataScanner, ModuleRef } from '@nestjs/core';
-import { EventBus } from '../event-bus';
+import { BusRuntime } from '../core/bus-runtime';
+import { eventKeys } from '../routing/event-key';
 import type { ListenerCall } from '../routing/listener-entry';
 import { ListenerMetadataAccessor } from './listener-metadata.accessor';
 
@@ -18,7 +19,7 @@ export class ListenerExplorer implements OnModuleInit, OnApplicationBootstrap {
     private readonly scanner: MetadataScanner,
     private readonly accessor: ListenerMetadataAccessor,
     private readonly moduleRef: ModuleRef,
-    private readonly bus: EventBus,
+    private readonly bus: BusRuntime,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -71,7 +72,7 @@ export class ListenerExplorer implements OnModuleInit, OnApplicationBootstrap {
       const name = `${className}.${methodName}`;
       const call = requestScoped ? this.requestScopedCall(wrapper, methodName) : this.boundCall(instance!, methodName);
       for (const { event, options } of metadata!) {
-        for (const key of this.bus.eventKeys(event, `@OnEvent on ${name}`)) this.bus.addListener(key, name, call, options);
+        for (const key of eventKeys(event, `@OnEvent on ${name}`)) this.bus.addListener(key, name, call, options);
       }
     }
   }

@@ -37,19 +37,24 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
   _pending = 1;
   /** @internal Counted in the bus's in-flight set. */
   _tracked = false;
+  /** @internal */
   private _errors: EventError[] | null = null;
+  /** @internal */
   private _id: string | undefined;
   // Assigned here, even though usually unused, so every handle has one shape (V8 hidden class):
   // awaiting one later adds no property. Settled is `_pending === 0`, not a field: 8 bytes less.
-  private _done: Promise<DispatchResult> | undefined = undefined;
-  private _resolve: ((result: DispatchResult) => void) | undefined = undefined;
-
   /** @internal */
-  constructor(
-    readonly eventName: string,
-    private readonly _owner: HandleOwner,
-    id?: string,
-  ) {
+  private _done: Promise<DispatchResult> | undefined = undefined;
+  /** @internal */
+  private _resolve: ((result: DispatchResult) => void) | undefined = undefined;
+  /** @internal */
+  private readonly _owner: HandleOwner;
+  readonly eventName: string;
+
+  /** @internal Made by the bus: `dispatch()` returns one. */
+  constructor(eventName: string, owner: HandleOwner, id?: string) {
+    this.eventName = eventName;
+    this._owner = owner;
     this._id = id;
   }
 
@@ -125,6 +130,7 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
     if (--this._pending === 0) this._settle();
   }
 
+  /** @internal */
   private _settle(): void {
     if (this._resolve !== undefined) {
       this._resolve(this.result());
@@ -133,6 +139,7 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
     if (this._tracked) this._owner.handleSettled(this);
   }
 
+  /** @internal */
   private result(): DispatchResult {
     return { id: this.id, eventName: this.eventName, errors: this.errors };
   }

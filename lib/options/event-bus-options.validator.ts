@@ -4,6 +4,7 @@ import {
   DEFAULT_MAX_EVENT_SIZE,
   DEFAULT_PUBLISH_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  DEFAULT_STRICT_TYPES,
 } from '../event-bus.constants';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import type { EventBusDriver } from '../interfaces/event-bus-driver.interface';
@@ -93,7 +94,7 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
     streams,
     maxErrors: options.maxErrors ?? DEFAULT_MAX_ERRORS,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
-    strictTypes: options.strictTypes ?? false,
+    strictTypes: options.strictTypes ?? DEFAULT_STRICT_TYPES,
   };
 }
 

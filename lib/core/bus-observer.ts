@@ -1,0 +1,85 @@
+import type { DispatchHandle } from '../dispatch/dispatch-handle';
+import type { EventError } from '../errors/event.error';
+import type { DeliveryMeta } from '../interfaces/event-bus-driver.interface';
+import type { OutgoingEvent } from '../interfaces/event-envelope.interface';
+
+/** One call of one listener, as an observer sees it start and end. */
+export interface ObservedDelivery {
+  /** The dispatch it belongs to; for a durable delivery, a handle of its own with the sender's id. */
+  readonly handle: DispatchHandle;
+  /** `EventError.listener` of the listener: `Class.method` or the programmatic name. */
+  readonly listener: string;
+  readonly event: unknown;
+  /** Set on durable deliveries (stream entry id and attempt). */
+  readonly meta: DeliveryMeta | undefined;
+  /** `performance.now()` when the call started. */
+  readonly startedAt: number;
+}
+
+/** How one delivery ended. */
+export interface DeliveryOutcome {
+  /** The listener's failure (thrown or rejected); undefined when it succeeded. */
+  readonly error: unknown;
+  readonly failed: boolean;
+  readonly durationMs: number;
+}
+
+/**
+ * The bus's hook points, for what watches it from inside the package (tracking across processes,
+ * OpenTelemetry, a test recorder, an event board). Attach one with `BusRuntime.addObserver()`.
+ *
+ * The cost when nothing observes is one field read and an `undefined` check per dispatch and per
+ * listener call: the hot path stays the one the bench measures. Observers are called inline, so
+ * they must be quick and must not throw (a throw is caught and logged, never seen by a listener);
+ * they must not dispatch from `deliveryStarted`/`deliveryEnded` on the same event (it would loop).
+ *
+ * - `dispatched`: `dispatch()` accepted an event (the bus is ready); called before any listener runs.
+ * - `published`: an event left for the driver, encoded (redis drivers only), before the driver sent it.
+ * - `received`: a driver delivered an event from elsewhere to this bus (broadcast key or durable listener).
+ * - `deliveryStarted` / `deliveryEnded`: one listener call, sync, async or durable, and how it ended
+ *   (for a call that returns a promise, when that promise settles).
+ * - `error`: every `EventError` the bus records (handles and `errors$`).
+ */
+export interface BusObserver {
+  dispatched(handle: DispatchHandle, event: unknown): void;
+  published(handle: DispatchHandle, outgoing: OutgoingEvent): void;
+  received(handle: DispatchHandle, event: unknown, meta: DeliveryMeta | undefined): void;
+  deliveryStarted(delivery: ObservedDelivery): void;
+  deliveryEnded(delivery: ObservedDelivery, outcome: DeliveryOutcome): void;
+  error(error: EventError): void;
+}
+
+/** Several observers behind one: the bus reads one field, however many watch it. */
+export class ObserverSet implements BusObserver {
+  constructor(
+    private readonly list: readonly BusObserver[],
+    private readonly onThrow: (err: unknown) => void,
+  ) {}
+
+  dispatched(handle: DispatchHandle, event: unknown): void {
+    for (const o of this.list) this.guard(() => o.dispatched(handle, event));
+  }
+  published(handle: DispatchHandle, outgoing: OutgoingEvent): void {
+    for (const o of this.list) this.guard(() => o.published(handle, outgoing));
+  }
+  received(handle: DispatchHandle, event: unknown, meta: DeliveryMeta | undefined): void {
+    for (const o of this.list) this.guard(() => o.received(handle, event, meta));
+  }
+  deliveryStarted(delivery: ObservedDelivery): void {
+    for (const o of this.list) this.guard(() => o.deliveryStarted(delivery));
+  }
+  deliveryEnded(delivery: ObservedDelivery, outcome: DeliveryOutcome): void {
+    for (const o of this.list) this.guard(() => o.deliveryEnded(delivery, outcome));
+  }
+  error(error: EventError): void {
+    for (const o of this.list) this.guard(() => o.error(error));
+  }
+
+  private guard(call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      this.onThrow(err);
+    }
+  }
+}

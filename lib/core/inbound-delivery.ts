@@ -1,0 +1,66 @@
+import { DispatchHandle, type HandleOwner } from '../dispatch/dispatch-handle';
+import { EventBusClosedError } from '../errors/event-bus-closed.error';
+import type { DeliveryMeta } from '../interfaces/event-bus-driver.interface';
+import type { IncomingEvent } from '../interfaces/event-envelope.interface';
+import type { ListenerEntry } from '../routing/listener-entry';
+import type { ListenerIndex } from '../routing/listener-index';
+import type { BusLifecycle } from './bus-lifecycle';
+import type { BusObserver } from './bus-observer';
+import type { InflightTracker } from './inflight-tracker';
+import { callObserved, type LocalDispatcher } from './local-dispatcher';
+
+const DONE: Promise<void> = Promise.resolve();
+
+/** Events a driver received from elsewhere, into this bus's listeners. */
+export class InboundDelivery {
+  /** Set by the runtime when something observes the bus. */
+  observer: BusObserver | undefined = undefined;
+
+  constructor(
+    private readonly busId: string,
+    private readonly owner: HandleOwner,
+    private readonly lifecycle: BusLifecycle,
+    private readonly index: ListenerIndex,
+    private readonly local: LocalDispatcher,
+    private readonly inflight: InflightTracker,
+  ) {}
+
+  /** A broadcast event for the listeners under one subscription key; resolves when they settled. */
+  broadcast(key: string, incoming: IncomingEvent): Promise<void> {
+    // Our own echo is dropped; a closing bus takes no new dispatches, received ones included (with
+    // steady traffic the drain would never end).
+    if (incoming.origin === this.busId || this.lifecycle.closed) return DONE;
+    const handle = new DispatchHandle(incoming.name, this.owner, incoming.handleId || undefined);
+    if (this.observer !== undefined) this.observer.received(handle, incoming.event, undefined);
+    this.local.run(handle, this.index.routeKey(key, incoming.name), incoming.event, undefined);
+    if (handle.settled) return DONE;
+    handle._tracked = true;
+    this.inflight.begin();
+    return handle.done.then(() => undefined);
+  }
+
+  /** A durable delivery to one listener: resolves when it succeeded, rejects with its failure. */
+  async durable(entry: ListenerEntry, incoming: IncomingEvent, meta: DeliveryMeta | undefined): Promise<void> {
+    if (!entry.active) throw new EventBusClosedError(`listener ${entry.name} is no longer registered`);
+    // A closing bus starts no new delivery; the driver leaves the entry pending for another replica.
+    if (this.lifecycle.closed) throw new EventBusClosedError();
+    this.inflight.begin();
+    try {
+      const observer = this.observer;
+      if (observer === undefined) {
+        await entry.call(incoming.event, meta);
+      } else {
+        // A handle only for the observer to correlate by: the driver, not a handle, tracks this delivery.
+        const handle = new DispatchHandle(incoming.name, this.owner, incoming.handleId || undefined);
+        observer.received(handle, incoming.event, meta);
+        try {
+          await callObserved(observer, handle, entry, incoming.event, meta);
+        } finally {
+          handle._release();
+        }
+      }
+    } finally {
+      this.inflight.end();
+    }
+  }
+}

@@ -1,0 +1,99 @@
+import type { DispatchHandle } from '../dispatch/dispatch-handle';
+import { PublishOutcome } from '../dispatch/publish-outcome';
+import { PUBLISHER } from '../errors/event.error';
+import { InvalidEventError } from '../errors/invalid-event.error';
+import type { EventBusDriver } from '../interfaces/event-bus-driver.interface';
+import type { OutgoingEvent } from '../interfaces/event-envelope.interface';
+import type { ListenerIndex } from '../routing/listener-index';
+import type { EventCodec } from '../serialization/event-codec';
+import type { BusObserver } from './bus-observer';
+import type { LocalDispatcher } from './local-dispatcher';
+
+/**
+ * Sends a dispatch to the driver: refuses names that are no channel, encodes (an event that cannot
+ * be sent runs nowhere), runs this process's listeners when the driver delivers to other processes
+ * only, hands the encoded event to the driver and settles the handle's publish unit on its outcome.
+ */
+export class OutboundPublisher {
+  /** Set by the runtime when something observes the bus. */
+  observer: BusObserver | undefined = undefined;
+  private driver: EventBusDriver | undefined;
+  private codec: EventCodec | undefined;
+  private runsLocalListeners = false;
+
+  constructor(
+    private readonly local: LocalDispatcher,
+    private readonly index: ListenerIndex,
+  ) {}
+
+  /** The driver is connected; `runsLocalListeners`: this bus runs its own listeners on dispatch too. */
+  attach(driver: EventBusDriver, codec: EventCodec, runsLocalListeners: boolean): void {
+    this.driver = driver;
+    this.codec = codec;
+    this.runsLocalListeners = runsLocalListeners;
+  }
+
+  publish(handle: DispatchHandle, type: string, event: unknown): void {
+    // A name that is no channel or stream ('' or a pattern) must not reach the wire.
+    const name = handle.eventName;
+    if (name.length === 0 || name.includes('*')) {
+      handle._fail(
+        PUBLISHER,
+        new InvalidEventError(
+          `cannot send an event named '${name}': event names sent to other processes are non-empty and have no '*' (patterns are for listeners)`,
+        ),
+      );
+      handle._release();
+      return;
+    }
+    // Encode first: an event that cannot be sent must not run anywhere.
+    let outgoing: OutgoingEvent;
+    try {
+      outgoing = this.codec!.encode(name, type, event, handle.id);
+    } catch (err) {
+      handle._fail(PUBLISHER, err);
+      handle._release();
+      return;
+    }
+    handle._pending++;
+    if (this.runsLocalListeners) this.local.run(handle, this.index.route(name), event, undefined);
+    else handle._release();
+    if (this.observer !== undefined) this.observer.published(handle, outgoing);
+    this.send(handle, outgoing);
+  }
+
+  // Closures live here, off the checks above (a function that creates one allocates its context on every call).
+  private send(handle: DispatchHandle, outgoing: OutgoingEvent): void {
+    const driver = this.driver!;
+    if (driver.publishTracked !== undefined) {
+      const outcome = new PublishOutcome(handle);
+      try {
+        driver.publishTracked(outgoing, outcome);
+      } catch (err) {
+        outcome.published(err ?? new Error('publishTracked() threw'));
+      }
+      return;
+    }
+    let sent;
+    try {
+      sent = driver.publish(outgoing);
+    } catch (err) {
+      handle._fail(PUBLISHER, err);
+      handle._release();
+      return;
+    }
+    if (sent !== undefined && sent !== null && typeof (sent as PromiseLike<void>).then === 'function') {
+      // Promise.resolve() adopts a foreign thenable once (a second report or a throwing then() cannot
+      // drive the handle's count negative or escape dispatch()); a native promise passes through as itself.
+      Promise.resolve(sent).then(
+        () => handle._release(),
+        (err: unknown) => {
+          handle._fail(PUBLISHER, err);
+          handle._release();
+        },
+      );
+    } else {
+      handle._release();
+    }
+  }
+}
