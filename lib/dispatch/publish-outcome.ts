@@ -9,7 +9,7 @@ export class PublishOutcome implements PublishTracker {
   constructor(private readonly handle: DispatchHandle) {}
 
   published(error?: unknown): void {
-    // Once only: a driver that reports twice must not drive the handle's count negative (§11).
+    // Once only: a driver that reports twice must not drive the handle's count negative.
     if (this.reported) return;
     this.reported = true;
     if (error !== undefined) this.handle._fail(PUBLISHER, error);

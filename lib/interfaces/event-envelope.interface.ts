@@ -1,5 +1,5 @@
 /**
- * An event on its way out of the process, encoded once by the bus (§10) so the size and
+ * An event on its way out of the process, encoded once by the bus so the size and
  * serialisability checks happen before any listener runs.
  */
 export interface OutgoingEvent {

@@ -35,7 +35,7 @@ export interface BreakerOptions {
   whenOpen?: 'fail' | 'hold';
 }
 
-/** Options of one listener: how it runs and its delivery policies (§4, §9). */
+/** Options of one listener: how it runs and its delivery policies. */
 export interface ListenerOptions {
   /** Start on a later tick, concurrently, never delaying `dispatch()` (default false: sync). */
   async?: boolean;

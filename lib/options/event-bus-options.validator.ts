@@ -201,7 +201,7 @@ function delay(value: unknown, option: string, min: number, fail: (option: strin
   }
 }
 
-/** The connection options §2 names: a wrong type would otherwise surface later as a vague connection error. */
+/** The connection options the contract names: a wrong type would otherwise surface later as a vague connection error. */
 function validateRedisConnectionOptions(redis: Record<string, unknown>): void {
   for (const key of ['host', 'username', 'password']) {
     if (redis[key] !== undefined && typeof redis[key] !== 'string') {

@@ -4,7 +4,7 @@ import { DOMAIN_EVENT_METADATA } from '../event-bus.constants';
 import type { EventClass } from '../interfaces/event-class.interface';
 import { registerEventType, resolveEventType } from './event-type.registry';
 
-/** Injectable view of the process event registry (§3). */
+/** Injectable view of the process event registry. */
 @Injectable()
 export class EventRegistry {
   /**

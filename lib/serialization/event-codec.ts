@@ -35,7 +35,7 @@ class EncodedEvent implements OutgoingEvent {
 }
 
 /**
- * Encodes events to the §10 wire format and decodes them back, safely. One instance per bus.
+ * Encodes events to the wire format and decodes them back, safely. One instance per bus.
  */
 export class EventCodec {
   /** `{"event_name":…,"event_type":…,"event_data":` per name and type: the constant head of an envelope. */

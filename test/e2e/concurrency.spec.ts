@@ -15,7 +15,7 @@ async function expectInflightCounterSound(bus: EventBus, name: string): Promise<
   expect(handle.settled).toBe(true);
 }
 
-describe('re-entrancy, churn and failures (§4, §6, §11)', () => {
+describe('re-entrancy, churn and failures', () => {
   let booted: BootedApp | undefined;
   afterEach(async () => {
     await booted?.close();

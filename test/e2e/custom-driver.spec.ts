@@ -9,7 +9,7 @@ class OrderPlaced {
   constructor(readonly orderId: string) {}
 }
 
-/** A user-written broadcast driver (§8's extension point), recording what the bus asks of it. */
+/** A user-written broadcast driver (the extension point), recording what the bus asks of it. */
 class RecordingDriver implements EventBusDriver {
   readonly delivery = 'broadcast' as const;
   context: DriverContext | undefined;
@@ -53,7 +53,7 @@ class RecordingDriver implements EventBusDriver {
   }
 }
 
-describe('a custom driver (§8 EventBusDriver)', () => {
+describe('a custom driver (EventBusDriver)', () => {
   let booted: BootedApp | undefined;
   afterEach(async () => {
     await booted?.close();
@@ -113,7 +113,7 @@ describe('a custom driver (§8 EventBusDriver)', () => {
     booted = undefined;
   });
 
-  it('publishes the §10 envelope with the versioned type after running local listeners inline', async () => {
+  it('publishes the goevent envelope with the versioned type after running local listeners inline', async () => {
     const driver = new RecordingDriver();
     const bus = await boot(driver);
     const seen: string[] = [];

@@ -20,8 +20,8 @@ import {
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 /**
- * Delivery policies (§9, issue 5) on a real Nest application with the memory driver: each policy
- * declared in @OnEvent, docker/go-events' own test cases carried over, and its §11 defects.
+ * Delivery policies on a real Nest application with the memory driver: each policy
+ * declared in @OnEvent, docker/go-events' own test cases carried over, and its known defects.
  */
 
 let apps: INestApplication[] = [];

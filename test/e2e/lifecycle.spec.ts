@@ -53,7 +53,7 @@ async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): P
   }
 }
 
-describe('lifecycle (§7)', () => {
+describe('lifecycle', () => {
   let booted: BootedApp | undefined;
   afterEach(async () => {
     await booted?.close();

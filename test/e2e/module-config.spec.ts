@@ -49,7 +49,7 @@ class BusUser {
 @Module({ providers: [BusUser] })
 class FeatureWithoutImport {}
 
-describe('EventBusModule configuration (§2)', () => {
+describe('EventBusModule configuration', () => {
   it('forRoot() works with no options (memory driver)', async () => {
     const app = await start([EventBusModule.forRoot()]);
     expect(keptErrors(app.get(EventBus))).toBe(20);

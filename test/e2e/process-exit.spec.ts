@@ -34,7 +34,7 @@ function runNode(script: string, limitMs: number): Promise<Outcome> {
   });
 }
 
-describe('no open handle after app.close() (§7)', () => {
+describe('no open handle after app.close()', () => {
   it('a process that booted an app, dispatched and closed it exits by itself, after close() completed', async () => {
     expect(existsSync(FIXTURE), `${FIXTURE} is missing: run npm run build && npm run build:apps`).toBe(true);
     const outcome = await runNode(FIXTURE, 8_000);

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 /**
- * The built package's surface (§1 and the style rules): no `any` in its declarations, no deep
+ * The built package's surface (public API from the root only, and the style rules): no `any` in its declarations, no deep
  * imports into Nest internals. Reads dist/, which `npm test` builds first.
  */
 const root = resolve(__dirname, '../..');

@@ -3,7 +3,7 @@ import { afterAll, afterEach } from 'vitest';
 
 /**
  * Every spec runs with a process-level hook: an unhandled rejection or uncaught exception
- * anywhere during a test fails that test (§6: a listener failure never leaves one).
+ * anywhere during a test fails that test (a listener failure never leaves one).
  */
 const seen: unknown[] = [];
 const onRejection = (reason: unknown): void => {

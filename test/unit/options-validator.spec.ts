@@ -14,7 +14,7 @@ function invalid(options: unknown): InvalidOptionsError {
 }
 
 describe('module options', () => {
-  it('fills in the defaults of §2', () => {
+  it('fills in the documented defaults', () => {
     const resolved = resolveEventBusOptions({});
     expect(resolved.driver).toBe('memory');
     expect(resolved.maxErrors).toBe(1000);

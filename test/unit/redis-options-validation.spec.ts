@@ -2,7 +2,7 @@ import { InvalidOptionsError } from 'nestjs-event-bus';
 import { describe, expect, it } from 'vitest';
 import { resolveEventBusOptions } from '../../lib/options/event-bus-options.validator';
 
-/** §2: the Redis connection options the contract names are checked at start-up, naming the option. */
+/** The Redis connection options the contract names are checked at start-up, naming the option. */
 describe('redis connection options', () => {
   const invalid = (redis: Record<string, unknown>): InvalidOptionsError => {
     try {
