@@ -18,9 +18,15 @@ const RESOLVED: Promise<void> = Promise.resolve();
 export class LocalDispatcher {
   /** Set by the runtime when something observes the bus; read once per route. */
   observer: BusObserver | undefined = undefined;
-  /** Flat (handle, entry, event, meta) quadruples waiting for the next microtask. */
+  /**
+   * Flat (handle, entry, event, meta) quadruples waiting for the next microtask: the first
+   * `queued` slots of `asyncQueue`. Two arrays take turns (the one being run and the one filling),
+   * and a run one is cleared slot by slot, never truncated or replaced: an awaited dispatch
+   * allocates no array (a fresh one grew a 17-slot backing store every time) and calls no runtime
+   * function (setting `length` is one).
+   */
   private asyncQueue: unknown[] = [];
-  /** The queue drained last time, emptied, reused for the next batch: no array per batch. */
+  private queued = 0;
   private spareQueue: unknown[] = [];
   private asyncScheduled = false;
   private readonly flushAsync = (): void => this.runAsyncQueue();
@@ -33,7 +39,15 @@ export class LocalDispatcher {
   private queueAsync(handle: DispatchHandle, asyncs: readonly ListenerEntry[], event: unknown, meta: DeliveryMeta | undefined): void {
     handle._pending += asyncs.length;
     const queue = this.asyncQueue;
-    for (let i = 0; i < asyncs.length; i++) queue.push(handle, asyncs[i], event, meta);
+    let n = this.queued;
+    for (let i = 0; i < asyncs.length; i++) {
+      queue[n] = handle;
+      queue[n + 1] = asyncs[i];
+      queue[n + 2] = event;
+      queue[n + 3] = meta;
+      n += 4;
+    }
+    this.queued = n;
     if (!this.asyncScheduled) {
       this.asyncScheduled = true;
       // A promise job, not queueMicrotask(): Node wraps that one in an AsyncResource per call.
@@ -101,12 +115,15 @@ export class LocalDispatcher {
   private runAsyncQueue(): void {
     this.asyncScheduled = false;
     const queue = this.asyncQueue;
+    const n = this.queued;
     // Listeners dispatching from here queue into the other array, for the next microtask.
     this.asyncQueue = this.spareQueue;
-    for (let i = 0; i < queue.length; i += 4) {
+    this.queued = 0;
+    for (let i = 0; i < n; i += 4) {
       this.runAsync(queue[i] as DispatchHandle, queue[i + 1] as ListenerEntry, queue[i + 2], queue[i + 3] as DeliveryMeta | undefined);
     }
-    queue.length = 0;
+    // Drop the references (events and handles must not outlive their run); keep the slots.
+    for (let i = 0; i < n; i++) queue[i] = undefined;
     this.spareQueue = queue;
   }
 
