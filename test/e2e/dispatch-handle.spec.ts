@@ -1,6 +1,6 @@
 import { DispatchHandle, EventBus, EventError } from 'nestjs-event-bus';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bootApp, type BootedApp } from '../support/boot-app';
+import { bootApp, deferred, sleep, type BootedApp } from '../support/boot-app';
 
 describe('dispatch handles', () => {
   let booted: BootedApp | undefined;
@@ -36,5 +36,34 @@ describe('dispatch handles', () => {
     expect(done).toEqual(waited);
     expect(handle.errors).toEqual(waited.errors);
     for (const error of handle.errors) expect(error).toBeInstanceOf(EventError);
+  });
+
+  it('an async listener starts after dispatch() returns, and then() callbacks never run inside the call that registers them', async () => {
+    const bus = await boot();
+    const order: string[] = [];
+    bus.registerListener({ eventName: 'gap.later', options: { async: true }, onEvent: () => void order.push('listener') });
+    const handle = bus.dispatch('gap.later', {});
+    order.push('dispatch returned');
+    await handle;
+    expect(order).toEqual(['dispatch returned', 'listener']);
+    // Settled now: a then() callback still runs on a later tick, not inside then().
+    expect(handle.settled).toBe(true);
+    let called = false;
+    const chained = handle.then((result) => {
+      called = true;
+      return result.eventName;
+    });
+    expect(called).toBe(false);
+    await expect(chained).resolves.toBe('gap.later');
+    // And on a handle still running: its callback waits for the listener.
+    const gate = deferred();
+    bus.registerListener({ eventName: 'gap.held', options: { async: true }, onEvent: () => gate.promise });
+    const held = bus.dispatch('gap.held', {});
+    let heldDone = false;
+    void held.then(() => (heldDone = true));
+    await sleep(5);
+    expect(heldDone).toBe(false);
+    gate.resolve();
+    await expect(held).resolves.toEqual({ id: held.id, eventName: 'gap.held', errors: [] });
   });
 });
