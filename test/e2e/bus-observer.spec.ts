@@ -1,8 +1,17 @@
-import { EventBus, type DispatchHandle, type EventError } from 'nestjs-event-bus';
+import {
+  EventBus,
+  type DeliverFn,
+  type DispatchHandle,
+  type DriverContext,
+  type EventBusDriver,
+  type EventError,
+  type OutgoingEvent,
+} from 'nestjs-event-bus';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BusRuntime } from '../../lib/core/bus-runtime';
 import type { BusObserver, DeliveryOutcome, ObservedDelivery } from '../../lib/core/bus-observer';
 import { bootApp, deferred, type BootedApp } from '../support/boot-app';
+import { readyStandaloneBus } from '../support/standalone-bus';
 
 /** Writes down every hook call, in order. */
 class RecordingObserver implements BusObserver {
@@ -118,5 +127,43 @@ describe('bus observers (internal hook points)', () => {
     thrower();
     await bus.dispatch('obs.two', {});
     expect(observer.seen).toHaveLength(3);
+  });
+
+  it('see an event leave for the driver and arrive at another bus (broadcast driver)', async () => {
+    // Two buses joined by an in-memory wire: what one publishes, the other's subscriptions receive.
+    const subscribers = new Map<string, Array<(raw: string) => void>>();
+    const wireDriver = (): EventBusDriver => {
+      let context: DriverContext | undefined;
+      return {
+        delivery: 'broadcast',
+        init: (ctx) => void (context = ctx),
+        publish: (event: OutgoingEvent) => {
+          for (const deliver of subscribers.get(event.name) ?? []) deliver(event.payload);
+        },
+        subscribe: (key: string, deliver: DeliverFn) => {
+          const list = subscribers.get(key) ?? [];
+          list.push((raw) => void deliver(context!.decode(raw, key)));
+          subscribers.set(key, list);
+        },
+        unsubscribe: () => undefined,
+        close: async () => undefined,
+      };
+    };
+    const sender = await readyStandaloneBus({ driver: wireDriver() });
+    const receiver = await readyStandaloneBus({ driver: wireDriver() });
+    const received: unknown[] = [];
+    receiver.bus.registerListener({ eventName: 'obs.wire', name: 'Remote', onEvent: (e) => void received.push(e) });
+    await receiver.runtime.subscriptionsSettled(true);
+    const out = new RecordingObserver();
+    const inn = new RecordingObserver();
+    sender.runtime.addObserver(out);
+    receiver.runtime.addObserver(inn);
+    const handle = sender.bus.dispatch('obs.wire', { n: 7 });
+    await handle;
+    expect(out.seen).toEqual(['dispatched obs.wire {"n":7}', 'published obs.wire']);
+    expect(inn.seen).toEqual(['received obs.wire', 'started Remote', 'ended Remote ok']);
+    expect(received).toEqual([{ n: 7 }]);
+    await sender.bus.close();
+    await receiver.bus.close();
   });
 });
