@@ -47,6 +47,7 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
   if ((driver === 'redis' || driver === 'redis-streams') && options.redis === undefined) {
     throw new InvalidOptionsError('redis', `is required with driver '${driver}': give { url } or { host, port } or { client }`);
   }
+  if (driver === 'redis' || driver === 'redis-streams') requireRedisTarget(redis as Record<string, unknown>);
   if (redis.url !== undefined && (typeof redis.url !== 'string' || !/^rediss?:\/\//.test(redis.url))) {
     throw new InvalidOptionsError('redis.url', `must be a redis:// or rediss:// URL (got ${describe(redis.url)})`);
   }
@@ -200,7 +201,38 @@ function delay(value: unknown, option: string, min: number, fail: (option: strin
   }
 }
 
-/** The connection options §2 names: a wrong type would otherwise surface later as a vague connection error. */
+/** Keys that name the server(s) a redis block connects to. */
+const REDIS_TARGETS = ['url', 'host', 'path', 'client', 'cluster', 'sentinels'];
+const HOW_TO_NAME_A_TARGET =
+  "give redis.url ('redis://host:6379' or 'rediss://' for TLS), redis.host (and redis.port), redis.client, redis.cluster or redis.sentinels";
+
+/**
+ * ioredis connects to 127.0.0.1:6379 when it is given no address, so a block whose address came from an
+ * unset environment variable would silently reach whatever Redis runs locally: refuse it instead.
+ */
+function requireRedisTarget(redis: Record<string, unknown>): void {
+  const unset = (key: string): boolean => redis[key] === undefined || redis[key] === null || redis[key] === '';
+  if (redis.url === '' || redis.url === null) {
+    throw new InvalidOptionsError(
+      'redis.url',
+      `is ${describe(redis.url)} (an unset environment variable such as REDIS_URL?): ${HOW_TO_NAME_A_TARGET}; there is no default of 127.0.0.1:6379`,
+    );
+  }
+  if (!REDIS_TARGETS.every(unset)) return;
+  const given = ['url', 'host'].find((key) => key in redis);
+  if (given !== undefined) {
+    throw new InvalidOptionsError(
+      `redis.${given}`,
+      `is ${describe(redis[given])} (an unset environment variable such as ${given === 'url' ? 'REDIS_URL' : 'REDIS_HOST'}?) and nothing else names a Redis server: ${HOW_TO_NAME_A_TARGET}; there is no default of 127.0.0.1:6379`,
+    );
+  }
+  throw new InvalidOptionsError(
+    'redis.url',
+    `is missing: the redis block names no Redis server; ${HOW_TO_NAME_A_TARGET}; there is no default of 127.0.0.1:6379`,
+  );
+}
+
+/** The connection options the contract names: a wrong type would otherwise surface later as a vague connection error. */
 function validateRedisConnectionOptions(redis: Record<string, unknown>): void {
   for (const key of ['host', 'username', 'password']) {
     if (redis[key] !== undefined && typeof redis[key] !== 'string') {
