@@ -207,7 +207,7 @@ describe('EventBusModule configuration (§2)', () => {
 
 describe('a redis block that names no server fails app.init() (no silent 127.0.0.1:6379)', () => {
   const cases: Array<[string, EventBusModuleOptions, string]> = [
-    ["redis: { url: process.env.REDIS_URL } with the variable unset", { driver: 'redis', redis: { url: undefined } }, 'redis.url'],
+    ['redis: { url: process.env.REDIS_URL } with the variable unset', { driver: 'redis', redis: { url: undefined } }, 'redis.url'],
     ["redis: { url: '' }", { driver: 'redis-streams', redis: { url: '' }, streams: { group: 'g' } }, 'redis.url'],
     ['a block with only a channelPrefix', { driver: 'redis', redis: { channelPrefix: 'svc:' } }, 'redis.url'],
   ];
