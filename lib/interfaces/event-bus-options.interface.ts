@@ -55,3 +55,8 @@ export interface EventBusModuleOptions {
   /** Reject received events whose `event_type` is not registered. Default false. */
   strictTypes?: boolean;
 }
+
+/** What a class given to `forRootAsync({ useClass })` or `{ useExisting }` implements. */
+export interface EventBusOptionsFactory {
+  createEventBusOptions(): EventBusModuleOptions | Promise<EventBusModuleOptions>;
+}
