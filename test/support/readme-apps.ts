@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './redis-server';
@@ -24,48 +25,69 @@ export function readmeApps(readme = readFileSync(join(root, 'README.md'), 'utf8'
   return apps;
 }
 
+/** One folder of apps that share node_modules and one `tsc` run (one per module system and Nest version). */
 export interface AppBuild {
   readonly dir: string;
-  /** Written as the app's package.json `type`. */
+  /** Written as the apps' package.json `type`. */
   readonly esm?: boolean;
-  /** Nest 11: resolve through the app's own symlinks (see linkModules). */
+  /** Nest 11: resolve through the folder's own symlinks (see linkModules). */
   readonly preserveSymlinks?: boolean;
 }
 
-/** Writes the files (relative imports get `.js` in an ESM app, as README says) and compiles them with the repo's `tsc`. */
-export async function compileApp(build: AppBuild, files: Map<string, string>): Promise<void> {
-  for (const [path, content] of files) {
-    const text = build.esm && path.endsWith('.ts') ? content.replace(/from '(\.{1,2}\/[^']+)'/g, "from '$1.js'") : content;
-    mkdirSync(dirname(join(build.dir, path)), { recursive: true });
-    writeFileSync(join(build.dir, path), text);
+/**
+ * Writes each app into `dir/<name>/` (relative imports get `.js` in an ESM app, as README says) and compiles
+ * them all in one `tsc` run with README's tsconfig.json — only `rootDir` and `outDir` are widened to hold
+ * every app (`dist/<name>/src/main.js`); one program instead of one per app keeps a busy machine's time down.
+ */
+export async function compileApps(build: AppBuild, apps: Record<string, Map<string, string>>): Promise<void> {
+  const tsconfigs = new Set(Object.values(apps).map((files) => files.get('tsconfig.json')));
+  if (tsconfigs.size !== 1 || tsconfigs.has(undefined)) throw new Error("the apps must share README's one tsconfig.json");
+  writeFileSync(join(build.dir, 'tsconfig.json'), [...tsconfigs][0]!);
+  writeFileSync(
+    join(build.dir, 'package.json'),
+    JSON.stringify({ name: 'readme-apps', private: true, type: build.esm ? 'module' : 'commonjs' }),
+  );
+  for (const [name, files] of Object.entries(apps)) {
+    for (const [path, content] of files) {
+      if (path === 'tsconfig.json') continue;
+      const text = build.esm && path.endsWith('.ts') ? content.replace(/from '(\.{1,2}\/[^']+)'/g, "from '$1.js'") : content;
+      mkdirSync(dirname(join(build.dir, name, path)), { recursive: true });
+      writeFileSync(join(build.dir, name, path), text);
+    }
   }
-  writeFileSync(join(build.dir, 'package.json'), JSON.stringify({ name: 'readme-app', private: true, type: build.esm ? 'module' : 'commonjs' }));
-  const args = [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', ...(build.preserveSymlinks ? ['--preserveSymlinks'] : [])];
+  const args = [
+    join(root, 'node_modules/typescript/bin/tsc'),
+    ...['-p', 'tsconfig.json', '--rootDir', '.', '--outDir', 'dist'],
+    ...(build.preserveSymlinks ? ['--preserveSymlinks'] : []),
+  ];
   try {
-    await promisify(execFile)(process.execPath, args, { cwd: build.dir, encoding: 'utf8', timeout: 120_000 });
+    await promisify(execFile)(process.execPath, args, { cwd: build.dir, encoding: 'utf8', timeout: 240_000 });
   } catch (err) {
     const { stdout, stderr } = err as { stdout?: string; stderr?: string };
     throw new Error(`tsc failed in ${build.dir}:\n${stdout ?? ''}${stderr ?? ''}`);
   }
 }
 
-/** A running `node dist/main.js` of a built app, on a free port. */
+/** A running `node dist/<name>/src/main.js` of a compiled folder, on a free port. */
 export interface RunningApp {
   readonly port: number;
   /** stdout and stderr so far. */
   output(): string;
   /** Resolves once `pattern` is in the output (rejects after `timeoutMs`, or if the app exits). */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  /** Resolves once the port takes connections (Nest logs "successfully started" before it listens). */
+  listening(timeoutMs?: number): Promise<void>;
   post(path: string, body: unknown): Promise<{ status: number; body: unknown }>;
   stop(): Promise<void>;
 }
 
-export async function startApp(build: AppBuild): Promise<RunningApp> {
+/** Starts app `name` of a compiled folder from its own directory (where its .env is). */
+export async function startApp(build: AppBuild, name: string): Promise<RunningApp> {
   const port = await freePort();
   const child: ChildProcess = spawn(
     process.execPath,
-    [...(build.preserveSymlinks ? ['--preserve-symlinks'] : []), 'dist/main.js'],
-    { cwd: build.dir, env: { ...process.env, PORT: String(port), NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    [...(build.preserveSymlinks ? ['--preserve-symlinks'] : []), join(build.dir, 'dist', name, 'src/main.js')],
+    { cwd: join(build.dir, name), env: { ...process.env, PORT: String(port), NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
   let exited: number | null | undefined;
@@ -98,6 +120,13 @@ export async function startApp(build: AppBuild): Promise<RunningApp> {
         listeners.add(check);
         check();
       }),
+    listening: async (timeoutMs = 20_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!(await accepts(port))) {
+        if (exited !== undefined || Date.now() > deadline) throw new Error(`port ${port} never took a connection:\n${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
     post: async (path, body) => {
       const res = await fetch(`http://127.0.0.1:${port}${path}`, {
         method: 'POST',
@@ -114,12 +143,21 @@ export async function startApp(build: AppBuild): Promise<RunningApp> {
   return app;
 }
 
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
 /**
  * What README's quick start promises: POST /users answers with the handle and no failure, and the app's
  * log shows the sync listener's line, then the async one's.
  */
 export async function registerUserAndReadLog(app: RunningApp, userId: string): Promise<{ status: number; body: unknown }> {
   await app.waitFor(/Nest application successfully started/);
+  await app.listening();
   const res = await app.post('/users', { userId, email: `${userId}@example.com` });
   await app.waitFor(new RegExp(`welcome e-mail sent to ${userId}@example\\.com`));
   const log = app.output();
