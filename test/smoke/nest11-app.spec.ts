@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +20,9 @@ describe('the packed package in a Nest 11 app (CommonJS)', () => {
   let build: AppBuild;
 
   beforeAll(async () => {
+    if (!existsSync(join(nest11Modules, '@nestjs/core/package.json'))) {
+      throw new Error(`Nest 11 is not installed in ${nest11Modules}: run npm ci (or npm install) at the repository root`);
+    }
     pack = packPackage();
     redis = await RedisServer.start();
     build = { dir: mkdtempSync(join(tmpdir(), 'neb-nest11-')), preserveSymlinks: true };
