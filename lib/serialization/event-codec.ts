@@ -3,6 +3,7 @@ import { EventTooLargeError } from '../errors/event-too-large.error';
 import { MessageRejectedError } from '../errors/message-rejected.error';
 import type { IncomingEvent, OutgoingEvent, WireEnvelope } from '../interfaces/event-envelope.interface';
 import { lookupEventType, soleClassForName } from '../registry/event-type.registry';
+import { invalidEventNameReason } from '../routing/event-name';
 import { DEFAULT_MAX_EVENT_DEPTH, FORBIDDEN_KEYS, findForbiddenKey, mayHaveForbiddenKey, nestsDeeperThan } from './payload-safety';
 
 const MAX_CACHED_HEADS = 1000;
@@ -136,6 +137,8 @@ export class EventCodec {
     if (typeof name !== 'string' || name.length === 0) {
       throw new MessageRejectedError(channel, size, 'missing or empty event_name');
     }
+    const invalid = invalidEventNameReason(name);
+    if (invalid !== undefined) throw new MessageRejectedError(channel, size, `invalid event_name: ${invalid}`);
     if (expectedName !== undefined && name !== expectedName) {
       throw new MessageRejectedError(channel, size, `event_name '${name}' is not the event of this channel ('${expectedName}')`);
     }
