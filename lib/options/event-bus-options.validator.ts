@@ -151,7 +151,9 @@ export function validateListenerOptions(options: ListenerOptions, where: string)
     }
   }
   integerAtLeast(options.concurrency, 1, 'concurrency', 'calls running at once', fail, false);
-  integerAtLeast(options.maxQueue, 0, 'maxQueue', 'events waiting for a slot', fail, false);
+  if (options.maxQueue !== Number.POSITIVE_INFINITY) {
+    integerAtLeast(options.maxQueue, 0, 'maxQueue', 'events waiting for a slot, or Infinity for no bound', fail, false);
+  }
   if (options.maxQueue !== undefined && options.concurrency === undefined) {
     fail('maxQueue', 'needs concurrency: events only wait when concurrency calls are running (add e.g. concurrency: 1)');
   }
@@ -159,7 +161,8 @@ export function validateListenerOptions(options: ListenerOptions, where: string)
     if (options.overflow !== 'reject' && options.overflow !== 'drop-oldest') {
       fail('overflow', `must be 'reject' or 'drop-oldest' (got ${describe(options.overflow)})`);
     }
-    if (options.maxQueue === undefined) fail('overflow', 'needs maxQueue (and concurrency): an unbounded queue never overflows');
+    if (options.concurrency === undefined) fail('overflow', 'needs concurrency: events only queue when concurrency calls are running');
+    if (options.maxQueue === Number.POSITIVE_INFINITY) fail('overflow', 'has no effect with maxQueue: Infinity (an unbounded queue never overflows)');
   }
   delay(options.timeoutMs, 'timeoutMs', 1, fail);
 }
