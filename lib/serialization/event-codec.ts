@@ -175,11 +175,7 @@ export class EventCodec {
     const registered = lookupEventType(type);
     if (registered !== undefined) {
       if (registered.name !== name) {
-        throw new MessageRejectedError(
-          channel,
-          size,
-          `event_type '${type}' is registered for event '${registered.name}', not '${name}'`,
-        );
+        throw new MessageRejectedError(channel, size, `event_type '${type}' is registered for event '${registered.name}', not '${name}'`);
       }
       return registered.cls;
     }

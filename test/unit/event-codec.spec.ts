@@ -332,7 +332,9 @@ describe('EventCodec.decode: what a message may claim', () => {
     expect(incoming.event).not.toBeInstanceOf(AmbiguousV1);
     expect(incoming.event).not.toBeInstanceOf(AmbiguousV2);
     expect(incoming.event).toEqual({ a: 1 });
-    expect(codec().decode(wire({ event_name: 'codec.ambiguous', event_type: 'codec.ambiguous.v2' }), 'ch').event).toBeInstanceOf(AmbiguousV2);
+    expect(codec().decode(wire({ event_name: 'codec.ambiguous', event_type: 'codec.ambiguous.v2' }), 'ch').event).toBeInstanceOf(
+      AmbiguousV2,
+    );
   });
 
   it('rejects an event_name that is not the event of its channel', () => {
@@ -342,14 +344,18 @@ describe('EventCodec.decode: what a message may claim', () => {
     expect(e.channel).toBe('goevent:user.registered');
     expect(e.reason).toBe("event_name 'user.deleted' is not the event of this channel ('user.registered')");
     // The same message on its own channel is accepted.
-    expect(codec().decode(wire({ event_name: 'user.deleted', event_type: 'user.deleted' }), 'goevent:user.deleted', 'user.deleted').name).toBe(
-      'user.deleted',
-    );
+    expect(
+      codec().decode(wire({ event_name: 'user.deleted', event_type: 'user.deleted' }), 'goevent:user.deleted', 'user.deleted').name,
+    ).toBe('user.deleted');
   });
 
   it('rejects an event_type whose class is registered for another event name', () => {
     const e = rejection(() =>
-      codec().decode(wire({ event_name: 'codec.other', event_type: 'codec.plain', event_data: { id: 'x', amount: 1 } }), 'goevent:codec.other', 'codec.other'),
+      codec().decode(
+        wire({ event_name: 'codec.other', event_type: 'codec.plain', event_data: { id: 'x', amount: 1 } }),
+        'goevent:codec.other',
+        'codec.other',
+      ),
     );
     expect(e.reason).toBe("event_type 'codec.plain' is registered for event 'codec.plain', not 'codec.other'");
   });
@@ -384,10 +390,13 @@ describe('EventCodec.decode: what a message may claim', () => {
     const e = rejection(() => codec().decode(wire({ event_name: 'go.only', event_type: 'go.only', event_data: nest(65) }), 'ch'));
     expect(e.reason).toBe('event_data nests deeper than 64 levels (redis.maxEventDepth)');
     // Configurable; brackets inside strings do not count.
-    expect(rejection(() => codec({ maxDepth: 2 }).decode(wire({ event_name: 'go.only', event_type: 'go.only', event_data: nest(3) }), 'ch')).reason).toMatch(
-      /deeper than 2 levels/,
-    );
-    expect(codec({ maxDepth: 1 }).decode(wire({ event_name: 'go.only', event_type: 'go.only', event_data: { s: '[[[{{{' } }), 'ch').event).toEqual({ s: '[[[{{{' });
+    expect(
+      rejection(() => codec({ maxDepth: 2 }).decode(wire({ event_name: 'go.only', event_type: 'go.only', event_data: nest(3) }), 'ch'))
+        .reason,
+    ).toMatch(/deeper than 2 levels/);
+    expect(
+      codec({ maxDepth: 1 }).decode(wire({ event_name: 'go.only', event_type: 'go.only', event_data: { s: '[[[{{{' } }), 'ch').event,
+    ).toEqual({ s: '[[[{{{' });
     // 100,000 levels: rejected, not a stack overflow.
     const deep = '{"event_name":"go.only","event_data":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}';
     expect(rejection(() => codec().decode(deep, 'ch')).reason).toMatch(/deeper than 64/);

@@ -13,7 +13,9 @@ describe('event names', () => {
   it('refuses empty, overlong, whitespace, control characters and wildcards, saying why', () => {
     expect(invalidEventNameReason('')).toBe('an event name must not be empty');
     expect(invalidEventNameReason('a'.repeat(10_000))).toBe(`an event name has at most ${MAX_EVENT_NAME_LENGTH} characters (got 10000)`);
-    expect(invalidEventNameReason('user registered')).toBe('an event name cannot contain whitespace or control characters (found " " at 4)');
+    expect(invalidEventNameReason('user registered')).toBe(
+      'an event name cannot contain whitespace or control characters (found " " at 4)',
+    );
     expect(invalidEventNameReason('user.registered\r\nQUIT')).toMatch(/found "\\r" at 15/);
     expect(invalidEventNameReason('tab\there')).toMatch(/whitespace/);
     expect(invalidEventNameReason('nul\u0000')).toMatch(/control/);
