@@ -6,6 +6,7 @@ import {
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
 } from '../event-bus.constants';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
+import { DEFAULT_MAX_EVENT_DEPTH } from '../serialization/payload-safety';
 import type { EventBusDriver } from '../interfaces/event-bus-driver.interface';
 import type { EventBusModuleOptions } from '../interfaces/event-bus-options.interface';
 import type { ListenerOptions } from '../interfaces/listener-options.interface';
@@ -54,6 +55,12 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
     throw new InvalidOptionsError('redis.channelPrefix', `must be a string such as 'goevent:' (got ${describe(redis.channelPrefix)})`);
   }
   positive(redis.maxEventSize, 'redis.maxEventSize', 'bytes');
+  if (redis.maxEventDepth !== undefined && (!Number.isSafeInteger(redis.maxEventDepth) || redis.maxEventDepth < 1)) {
+    throw new InvalidOptionsError(
+      'redis.maxEventDepth',
+      `must be a whole number >= 1, the nesting levels allowed inside event data (got ${describe(redis.maxEventDepth)})`,
+    );
+  }
   positive(redis.publishTimeoutMs, 'redis.publishTimeoutMs', 'ms');
   positive(redis.port, 'redis.port', '');
   validateRedisConnectionOptions(redis as Record<string, unknown>);
@@ -88,6 +95,7 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
       ...redis,
       channelPrefix: redis.channelPrefix ?? DEFAULT_CHANNEL_PREFIX,
       maxEventSize: redis.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE,
+      maxEventDepth: redis.maxEventDepth ?? DEFAULT_MAX_EVENT_DEPTH,
       publishTimeoutMs: redis.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
     },
     streams,
