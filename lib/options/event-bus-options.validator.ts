@@ -6,6 +6,7 @@ import {
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
 } from '../event-bus.constants';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
+import { DEFAULT_MAX_EVENT_DEPTH } from '../serialization/payload-safety';
 import type { EventBusDriver } from '../interfaces/event-bus-driver.interface';
 import type { EventBusModuleOptions } from '../interfaces/event-bus-options.interface';
 import type { ListenerOptions } from '../interfaces/listener-options.interface';
@@ -55,6 +56,12 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
     throw new InvalidOptionsError('redis.channelPrefix', `must be a string such as 'goevent:' (got ${describe(redis.channelPrefix)})`);
   }
   positive(redis.maxEventSize, 'redis.maxEventSize', 'bytes');
+  if (redis.maxEventDepth !== undefined && (!Number.isSafeInteger(redis.maxEventDepth) || redis.maxEventDepth < 1)) {
+    throw new InvalidOptionsError(
+      'redis.maxEventDepth',
+      `must be a whole number >= 1, the nesting levels allowed inside event data (got ${describe(redis.maxEventDepth)})`,
+    );
+  }
   positive(redis.publishTimeoutMs, 'redis.publishTimeoutMs', 'ms');
   positive(redis.port, 'redis.port', '');
   validateRedisConnectionOptions(redis as Record<string, unknown>);
@@ -89,6 +96,7 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
       ...redis,
       channelPrefix: redis.channelPrefix ?? DEFAULT_CHANNEL_PREFIX,
       maxEventSize: redis.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE,
+      maxEventDepth: redis.maxEventDepth ?? DEFAULT_MAX_EVENT_DEPTH,
       publishTimeoutMs: redis.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
     },
     streams,
@@ -152,7 +160,9 @@ export function validateListenerOptions(options: ListenerOptions, where: string)
     }
   }
   integerAtLeast(options.concurrency, 1, 'concurrency', 'calls running at once', fail, false);
-  integerAtLeast(options.maxQueue, 0, 'maxQueue', 'events waiting for a slot', fail, false);
+  if (options.maxQueue !== Number.POSITIVE_INFINITY) {
+    integerAtLeast(options.maxQueue, 0, 'maxQueue', 'events waiting for a slot, or Infinity for no bound', fail, false);
+  }
   if (options.maxQueue !== undefined && options.concurrency === undefined) {
     fail('maxQueue', 'needs concurrency: events only wait when concurrency calls are running (add e.g. concurrency: 1)');
   }
@@ -160,7 +170,8 @@ export function validateListenerOptions(options: ListenerOptions, where: string)
     if (options.overflow !== 'reject' && options.overflow !== 'drop-oldest') {
       fail('overflow', `must be 'reject' or 'drop-oldest' (got ${describe(options.overflow)})`);
     }
-    if (options.maxQueue === undefined) fail('overflow', 'needs maxQueue (and concurrency): an unbounded queue never overflows');
+    if (options.concurrency === undefined) fail('overflow', 'needs concurrency: events only queue when concurrency calls are running');
+    if (options.maxQueue === Number.POSITIVE_INFINITY) fail('overflow', 'has no effect with maxQueue: Infinity (an unbounded queue never overflows)');
   }
   delay(options.timeoutMs, 'timeoutMs', 1, fail);
 }
