@@ -36,18 +36,34 @@ describe('Redis Cluster test harness', () => {
     for (let i = 0; i < 12; i++) {
       const key = `neb:{event-${i}}`;
       await client.set(key, String(i));
-      const slot = await cluster.slotOf(key);
+      const slot = Number(await client.cluster('KEYSLOT', key));
       const master = masters.find((node) => node.slots.some(([from, to]) => slot >= from && slot <= to))!;
-      expect((await cluster.masterOfSlot(slot)).id).toBe(master.id);
       owners.add(master.port);
       // Asked directly (no redirect), the owning master has the key.
       expect((await redisCli(master.port, 'GET', key)).trim()).toBe(String(i));
     }
     expect(owners.size).toBe(3);
+    expect((await cluster.masterOfKey('neb:{event-0}')).port).toBe(owners.values().next().value);
     // The hash tag pins a stream and its dead-letter stream to one slot.
     expect(await cluster.slotOf('neb:{OrderPlaced}:dlq')).toBe(await cluster.slotOf('neb:{OrderPlaced}'));
     client.disconnect();
     client = undefined;
+  });
+
+  it('moves a slot with its keys to another master (MOVED afterwards, ASK while half-moved)', async () => {
+    const key = 'neb:{moving}';
+    const slot = await cluster.slotOf(key);
+    const from = await cluster.masterOfSlot(slot);
+    const to = (await cluster.masters()).find((node) => node.id !== from.id)!;
+    await redisCli(from.port, 'SET', key, 'v');
+    let duringMove = '';
+    await cluster.moveSlot(slot, to.port, async () => {
+      duringMove = (await redisCli(from.port, 'GET', 'neb:{moving}:not-there')).trim();
+    });
+    expect(duringMove).toBe(`ASK ${slot} 127.0.0.1:${to.port}`);
+    expect((await cluster.masterOfSlot(slot)).id).toBe(to.id);
+    expect((await redisCli(to.port, 'GET', key)).trim()).toBe('v');
+    expect((await redisCli(from.port, 'GET', key)).trim()).toBe(`MOVED ${slot} 127.0.0.1:${to.port}`);
   });
 
   it('replaces a SIGKILLed master with its replica, which has the data; the old master rejoins as a replica', async () => {

@@ -42,7 +42,11 @@ export class RedisCluster {
   ) {}
 
   static async start(options: RedisClusterOptions = {}): Promise<RedisCluster> {
-    const resolved = { masters: options.masters ?? 3, replicasPerMaster: options.replicasPerMaster ?? 1, nodeTimeoutMs: options.nodeTimeoutMs ?? 2_000 };
+    const resolved = {
+      masters: options.masters ?? 3,
+      replicasPerMaster: options.replicasPerMaster ?? 1,
+      nodeTimeoutMs: options.nodeTimeoutMs ?? 2_000,
+    };
     const total = resolved.masters * (1 + resolved.replicasPerMaster);
     const config = [
       'cluster-enabled yes',
@@ -65,7 +69,10 @@ export class RedisCluster {
       const started = await Promise.all(ports.map((port) => startNode(port, config, ports)));
       servers.push(...started);
       const cluster = new RedisCluster(servers, resolved);
-      await createCluster(servers.map((server) => server.port), resolved.replicasPerMaster);
+      await createCluster(
+        servers.map((server) => server.port),
+        resolved.replicasPerMaster,
+      );
       await cluster.waitHealthy(30_000);
       return cluster;
     } catch (error) {
@@ -153,6 +160,41 @@ export class RedisCluster {
   }
 
   /**
+   * Moves one slot, with its keys, to the master on `toPort` (what `redis-cli --cluster reshard` does):
+   * IMPORTING on the target, MIGRATING on the source, MIGRATE of every key, then SETSLOT NODE on every
+   * master. Clients with the old slot map get MOVED afterwards; `whileMigrating` runs while the slot is
+   * half-moved (a key that is not on the source yet gets ASK).
+   */
+  async moveSlot(slot: number, toPort: number, whileMigrating?: () => Promise<void>): Promise<void> {
+    const from = await this.masterOfSlot(slot);
+    const to = (await this.masters()).find((node) => node.port === toPort);
+    if (!to) throw new Error(`port ${toPort} is not a serving master`);
+    if (to.id === from.id) return;
+    await redisCli(to.port, 'CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', from.id);
+    await redisCli(from.port, 'CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', to.id);
+    if (whileMigrating) await whileMigrating();
+    for (;;) {
+      const keys = (await redisCli(from.port, 'CLUSTER', 'GETKEYSINSLOT', String(slot), '100')).split('\n').filter((key) => key !== '');
+      if (keys.length === 0) break;
+      const reply = await redisCli(from.port, 'MIGRATE', '127.0.0.1', String(to.port), '', '0', '5000', 'KEYS', ...keys);
+      if (!reply.startsWith('OK')) throw new Error(`MIGRATE of slot ${slot} failed: ${reply}`);
+    }
+    for (const master of await this.masters()) await redisCli(master.port, 'CLUSTER', 'SETSLOT', String(slot), 'NODE', to.id);
+    await waitFor(
+      `every node to agree that ${toPort} serves slot ${slot}`,
+      async () => {
+        for (const server of this.servers.filter((candidate) => candidate.running)) {
+          const view = parseClusterNodes((await tryRedisCli(server.port, 'CLUSTER', 'NODES')) ?? '');
+          const owner = view.find((node) => node.role === 'master' && node.slots.some(([a, b]) => slot >= a && slot <= b));
+          if (owner?.port !== toPort) return undefined;
+        }
+        return true;
+      },
+      10_000,
+    );
+  }
+
+  /**
    * Waits until every running node says `cluster_state:ok`, every running node is known and not failing
    * in each running node's view, the masters cover all 16384 slots, every node that is down is flagged
    * `fail` and serves no slot, and every running replica's link to its master is up.
@@ -223,7 +265,8 @@ function createCluster(ports: number[], replicasPerMaster: number): Promise<void
       ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicasPerMaster), '--cluster-yes'],
       { timeout: 30_000 },
       (error, stdout, stderr) => {
-        if (error || !stdout.includes('[OK] All 16384 slots covered')) reject(new Error(`redis-cli --cluster create failed: ${error?.message ?? ''}\n${stdout}\n${stderr}`));
+        if (error || !stdout.includes('[OK] All 16384 slots covered'))
+          reject(new Error(`redis-cli --cluster create failed: ${error?.message ?? ''}\n${stdout}\n${stderr}`));
         else resolve();
       },
     );
@@ -258,6 +301,10 @@ export function parseClusterNodes(text: string): ClusterNode[] {
 }
 
 function sameSlots(a: Array<[number, number]>, b: Array<[number, number]>): boolean {
-  const key = (ranges: Array<[number, number]>): string => ranges.map(([from, to]) => `${from}-${to}`).sort().join(',');
+  const key = (ranges: Array<[number, number]>): string =>
+    ranges
+      .map(([from, to]) => `${from}-${to}`)
+      .sort()
+      .join(',');
   return key(a) === key(b);
 }

@@ -157,16 +157,20 @@ export class RedisSentinelGroup {
     const replicaPorts = this.replicas.map((server) => server.port);
     for (const sentinel of sentinels) {
       const masterFields = pairs((await tryRedisCli(sentinel.port, 'SENTINEL', 'master', this.name)) ?? '');
-      if (Number(masterFields.get('port')) !== this.currentMaster.port) return `${sentinel.port} reports master ${masterFields.get('port')}`;
+      if (Number(masterFields.get('port')) !== this.currentMaster.port)
+        return `${sentinel.port} reports master ${masterFields.get('port')}`;
       if ((masterFields.get('flags') ?? '') !== 'master') return `${sentinel.port} flags the master ${masterFields.get('flags')}`;
-      if (Number(masterFields.get('num-other-sentinels')) !== sentinels.length - 1) return `${sentinel.port} knows ${masterFields.get('num-other-sentinels')} other sentinels`;
+      if (Number(masterFields.get('num-other-sentinels')) !== sentinels.length - 1)
+        return `${sentinel.port} knows ${masterFields.get('num-other-sentinels')} other sentinels`;
       const listed = records((await tryRedisCli(sentinel.port, 'SENTINEL', 'replicas', this.name)) ?? '');
       for (const port of replicaPorts) {
         const replica = listed.find((fields) => Number(fields.get('port')) === port);
         if (!replica) return `${sentinel.port} does not list replica ${port}`;
         if (replica.get('flags') !== 'slave') return `${sentinel.port} flags replica ${port} ${replica.get('flags')}`;
-        if (replica.get('master-link-status') !== 'ok') return `${sentinel.port} sees replica ${port} link ${replica.get('master-link-status')}`;
-        if (Number(replica.get('master-port')) !== this.currentMaster.port) return `${sentinel.port} sees replica ${port} following ${replica.get('master-port')}`;
+        if (replica.get('master-link-status') !== 'ok')
+          return `${sentinel.port} sees replica ${port} link ${replica.get('master-link-status')}`;
+        if (Number(replica.get('master-port')) !== this.currentMaster.port)
+          return `${sentinel.port} sees replica ${port} following ${replica.get('master-port')}`;
       }
     }
     for (const port of replicaPorts) {
