@@ -210,31 +210,37 @@ export class RedisCluster {
   private async healthProblem(): Promise<string | undefined> {
     const running = this.servers.filter((server) => server.running);
     const down = this.servers.filter((server) => !server.running).map((server) => server.port);
-    for (const server of running) {
-      const info = await tryRedisCli(server.port, 'CLUSTER', 'INFO');
-      if (info === undefined) return `${server.port} does not answer`;
-      if (parseInfo(info).get('cluster_state') !== 'ok') return `${server.port} says cluster_state:${parseInfo(info).get('cluster_state')}`;
-      const text = await tryRedisCli(server.port, 'CLUSTER', 'NODES');
-      if (text === undefined) return `${server.port} does not answer CLUSTER NODES`;
-      const view = parseClusterNodes(text);
-      for (const port of running.map((other) => other.port)) {
-        const node = view.find((candidate) => candidate.port === port);
-        if (!node || node.failing) return `${server.port} does not see ${port} as healthy`;
-      }
-      for (const port of down) {
-        const node = view.find((candidate) => candidate.port === port);
-        if (node && (!node.failing || node.slots.length > 0)) return `${server.port} still counts on ${port}, which is down`;
-      }
-      const masters = view.filter((node) => node.role === 'master' && node.slots.length > 0 && !node.failing);
-      if (masters.length !== this.options.masters) return `${server.port} sees ${masters.length} masters`;
-      const covered = masters.reduce((sum, node) => sum + node.slots.reduce((n, [from, to]) => n + to - from + 1, 0), 0);
-      if (covered !== SLOTS) return `${server.port} sees ${covered} slots served`;
-      const me = view.find((node) => node.port === server.port);
-      if (me?.role === 'replica') {
-        if (!masters.some((node) => node.id === me.masterId)) return `${server.port} replicates a node that is not a serving master`;
-        const replication = parseInfo((await tryRedisCli(server.port, 'INFO', 'replication')) ?? '');
-        if (replication.get('master_link_status') !== 'up') return `${server.port} has no link to its master yet`;
-      }
+    // Every node is asked at once: a failover is seen as soon as it has happened, not one node per round.
+    const problems = await Promise.all(running.map((server) => this.nodeProblem(server, running, down)));
+    return problems.find((problem) => problem !== undefined);
+  }
+
+  private async nodeProblem(server: RedisServer, running: RedisServer[], down: number[]): Promise<string | undefined> {
+    const [info, text, replicationText] = await Promise.all([
+      tryRedisCli(server.port, 'CLUSTER', 'INFO'),
+      tryRedisCli(server.port, 'CLUSTER', 'NODES'),
+      tryRedisCli(server.port, 'INFO', 'replication'),
+    ]);
+    if (info === undefined || text === undefined) return `${server.port} does not answer`;
+    const state = parseInfo(info).get('cluster_state');
+    if (state !== 'ok') return `${server.port} says cluster_state:${state}`;
+    const view = parseClusterNodes(text);
+    for (const port of running.map((other) => other.port)) {
+      const node = view.find((candidate) => candidate.port === port);
+      if (!node || node.failing) return `${server.port} does not see ${port} as healthy`;
+    }
+    for (const port of down) {
+      const node = view.find((candidate) => candidate.port === port);
+      if (node && (!node.failing || node.slots.length > 0)) return `${server.port} still counts on ${port}, which is down`;
+    }
+    const masters = view.filter((node) => node.role === 'master' && node.slots.length > 0 && !node.failing);
+    if (masters.length !== this.options.masters) return `${server.port} sees ${masters.length} masters`;
+    const covered = masters.reduce((sum, node) => sum + node.slots.reduce((n, [from, to]) => n + to - from + 1, 0), 0);
+    if (covered !== SLOTS) return `${server.port} sees ${covered} slots served`;
+    const me = view.find((node) => node.port === server.port);
+    if (me?.role === 'replica') {
+      if (!masters.some((node) => node.id === me.masterId)) return `${server.port} replicates a node that is not a serving master`;
+      if (parseInfo(replicationText ?? '').get('master_link_status') !== 'up') return `${server.port} has no link to its master yet`;
     }
     return undefined;
   }
