@@ -16,7 +16,7 @@ export function DomainEvent(name: string, options: DomainEventOptions = {}): Cla
   }
   return (target) => {
     const metadata: DomainEventMetadata = { name, type: options.type ?? name };
-    registerEventType(metadata.type, target as unknown as EventClass);
+    registerEventType(metadata.type, target as unknown as EventClass, name);
     Reflect.defineMetadata(DOMAIN_EVENT_METADATA, metadata, target);
   };
 }

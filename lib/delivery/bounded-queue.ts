@@ -3,6 +3,13 @@ import type { DeliveryMeta } from '../interfaces/event-bus-driver.interface';
 import type { ListenerCall } from '../routing/listener-entry';
 import { isThenable } from './thenable';
 
+/**
+ * Events a listener with `concurrency` keeps waiting when it sets no `maxQueue`. A listener slower than
+ * its publisher would otherwise grow its queue until the process runs out of memory; past this bound
+ * each new event fails with `QueueFullError` on its handle instead. `maxQueue: Infinity` opts out.
+ */
+export const DEFAULT_MAX_QUEUE = 10_000;
+
 export interface BoundedQueueOptions {
   /** Calls running at once. */
   readonly concurrency: number;

@@ -1,7 +1,7 @@
 import { EventBusClosedError } from '../errors/event-bus-closed.error';
 import type { ListenerOptions } from '../interfaces/listener-options.interface';
 import type { ListenerCall } from '../routing/listener-entry';
-import { BoundedQueue } from './bounded-queue';
+import { BoundedQueue, DEFAULT_MAX_QUEUE } from './bounded-queue';
 import { CircuitBreaker } from './circuit-breaker';
 import { withFilter } from './event-filter';
 import { withTimeout } from './listener-timeout';
@@ -106,7 +106,7 @@ export function createDeliveryPipeline(
   if (concurrency !== undefined) {
     queue = new BoundedQueue(
       step,
-      { concurrency, maxQueue: options.maxQueue ?? Number.POSITIVE_INFINITY, overflow: options.overflow ?? 'reject' },
+      { concurrency, maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE, overflow: options.overflow ?? 'reject' },
       { overflowed: () => hooks.count('queueOverflows', listener), abandoned },
       closedError,
     );

@@ -18,6 +18,11 @@ export interface RedisDriverOptions extends Omit<RedisOptions, 'host' | 'port' |
   channelPrefix?: string;
   /** Largest encoded event in bytes, sent or received. Default 1 MiB. */
   maxEventSize?: number;
+  /**
+   * Nesting levels of objects and arrays allowed inside event data, sent or received (`{ a: 1 }` is
+   * one level). Deeper events are refused at dispatch and rejected on receipt. Default 64.
+   */
+  maxEventDepth?: number;
   /** How long a dispatch waits for an unreachable Redis before failing. Default 10 000 ms. */
   publishTimeoutMs?: number;
   connectTimeout?: number;
@@ -54,4 +59,9 @@ export interface EventBusModuleOptions {
   shutdownTimeoutMs?: number;
   /** Reject received events whose `event_type` is not registered. Default false. */
   strictTypes?: boolean;
+}
+
+/** What a class given to `forRootAsync({ useClass })` or `{ useExisting }` implements. */
+export interface EventBusOptionsFactory {
+  createEventBusOptions(): EventBusModuleOptions | Promise<EventBusModuleOptions>;
 }

@@ -45,10 +45,13 @@ export interface ListenerOptions {
   breaker?: BreakerOptions;
   /** Calls of this listener running at once (an integer >= 1). Default: no limit. */
   concurrency?: number;
-  /** Events waiting for a free slot when `concurrency` is reached (needs `concurrency`). Default: no limit. */
+  /**
+   * Events waiting for a free slot when `concurrency` is reached (needs `concurrency`). Default 10 000;
+   * `Infinity` for no bound (a listener slower than its publisher then grows memory without limit).
+   */
   maxQueue?: number;
   /**
-   * What a full queue does (needs `maxQueue`): `'reject'` (default) fails the new event, `'drop-oldest'`
+   * What a full queue does (needs `concurrency`): `'reject'` (default) fails the new event, `'drop-oldest'`
    * fails the oldest waiting one; either way with `QueueFullError` on that event's handle.
    */
   overflow?: 'reject' | 'drop-oldest';

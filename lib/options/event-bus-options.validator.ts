@@ -7,6 +7,7 @@ import {
   DEFAULT_STRICT_TYPES,
 } from '../event-bus.constants';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
+import { DEFAULT_MAX_EVENT_DEPTH } from '../serialization/payload-safety';
 import type { EventBusDriver } from '../interfaces/event-bus-driver.interface';
 import type { EventBusModuleOptions } from '../interfaces/event-bus-options.interface';
 import type { ListenerOptions } from '../interfaces/listener-options.interface';
@@ -48,6 +49,7 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
   if ((driver === 'redis' || driver === 'redis-streams') && options.redis === undefined) {
     throw new InvalidOptionsError('redis', `is required with driver '${driver}': give { url } or { host, port } or { client }`);
   }
+  if (driver === 'redis' || driver === 'redis-streams') requireRedisTarget(redis as Record<string, unknown>);
   if (redis.url !== undefined && (typeof redis.url !== 'string' || !/^rediss?:\/\//.test(redis.url))) {
     throw new InvalidOptionsError('redis.url', `must be a redis:// or rediss:// URL (got ${describe(redis.url)})`);
   }
@@ -55,6 +57,12 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
     throw new InvalidOptionsError('redis.channelPrefix', `must be a string such as 'goevent:' (got ${describe(redis.channelPrefix)})`);
   }
   positive(redis.maxEventSize, 'redis.maxEventSize', 'bytes');
+  if (redis.maxEventDepth !== undefined && (!Number.isSafeInteger(redis.maxEventDepth) || redis.maxEventDepth < 1)) {
+    throw new InvalidOptionsError(
+      'redis.maxEventDepth',
+      `must be a whole number >= 1, the nesting levels allowed inside event data (got ${describe(redis.maxEventDepth)})`,
+    );
+  }
   positive(redis.publishTimeoutMs, 'redis.publishTimeoutMs', 'ms');
   positive(redis.port, 'redis.port', '');
   validateRedisConnectionOptions(redis as Record<string, unknown>);
@@ -89,6 +97,7 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
       ...redis,
       channelPrefix: redis.channelPrefix ?? DEFAULT_CHANNEL_PREFIX,
       maxEventSize: redis.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE,
+      maxEventDepth: redis.maxEventDepth ?? DEFAULT_MAX_EVENT_DEPTH,
       publishTimeoutMs: redis.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
     },
     streams,
@@ -152,7 +161,9 @@ export function validateListenerOptions(options: ListenerOptions, where: string)
     }
   }
   integerAtLeast(options.concurrency, 1, 'concurrency', 'calls running at once', fail, false);
-  integerAtLeast(options.maxQueue, 0, 'maxQueue', 'events waiting for a slot', fail, false);
+  if (options.maxQueue !== Number.POSITIVE_INFINITY) {
+    integerAtLeast(options.maxQueue, 0, 'maxQueue', 'events waiting for a slot, or Infinity for no bound', fail, false);
+  }
   if (options.maxQueue !== undefined && options.concurrency === undefined) {
     fail('maxQueue', 'needs concurrency: events only wait when concurrency calls are running (add e.g. concurrency: 1)');
   }
@@ -160,7 +171,8 @@ export function validateListenerOptions(options: ListenerOptions, where: string)
     if (options.overflow !== 'reject' && options.overflow !== 'drop-oldest') {
       fail('overflow', `must be 'reject' or 'drop-oldest' (got ${describe(options.overflow)})`);
     }
-    if (options.maxQueue === undefined) fail('overflow', 'needs maxQueue (and concurrency): an unbounded queue never overflows');
+    if (options.concurrency === undefined) fail('overflow', 'needs concurrency: events only queue when concurrency calls are running');
+    if (options.maxQueue === Number.POSITIVE_INFINITY) fail('overflow', 'has no effect with maxQueue: Infinity (an unbounded queue never overflows)');
   }
   delay(options.timeoutMs, 'timeoutMs', 1, fail);
 }
@@ -199,6 +211,37 @@ function delay(value: unknown, option: string, min: number, fail: (option: strin
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > MAX_DELAY_MS) {
     fail(option, `must be a number of ms from ${min} to ${MAX_DELAY_MS} (got ${describe(value)})`);
   }
+}
+
+/** Keys that name the server(s) a redis block connects to. */
+const REDIS_TARGETS = ['url', 'host', 'path', 'client', 'cluster', 'sentinels'];
+const HOW_TO_NAME_A_TARGET =
+  "give redis.url ('redis://host:6379' or 'rediss://' for TLS), redis.host (and redis.port), redis.client, redis.cluster or redis.sentinels";
+
+/**
+ * ioredis connects to 127.0.0.1:6379 when it is given no address, so a block whose address came from an
+ * unset environment variable would silently reach whatever Redis runs locally: refuse it instead.
+ */
+function requireRedisTarget(redis: Record<string, unknown>): void {
+  const unset = (key: string): boolean => redis[key] === undefined || redis[key] === null || redis[key] === '';
+  if (redis.url === '' || redis.url === null) {
+    throw new InvalidOptionsError(
+      'redis.url',
+      `is ${describe(redis.url)} (an unset environment variable such as REDIS_URL?): ${HOW_TO_NAME_A_TARGET}; there is no default of 127.0.0.1:6379`,
+    );
+  }
+  if (!REDIS_TARGETS.every(unset)) return;
+  const given = ['url', 'host'].find((key) => key in redis);
+  if (given !== undefined) {
+    throw new InvalidOptionsError(
+      `redis.${given}`,
+      `is ${describe(redis[given])} (an unset environment variable such as ${given === 'url' ? 'REDIS_URL' : 'REDIS_HOST'}?) and nothing else names a Redis server: ${HOW_TO_NAME_A_TARGET}; there is no default of 127.0.0.1:6379`,
+    );
+  }
+  throw new InvalidOptionsError(
+    'redis.url',
+    `is missing: the redis block names no Redis server; ${HOW_TO_NAME_A_TARGET}; there is no default of 127.0.0.1:6379`,
+  );
 }
 
 /** The connection options the contract names: a wrong type would otherwise surface later as a vague connection error. */

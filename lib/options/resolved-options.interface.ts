@@ -7,6 +7,7 @@ export interface ResolvedEventBusOptions {
   readonly redis: RedisDriverOptions & {
     readonly channelPrefix: string;
     readonly maxEventSize: number;
+    readonly maxEventDepth: number;
     readonly publishTimeoutMs: number;
   };
   readonly streams: StreamsDriverOptions;

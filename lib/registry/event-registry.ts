@@ -12,9 +12,10 @@ export class EventRegistry {
    * Throws `DuplicateEventTypeError` when another class holds the key.
    */
   register(cls: EventClass, type?: string): void {
-    const key = type ?? getDomainEventMetadata(cls)?.type ?? cls.name;
-    registerEventType(key, cls);
-    if (getDomainEventMetadata(cls) === undefined) {
+    const metadata = getDomainEventMetadata(cls);
+    const key = type ?? metadata?.type ?? cls.name;
+    registerEventType(key, cls, metadata?.name ?? key);
+    if (metadata === undefined) {
       // A class registered by hand routes under its type key when dispatched as an instance.
       Reflect.defineMetadata(DOMAIN_EVENT_METADATA, { name: key, type: key }, cls);
     }

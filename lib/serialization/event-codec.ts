@@ -2,12 +2,9 @@ import { EventSerializationError } from '../errors/event-serialization.error';
 import { EventTooLargeError } from '../errors/event-too-large.error';
 import { MessageRejectedError } from '../errors/message-rejected.error';
 import type { IncomingEvent, OutgoingEvent, WireEnvelope } from '../interfaces/event-envelope.interface';
-import { resolveEventType } from '../registry/event-type.registry';
-
-/** Keys that could reach an object's prototype when copied; a message carrying one is rejected. */
-const POISONED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-/** Cheap pre-check before the full scan; any `\u` escape may spell a poisoned key, so it scans too. */
-const POISON_HINT = /"(?:__proto__|constructor|prototype)"\s*:|\\u/;
+import { lookupEventType, soleClassForName } from '../registry/event-type.registry';
+import { invalidEventNameReason } from '../routing/event-name';
+import { DEFAULT_MAX_EVENT_DEPTH, FORBIDDEN_KEYS, findForbiddenKey, mayHaveForbiddenKey, nestsDeeperThan } from './payload-safety';
 
 const MAX_CACHED_HEADS = 1000;
 
@@ -15,6 +12,8 @@ export interface CodecOptions {
   /** Bytes; `Infinity` for no limit. */
   maxEventSize: number;
   strictTypes: boolean;
+  /** Nesting levels of objects and arrays allowed inside `event_data`, sent or received. Default 64. */
+  maxDepth?: number;
   /** The publishing bus's id, written as `origin`. */
   origin: string;
 }
@@ -35,7 +34,9 @@ class EncodedEvent implements OutgoingEvent {
 }
 
 /**
- * Encodes events to the wire format and decodes them back, safely. One instance per bus.
+ * Encodes events to the wire format (goevent v1.1's JSON envelope) and decodes them back, safely.
+ * One instance per bus. What a receiver would reject is refused when encoding too, so a publisher
+ * learns of it at dispatch instead of every receiver dropping the event.
  */
 export class EventCodec {
   /** `{"event_name":…,"event_type":…,"event_data":` per name and type: the constant head of an envelope. */
@@ -43,8 +44,10 @@ export class EventCodec {
   /** Heads of versioned events (type differs from name), by an unambiguous key of both. */
   private readonly typedHeads = new Map<string, string>();
   private readonly tail: string;
+  private readonly maxDepth: number;
 
   constructor(private readonly options: CodecOptions) {
+    this.maxDepth = options.maxDepth ?? DEFAULT_MAX_EVENT_DEPTH;
     this.tail = `,"origin":${JSON.stringify(options.origin)}}`;
   }
 
@@ -58,6 +61,7 @@ export class EventCodec {
     } catch (err) {
       throw new EventSerializationError(err instanceof Error ? err.message : String(err), err);
     }
+    if (body !== undefined) this.assertSendable(body);
     // A function or symbol serialises to nothing: sent as null (a bare envelope field would be omitted).
     const payload =
       this.head(name, type) +
@@ -74,6 +78,21 @@ export class EventCodec {
     return new EncodedEvent(name, type, handleId, payload, undefined);
   }
 
+  /** Receivers reject forbidden keys and absurd nesting: refuse them here, before anything runs. */
+  private assertSendable(body: string): void {
+    if (nestsDeeperThan(body, this.maxDepth)) {
+      throw new EventSerializationError(
+        `event data nests deeper than ${this.maxDepth} levels (redis.maxEventDepth); flatten it or raise the limit`,
+      );
+    }
+    const key = mayHaveForbiddenKey(body) ? findForbiddenKey(JSON.parse(body)) : undefined;
+    if (key !== undefined) {
+      throw new EventSerializationError(
+        `event data has the key '${key}', which receivers reject (it reaches or shadows Object.prototype); rename it`,
+      );
+    }
+  }
+
   private head(name: string, type: string): string {
     // Two maps: a joined key of name and type could equal a plain name (or another pair) whatever the separator.
     const heads = name === type ? this.heads : this.typedHeads;
@@ -88,13 +107,22 @@ export class EventCodec {
     return head;
   }
 
-  /** Throws `MessageRejectedError` naming the channel, the size and the reason. */
-  decode(raw: string | Buffer, channel: string): IncomingEvent {
+  /**
+   * Throws `MessageRejectedError` naming the channel, the size and the reason. `expectedName` is the
+   * event the channel or stream carries: the channel decides the name, so a message claiming another
+   * one (or a type registered for another one) is rejected rather than delivered where its sender
+   * may not publish.
+   */
+  decode(raw: string | Buffer, channel: string, expectedName?: string): IncomingEvent {
     const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
     if (size > this.options.maxEventSize) {
       throw new MessageRejectedError(channel, size, `over the size limit of ${this.options.maxEventSize} bytes`);
     }
     const text = typeof raw === 'string' ? raw : raw.toString('utf8');
+    // The envelope is one level, its event_data the next.
+    if (nestsDeeperThan(text, this.maxDepth + 1)) {
+      throw new MessageRejectedError(channel, size, `event_data nests deeper than ${this.maxDepth} levels (redis.maxEventDepth)`);
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -105,34 +133,68 @@ export class EventCodec {
       throw new MessageRejectedError(channel, size, 'not a JSON object envelope');
     }
     const envelope = parsed as WireEnvelope;
-    if (typeof envelope.event_name !== 'string' || envelope.event_name.length === 0) {
+    const name = envelope.event_name;
+    if (typeof name !== 'string' || name.length === 0) {
       throw new MessageRejectedError(channel, size, 'missing or empty event_name');
     }
-    const type = typeof envelope.event_type === 'string' && envelope.event_type !== '' ? envelope.event_type : envelope.event_name;
-    if (POISON_HINT.test(text)) {
-      const key = findPoisonedKey(envelope);
-      if (key !== undefined) throw new MessageRejectedError(channel, size, `forbidden key '${key}' in event data`);
+    const invalid = invalidEventNameReason(name);
+    if (invalid !== undefined) throw new MessageRejectedError(channel, size, `invalid event_name: ${invalid}`);
+    if (expectedName !== undefined && name !== expectedName) {
+      throw new MessageRejectedError(channel, size, `event_name '${name}' is not the event of this channel ('${expectedName}')`);
     }
-    const cls = resolveEventType(type);
-    if (cls === undefined && this.options.strictTypes) {
-      throw new MessageRejectedError(channel, size, `unknown event_type '${type}' (strictTypes: register it with @DomainEvent)`);
-    }
+    const type = typeof envelope.event_type === 'string' && envelope.event_type !== '' ? envelope.event_type : name;
+    const key = mayHaveForbiddenKey(text) ? findForbiddenKey(envelope) : undefined;
+    if (key !== undefined) throw new MessageRejectedError(channel, size, `forbidden key '${key}' in event data`);
+    const cls = this.classOf(type, name, channel, size);
     let event: unknown = envelope.event_data;
     if (cls !== undefined) {
+      const data = envelope.event_data;
+      if (typeof cls.fromJSON !== 'function' && (data === null || typeof data !== 'object' || Array.isArray(data))) {
+        throw new MessageRejectedError(channel, size, `event_data of '${type}' (${cls.name}) must be a JSON object (got ${kindOf(data)})`);
+      }
       try {
-        event = rebuild(cls, envelope.event_data);
+        event = rebuild(cls, data);
       } catch (err) {
         throw new MessageRejectedError(channel, size, `${cls.name}.fromJSON failed: ${(err as Error)?.message ?? String(err)}`);
       }
     }
     return {
-      name: envelope.event_name,
+      name,
       type,
       handleId: typeof envelope.handle_id === 'string' ? envelope.handle_id : '',
       event,
       origin: typeof envelope.origin === 'string' ? envelope.origin : undefined,
     };
   }
+
+  /**
+   * The class to rebuild as: the one registered under `type`, else the only one registered for the
+   * event's name (goevent always sends the name as `event_type`, even for versioned types), else none.
+   */
+  private classOf(type: string, name: string, channel: string, size: number): EventClassLike | undefined {
+    const registered = lookupEventType(type);
+    if (registered !== undefined) {
+      if (registered.name !== name) {
+        throw new MessageRejectedError(channel, size, `event_type '${type}' is registered for event '${registered.name}', not '${name}'`);
+      }
+      return registered.cls;
+    }
+    const sole = soleClassForName(name);
+    if (sole !== undefined) return sole;
+    if (this.options.strictTypes) {
+      throw new MessageRejectedError(channel, size, `unknown event_type '${type}' (strictTypes: register it with @DomainEvent)`);
+    }
+    return undefined;
+  }
+}
+
+type EventClassLike = { readonly name: string; prototype: object; fromJSON?(data: unknown): unknown };
+
+function kindOf(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
 }
 
 function rebuild(cls: { prototype: object; fromJSON?(data: unknown): unknown }, data: unknown): unknown {
@@ -140,22 +202,8 @@ function rebuild(cls: { prototype: object; fromJSON?(data: unknown): unknown }, 
   const instance = Object.create(cls.prototype) as Record<string, unknown>;
   if (data !== null && typeof data === 'object') {
     for (const key of Object.keys(data)) {
-      if (!POISONED_KEYS.has(key)) instance[key] = (data as Record<string, unknown>)[key];
+      if (!FORBIDDEN_KEYS.has(key)) instance[key] = (data as Record<string, unknown>)[key];
     }
   }
   return instance;
-}
-
-/** Depth-first search for a poisoned key anywhere in the envelope. */
-function findPoisonedKey(value: unknown): string | undefined {
-  const stack: unknown[] = [value];
-  while (stack.length > 0) {
-    const current = stack.pop();
-    if (current === null || typeof current !== 'object') continue;
-    for (const key of Object.keys(current)) {
-      if (POISONED_KEYS.has(key)) return key;
-      stack.push((current as Record<string, unknown>)[key]);
-    }
-  }
-  return undefined;
 }

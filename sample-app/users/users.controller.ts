@@ -14,9 +14,10 @@ export class UsersController {
   /** Dispatches and waits for every local listener; reports their errors in the response. */
   @Post()
   @HttpCode(201)
-  async register(@Body() body: RegisterUserDto) {
-    const userId = body.userId ?? `u${Date.now()}`;
-    const email = body.email ?? `${userId}@example.com`;
+  async register(@Body() body: RegisterUserDto | undefined) {
+    // `curl -X POST /users` sends no body (Express then leaves it undefined): make up a user.
+    const userId = body?.userId ?? `u${Date.now()}`;
+    const email = body?.email ?? `${userId}@example.com`;
     const result = await this.bus.dispatch(new UserRegistered(userId, email));
     return { userId, handleId: result.id, errors: result.errors.map((e) => e.message) };
   }

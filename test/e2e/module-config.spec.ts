@@ -204,3 +204,33 @@ describe('EventBusModule configuration', () => {
     });
   });
 });
+
+describe('a redis block that names no server fails app.init() (no silent 127.0.0.1:6379)', () => {
+  const cases: Array<[string, EventBusModuleOptions, string]> = [
+    ['redis: { url: process.env.REDIS_URL } with the variable unset', { driver: 'redis', redis: { url: undefined } }, 'redis.url'],
+    ["redis: { url: '' }", { driver: 'redis-streams', redis: { url: '' }, streams: { group: 'g' } }, 'redis.url'],
+    ['a block with only a channelPrefix', { driver: 'redis', redis: { channelPrefix: 'svc:' } }, 'redis.url'],
+  ];
+  for (const [label, options, option] of cases) {
+    it(label, async () => {
+      const error = await initError([EventBusModule.forRoot(options)]);
+      expect(error).toBeInstanceOf(InvalidOptionsError);
+      expect((error as InvalidOptionsError).option).toBe(option);
+      expect(error.message).toContain(`'${option}'`);
+      expect(error.message).toMatch(/give redis\.url .*redis\.host .*there is no default of 127\.0\.0\.1:6379$/);
+    });
+  }
+
+  it('forRootAsync with ConfigService.get() of a missing key', async () => {
+    const error = await initError([
+      ConfigModule.forRoot({ ignoreEnvFile: true, load: [() => ({})] }),
+      EventBusModule.forRootAsync({
+        imports: [ConfigModule],
+        inject: [ConfigService],
+        useFactory: (config: ConfigService) => ({ driver: 'redis', redis: { url: config.get<string>('NEB_UNSET_REDIS_URL') } }),
+      }),
+    ]);
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error.message).toMatch(/^EventBusModule option 'redis\.url' is undefined \(an unset environment variable such as REDIS_URL\?\)/);
+  });
+});

@@ -61,4 +61,26 @@ describe('sample app over HTTP (memory driver)', () => {
       expect.objectContaining({ listener: 'BillingListener.charge', message: expect.stringContaining('needs manual approval') }),
     ]);
   });
+
+  it('the start-up hint works as printed: `curl -X POST localhost:3000/users` (no body, no content-type) registers a made-up user', async () => {
+    const res = await request(app.getHttpServer()).post('/users').expect(201);
+    expect(res.body.userId).toMatch(/^u\d+$/);
+    expect(res.body.errors).toEqual([]);
+    const received = await request(app.getHttpServer()).get('/received').expect(200);
+    const forIt = received.body.events.filter((e: { data: { userId?: string } }) => e.data.userId === res.body.userId);
+    expect(forIt.map((e: { listener: string }) => e.listener)).toEqual([
+      'AuditListener.onUserRegistered',
+      'WelcomeEmailListener.sendWelcome',
+    ]);
+    expect(forIt[1].data.email).toBe(`${res.body.userId}@example.com`);
+  });
+
+  it('POST /orders with no body is accepted too (202), as a free order', async () => {
+    const res = await request(app.getHttpServer()).post('/orders').expect(202);
+    expect(res.body.orderId).toMatch(/^o\d+$/);
+    await app.get(EventBus).wait({ timeoutMs: 2000 });
+    const received = await request(app.getHttpServer()).get('/received').expect(200);
+    const forIt = received.body.events.filter((e: { data: { orderId?: string } }) => e.data.orderId === res.body.orderId);
+    expect(forIt.map((e: { listener: string }) => e.listener)).toEqual(['OrderTraceListener.trace']);
+  });
 });

@@ -262,7 +262,10 @@ describe.each([2, 3] as const)('redis driver over RESP%i', (protocol) => {
       `{"event_name":"user.registered","event_type":"${type}","event_data":${data},"handle_id":"0123456789abcdef","timestamp":1767225600}`;
     const bad = [
       ['not json {', /malformed JSON/],
-      [envelope('{"userId":"t"}', 'no.such.type.v9'), /unknown event_type/],
+      [envelope('{"userId":"t"}', 'order.created.v2'), /event_type 'order.created.v2' is registered for event 'order.created'/],
+      [envelope('"just text"'), /must be a JSON object \(got a string\)/],
+      [envelope('{"userId":"s","toString":"x"}'), /forbidden key 'toString'/],
+      [envelope('{"userId":"d","n":' + '['.repeat(70) + ']'.repeat(70) + '}'), /deeper than 64 levels/],
       [envelope(`{"userId":"${'x'.repeat(3000)}"}`), /size limit/],
       [envelope('{"__proto__":{"polluted":"yes"},"userId":"p"}'), /__proto__/],
       [envelope('{"constructor":{"prototype":{"polluted":"yes"}},"userId":"c"}'), /constructor/],

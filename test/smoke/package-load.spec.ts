@@ -1,10 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-const root = resolve(__dirname, '../..');
+import { installPacked, linkModules, packPackage, root, type PackedPackage } from '../support/packed-package';
 
 /** A listener app in plain JS (decorators applied as functions), the same for both module systems. */
 const appBody = `
@@ -27,24 +25,19 @@ console.log(JSON.stringify({ seen: greeter.seen, errors: result.errors.length, i
 `;
 
 describe('the packed package loads in a throwaway CommonJS app and an ESM app', () => {
+  let pack: PackedPackage;
   let dir: string;
 
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'neb-smoke-'));
     // What npm would install: the packed tarball (files: dist, package.json) ...
-    const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8' }));
-    const tarball = join(dir, packed[0].filename);
-    const pkgDir = join(dir, 'node_modules', 'nestjs-event-bus');
-    mkdirSync(pkgDir, { recursive: true });
-    execFileSync('tar', ['-xzf', tarball, '-C', pkgDir, '--strip-components=1']);
+    pack = packPackage();
+    dir = pack.dir;
+    installPacked(pack, dir);
     // ... next to the app's own copies of the peers.
-    for (const entry of readdirSync(join(root, 'node_modules'))) {
-      if (entry.startsWith('.') || entry === 'nestjs-event-bus') continue;
-      symlinkSync(join(root, 'node_modules', entry), join(dir, 'node_modules', entry));
-    }
+    linkModules(dir, [join(root, 'node_modules')]);
   });
 
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => pack?.remove());
 
   it('ships only dist/ and package metadata', () => {
     const files = readdirSync(join(dir, 'node_modules', 'nestjs-event-bus')).sort();

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,10 @@ export interface RedisServerOptions {
   tls?: boolean;
   /** `requirepass`. */
   password?: string;
+  /** A port picked by the caller (e.g. `freeClusterPort()`); default: a free one. */
+  port?: number;
+  /** Run as a Sentinel (`redis-server <conf> --sentinel`); `config` then holds the `sentinel ...` lines. */
+  sentinel?: boolean;
 }
 
 export interface TlsFiles {
@@ -38,7 +42,7 @@ export class RedisServer {
 
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     const dir = mkdtempSync(join(tmpdir(), 'neb-redis-'));
-    const port = await freePort();
+    const port = options.port ?? (await freePort());
     let tlsPort: number | undefined;
     let tlsFiles: TlsFiles | undefined;
     if (options.tls) {
@@ -46,7 +50,12 @@ export class RedisServer {
       tlsFiles = makeTlsFiles(dir);
     }
     const server = new RedisServer(port, dir, options, tlsPort, tlsFiles);
-    await server.launch();
+    try {
+      await server.launch();
+    } catch (error) {
+      await server.destroy();
+      throw error;
+    }
     return server;
   }
 
@@ -62,9 +71,27 @@ export class RedisServer {
     return this.process !== undefined && this.process.exitCode === null && this.process.signalCode === null;
   }
 
-  /** Starts the server again on the same port and data dir (after `kill()` or `stop()`). */
+  /**
+   * Starts the server again on the same port and data dir (after `kill()` or `stop()`). The config file is
+   * written once: a Sentinel rewrites its own (and tells replicas to rewrite theirs), and a restarted
+   * process must come back with what it had written.
+   */
   async launch(): Promise<void> {
-    const conf = [
+    const confFile = join(this.dir, 'redis.conf');
+    if (!existsSync(confFile)) writeFileSync(confFile, this.configLines().join('\n') + '\n');
+    const args = this.options.sentinel ? [confFile, '--sentinel'] : [confFile];
+    const child = spawn('redis-server', args, { stdio: 'ignore' });
+    this.process = child;
+    const deadline = Date.now() + 10_000;
+    while (!(await ping(this.port, this.options.password))) {
+      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}; see ${join(this.dir, 'redis.log')}`);
+      if (Date.now() > deadline) throw new Error(`redis-server on ${this.port} did not answer PING within 10 s`);
+      await sleep(20);
+    }
+  }
+
+  private configLines(): string[] {
+    return [
       `port ${this.port}`,
       'bind 127.0.0.1',
       `dir ${this.dir}`,
@@ -86,16 +113,6 @@ export class RedisServer {
         : []),
       ...(this.options.config ?? []),
     ];
-    const confFile = join(this.dir, 'redis.conf');
-    writeFileSync(confFile, conf.join('\n') + '\n');
-    const child = spawn('redis-server', [confFile], { stdio: 'ignore' });
-    this.process = child;
-    const deadline = Date.now() + 10_000;
-    while (!(await ping(this.port, this.options.password))) {
-      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}; see ${join(this.dir, 'redis.log')}`);
-      if (Date.now() > deadline) throw new Error(`redis-server on ${this.port} did not answer PING within 10 s`);
-      await sleep(20);
-    }
   }
 
   /** SIGKILL: no shutdown, no save (fault tests). */
@@ -103,7 +120,7 @@ export class RedisServer {
     await this.signal('SIGKILL');
   }
 
-  /** SIGTERM and wait for the exit. */
+  /** SIGTERM and wait for the exit (SIGKILL if it has not exited within 5 s). */
   async stop(): Promise<void> {
     await this.signal('SIGTERM');
   }
@@ -119,6 +136,13 @@ export class RedisServer {
     if (child === undefined || !this.running) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     process.kill(child.pid!, signal);
+    if (signal !== 'SIGKILL') {
+      const timer = setTimeout(() => {
+        if (this.running) process.kill(child.pid!, 'SIGKILL');
+      }, 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
     await exited;
     // The port is free once nothing answers on it.
     const deadline = Date.now() + 5_000;
@@ -141,6 +165,29 @@ export function freePort(): Promise<number> {
       const port = typeof address === 'object' && address !== null ? address.port : 0;
       server.close(() => resolve(port));
     });
+  });
+}
+
+/**
+ * A free port whose cluster bus port (port + 10000) is free too, and is not one of `taken` or their bus
+ * ports: a cluster node listens on both.
+ */
+export async function freeClusterPort(taken: readonly number[] = []): Promise<number> {
+  const used = new Set(taken.flatMap((port) => [port, port + 10_000]));
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = await freePort();
+    if (port === 6379 || port + 10_000 > 65_535 || used.has(port) || used.has(port + 10_000)) continue;
+    if (await canListen(port + 10_000)) return port;
+  }
+  throw new Error('no free port pair (port, port + 10000) found for a cluster node');
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 

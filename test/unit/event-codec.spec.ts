@@ -33,7 +33,7 @@ export class FailingFromJson {
   }
 }
 
-const codec = (overrides: Partial<{ maxEventSize: number; strictTypes: boolean }> = {}) =>
+const codec = (overrides: Partial<{ maxEventSize: number; strictTypes: boolean; maxDepth: number }> = {}) =>
   new EventCodec({ maxEventSize: 1024 * 1024, strictTypes: false, origin: 'bus-1', ...overrides });
 
 function wire(fields: Record<string, unknown>): string {
@@ -298,5 +298,132 @@ describe('EventCodec.decode', () => {
     expect(Object.getPrototypeOf(event)).toBe(PlainEvent.prototype);
     expect(Object.keys(event).sort()).toEqual(['amount', 'extra', 'id']);
     expect(Object.prototype.hasOwnProperty.call(event, 'id')).toBe(true);
+  });
+});
+
+@DomainEvent('codec.go.order', { type: 'codec.go.order.v2' })
+class GoOrderV2 {
+  constructor(readonly orderId: string) {}
+}
+
+@DomainEvent('codec.ambiguous', { type: 'codec.ambiguous.v1' })
+class AmbiguousV1 {}
+@DomainEvent('codec.ambiguous', { type: 'codec.ambiguous.v2' })
+class AmbiguousV2 {}
+
+describe('EventCodec.decode: what a message may claim', () => {
+  it('rebuilds a versioned class from a goevent sender that sends the event name as event_type', () => {
+    const incoming = codec().decode(
+      wire({ event_name: 'codec.go.order', event_type: 'codec.go.order', event_data: { orderId: 'o1' } }),
+      'goevent:codec.go.order',
+    );
+    expect(incoming.event).toBeInstanceOf(GoOrderV2);
+    expect((incoming.event as GoOrderV2).orderId).toBe('o1');
+    // Under strictTypes too: the type is then known.
+    const strict = codec({ strictTypes: true }).decode(
+      wire({ event_name: 'codec.go.order', event_type: 'codec.go.order', event_data: { orderId: 'o2' } }),
+      'ch',
+    );
+    expect(strict.event).toBeInstanceOf(GoOrderV2);
+  });
+
+  it('does not guess when two classes are registered for the name', () => {
+    const incoming = codec().decode(wire({ event_name: 'codec.ambiguous', event_type: 'codec.ambiguous', event_data: { a: 1 } }), 'ch');
+    expect(incoming.event).not.toBeInstanceOf(AmbiguousV1);
+    expect(incoming.event).not.toBeInstanceOf(AmbiguousV2);
+    expect(incoming.event).toEqual({ a: 1 });
+    expect(codec().decode(wire({ event_name: 'codec.ambiguous', event_type: 'codec.ambiguous.v2' }), 'ch').event).toBeInstanceOf(
+      AmbiguousV2,
+    );
+  });
+
+  it('rejects an event_name that is not the event of its channel', () => {
+    const e = rejection(() =>
+      codec().decode(wire({ event_name: 'user.deleted', event_type: 'user.deleted' }), 'goevent:user.registered', 'user.registered'),
+    );
+    expect(e.channel).toBe('goevent:user.registered');
+    expect(e.reason).toBe("event_name 'user.deleted' is not the event of this channel ('user.registered')");
+    // The same message on its own channel is accepted.
+    expect(
+      codec().decode(wire({ event_name: 'user.deleted', event_type: 'user.deleted' }), 'goevent:user.deleted', 'user.deleted').name,
+    ).toBe('user.deleted');
+  });
+
+  it('rejects an event_type whose class is registered for another event name', () => {
+    const e = rejection(() =>
+      codec().decode(
+        wire({ event_name: 'codec.other', event_type: 'codec.plain', event_data: { id: 'x', amount: 1 } }),
+        'goevent:codec.other',
+        'codec.other',
+      ),
+    );
+    expect(e.reason).toBe("event_type 'codec.plain' is registered for event 'codec.plain', not 'codec.other'");
+  });
+
+  it('rejects typed data that is not an object, naming what it got', () => {
+    const cases: Array<[unknown, string]> = [
+      ['text', 'a string'],
+      [null, 'null'],
+      [[1, 2], 'an array'],
+      [7, 'a number'],
+    ];
+    for (const [data, kind] of cases) {
+      const e = rejection(() => codec().decode(wire({ event_data: data }), 'ch'));
+      expect(e.reason).toBe(`event_data of 'codec.plain' (PlainEvent) must be a JSON object (got ${kind})`);
+    }
+    const missing = rejection(() => codec().decode(JSON.stringify({ event_name: 'codec.plain', event_type: 'codec.plain' }), 'ch'));
+    expect(missing.reason).toMatch(/must be a JSON object \(got nothing\)/);
+    // Untyped events may carry any JSON value.
+    expect(codec().decode(wire({ event_name: 'go.only', event_type: 'go.only', event_data: 'text' }), 'ch').event).toBe('text');
+  });
+
+  for (const key of ['toString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', 'toLocaleString', '__defineGetter__']) {
+    it(`rejects the key '${key}', which would shadow an Object.prototype method`, () => {
+      const e = rejection(() => codec().decode(wire({ event_data: { id: 'x', nested: { [key]: 1 } } }), 'ch'));
+      expect(e.reason).toBe(`forbidden key '${key}' in event data`);
+    });
+  }
+
+  it('rejects nesting past the depth limit before parsing, and accepts it at the limit', () => {
+    const nest = (levels: number): unknown => (levels === 0 ? 1 : { a: nest(levels - 1) });
+    expect(() => codec().decode(wire({ event_name: 'go.only', event_type: 'go.only', event_data: nest(64) }), 'ch')).not.toThrow();
+    const e = rejection(() => codec().decode(wire({ event_name: 'go.only', event_type: 'go.only', event_data: nest(65) }), 'ch'));
+    expect(e.reason).toBe('event_data nests deeper than 64 levels (redis.maxEventDepth)');
+    // Configurable; brackets inside strings do not count.
+    expect(
+      rejection(() => codec({ maxDepth: 2 }).decode(wire({ event_name: 'go.only', event_type: 'go.only', event_data: nest(3) }), 'ch'))
+        .reason,
+    ).toMatch(/deeper than 2 levels/);
+    expect(
+      codec({ maxDepth: 1 }).decode(wire({ event_name: 'go.only', event_type: 'go.only', event_data: { s: '[[[{{{' } }), 'ch').event,
+    ).toEqual({ s: '[[[{{{' });
+    // 100,000 levels: rejected, not a stack overflow.
+    const deep = '{"event_name":"go.only","event_data":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}';
+    expect(rejection(() => codec().decode(deep, 'ch')).reason).toMatch(/deeper than 64/);
+  });
+});
+
+describe('EventCodec.encode: refuses what every receiver would reject', () => {
+  for (const key of ['prototype', 'constructor', '__proto__', 'toString']) {
+    it(`refuses data with an own '${key}' key`, () => {
+      const data = JSON.parse(`{"nested":{"${key}":"p"}}`);
+      expect(() => codec().encode('x.y', 'x.y', data, '0123456789abcdef')).toThrow(EventSerializationError);
+      expect(() => codec().encode('x.y', 'x.y', data, '0123456789abcdef')).toThrow(
+        `event data has the key '${key}', which receivers reject (it reaches or shadows Object.prototype); rename it`,
+      );
+    });
+  }
+
+  it('refuses data nested past the depth limit, and sends data at the limit', () => {
+    const nest = (levels: number): unknown => (levels === 0 ? 1 : [nest(levels - 1)]);
+    expect(() => codec().encode('x.y', 'x.y', nest(64), '0123456789abcdef')).not.toThrow();
+    expect(() => codec().encode('x.y', 'x.y', nest(65), '0123456789abcdef')).toThrow(
+      'event data nests deeper than 64 levels (redis.maxEventDepth); flatten it or raise the limit',
+    );
+  });
+
+  it('sends keys and strings that merely mention those words', () => {
+    const out = codec().encode('x.y', 'x.y', { my_constructor: 1, text: '"prototype": 1', toStringish: 2 }, '0123456789abcdef');
+    expect(JSON.parse(out.payload).event_data).toEqual({ my_constructor: 1, text: '"prototype": 1', toStringish: 2 });
   });
 });

@@ -22,6 +22,7 @@ describe('module options', () => {
     expect(resolved.strictTypes).toBe(false);
     expect(resolved.redis.channelPrefix).toBe('goevent:');
     expect(resolved.redis.maxEventSize).toBe(1024 * 1024);
+    expect(resolved.redis.maxEventDepth).toBe(64);
     expect(resolved.redis.publishTimeoutMs).toBe(10_000);
     expect(resolveEventBusOptions(undefined).driver).toBe('memory');
   });
@@ -62,6 +63,8 @@ describe('module options', () => {
     ['a redis.url with another scheme', { driver: 'redis', redis: { url: 'http://localhost' } }, 'redis.url', /redis:\/\/ or rediss:\/\//],
     ['a non-string channelPrefix', { redis: { channelPrefix: 3 } }, 'redis.channelPrefix', /must be a string/],
     ['a zero maxEventSize', { redis: { maxEventSize: 0 } }, 'redis.maxEventSize', /positive number of bytes/],
+    ['a fractional maxEventDepth', { redis: { maxEventDepth: 2.5 } }, 'redis.maxEventDepth', /whole number >= 1, the nesting levels allowed inside event data \(got 2.5\)/],
+    ['a zero maxEventDepth', { redis: { maxEventDepth: 0 } }, 'redis.maxEventDepth', /whole number >= 1/],
     ['an unknown streams option', { streams: { groop: 'x' } }, 'streams.groop', /allowed: group, maxAttempts/],
     ['an empty streams.group', { streams: { group: '' } }, 'streams.group', /non-empty string/],
     ['a bad streams.startFrom', { streams: { startFrom: 'end' } }, 'streams.startFrom', /'new' or 'beginning'.*got 'end'/],

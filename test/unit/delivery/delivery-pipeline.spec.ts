@@ -181,6 +181,24 @@ describe('createDeliveryPipeline', () => {
     await p.close();
   });
 
+  it('bounds the queue of a listener with concurrency by default (10 000 waiting), and maxQueue: Infinity opts out', async () => {
+    const bounded = pipeline(() => new Promise(() => undefined), { concurrency: 1 });
+    void settle(() => bounded.call('running'));
+    for (let i = 0; i < 10_000; i++) void settle(() => bounded.call(i));
+    const [kind, err] = (await settle(() => bounded.call('one too many'))) as [string, QueueFullError];
+    expect(kind).toBe('err');
+    expect(err).toBeInstanceOf(QueueFullError);
+    expect(err.maxQueue).toBe(10_000);
+    expect(bounded.counts.queueOverflows).toBe(1);
+    await bounded.close();
+
+    const unbounded = pipeline(() => new Promise(() => undefined), { concurrency: 1, maxQueue: Number.POSITIVE_INFINITY });
+    for (let i = 0; i < 20_001; i++) void settle(() => unbounded.call(i));
+    await Promise.resolve();
+    expect(unbounded.counts.queueOverflows).toBeUndefined();
+    await unbounded.close();
+  });
+
   it('a sync listener with policies that succeeds at once still runs synchronously', () => {
     const seen: unknown[] = [];
     const p = pipeline((e) => void seen.push(e), {

@@ -21,6 +21,8 @@ describe('validateListenerOptions: delivery policies', () => {
     ).not.toThrow();
     expect(check({ retry: { attempts: 1 } })).not.toThrow();
     expect(check({ concurrency: 1, maxQueue: 0 })).not.toThrow();
+    expect(check({ concurrency: 1, maxQueue: Number.POSITIVE_INFINITY })).not.toThrow();
+    expect(check({ concurrency: 1, overflow: 'drop-oldest' })).not.toThrow();
   });
 
   it.each([
@@ -43,7 +45,9 @@ describe('validateListenerOptions: delivery policies', () => {
     [{ concurrency: 1, maxQueue: -1 }, /maxQueue' must be an integer >= 0/],
     [{ maxQueue: 10 }, /maxQueue' needs concurrency/],
     [{ concurrency: 1, maxQueue: 10, overflow: 'drop-newest' }, /overflow' must be 'reject' or 'drop-oldest' \(got 'drop-newest'\)/],
-    [{ concurrency: 1, overflow: 'reject' }, /overflow' needs maxQueue/],
+    [{ overflow: 'reject' }, /overflow' needs concurrency/],
+    [{ concurrency: 1, maxQueue: Number.POSITIVE_INFINITY, overflow: 'drop-oldest' }, /overflow' has no effect with maxQueue: Infinity/],
+    [{ concurrency: 1, maxQueue: -1 }, /maxQueue' must be an integer >= 0, events waiting for a slot, or Infinity for no bound/],
     [{ timeoutMs: 0 }, /timeoutMs' must be a number of ms from 1 to 2147483647/],
     [{ timeoutMs: 3_000_000_000 }, /timeoutMs' must be a number of ms from 1 to 2147483647/],
   ])('refuses %j with a message naming listener, option and allowed values', (options, message) => {

@@ -1,0 +1,64 @@
+/**
+ * What makes event data unsafe to rebuild: keys that reach or shadow `Object.prototype` when copied
+ * onto an instance, and nesting deep enough to overflow the stack of whoever walks it later
+ * (`JSON.stringify`, a logger, a deep clone).
+ */
+
+/** `__proto__`, `constructor`, `prototype` and every method name of `Object.prototype` (`toString`, `valueOf`, …). */
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['prototype', ...Object.getOwnPropertyNames(Object.prototype)]);
+
+/**
+ * Cheap pre-check on JSON text before the full key scan: a forbidden key written as a key, or any `\u`
+ * escape (which may spell one).
+ */
+const FORBIDDEN_HINT = new RegExp(`"(?:${[...FORBIDDEN_KEYS].join('|')})"\\s*:|\\\\u`);
+
+/** Default of `redis.maxEventDepth`: nesting levels of objects and arrays inside `event_data`. */
+export const DEFAULT_MAX_EVENT_DEPTH = 64;
+
+/** False when the JSON `text` surely has no forbidden key (the common case, without parsing). */
+export function mayHaveForbiddenKey(text: string): boolean {
+  return FORBIDDEN_HINT.test(text);
+}
+
+/** The first forbidden key anywhere in parsed JSON `value`, or undefined. */
+export function findForbiddenKey(value: unknown): string | undefined {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (current === null || typeof current !== 'object') continue;
+    for (const key of Object.keys(current)) {
+      if (FORBIDDEN_KEYS.has(key)) return key;
+      stack.push((current as Record<string, unknown>)[key]);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * True when JSON `text` nests objects/arrays more than `limit` levels deep. Most messages have fewer
+ * brackets in all than the limit, which a few native `indexOf` calls show without a character loop.
+ */
+export function nestsDeeperThan(text: string, limit: number): boolean {
+  if (countUpTo(text, '{', limit + 1) + countUpTo(text, '[', limit + 1) <= limit) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
+function countUpTo(text: string, char: string, max: number): number {
+  let count = 0;
+  for (let at = text.indexOf(char); at !== -1 && count <= max; at = text.indexOf(char, at + 1)) count++;
+  return count;
+}
