@@ -270,11 +270,12 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
     const codec = new EventCodec({
       maxEventSize: driver.maxEventSize ?? options.redis.maxEventSize,
       strictTypes: options.strictTypes,
+      maxDepth: options.redis.maxEventDepth,
       origin: this.busId,
     });
     const context: DriverContext = {
       busId: this.busId,
-      decode: (raw, channel) => codec.decode(raw, channel),
+      decode: (raw, channel, expectedName) => codec.decode(raw, channel, expectedName),
       reportError: (error) => this.recordError(error),
       log: (level, message) => this.logger[level](message),
       reportRetry: (listener, attempt, error, delayMs) => this.telemetry.retrying(listener, attempt, error, delayMs),

@@ -16,8 +16,11 @@ export type DriverDelivery = 'local' | 'broadcast' | 'durable';
 export interface DriverContext {
   /** Unique id of this bus instance (two apps in one process have two). */
   readonly busId: string;
-  /** Turns a raw wire message into an event, or throws a `MessageRejectedError`. */
-  decode(raw: string | Buffer, channel: string): IncomingEvent;
+  /**
+   * Turns a raw wire message into an event, or throws a `MessageRejectedError`. `expectedName` is the
+   * event the channel or stream carries: a message that claims another name is rejected.
+   */
+  decode(raw: string | Buffer, channel: string, expectedName?: string): IncomingEvent;
   /** Reports an error that belongs to no dispatch handle (a rejected message, a lost connection). */
   reportError(error: EventError): void;
   /** Logs an operational message (reconnects, resubscriptions). */
