@@ -28,6 +28,12 @@ const NO_SLOTS: readonly Slot[] = Object.freeze([]);
 const EMPTY_ROUTE: IndexedRoute = Object.freeze({ sync: Object.freeze([]), async: Object.freeze([]), patterns: NO_SLOTS });
 /** Names resolved at most before the cache starts over (dynamic names must not grow memory). */
 const MAX_CACHED_ROUTES = 10_000;
+/**
+ * One miss in this many (a power of two) enters the name cache. Storing a new name costs several
+ * lookups (the map grows, the name outlives young-generation GC), and most names that miss are
+ * dynamic (`order.<id>.created`) and never come again; a name that does come again is soon admitted.
+ */
+const ADMIT_EVERY = 64;
 
 /**
  * Listeners by key. `route(name)` is cached per name until the next registration change, so a
@@ -46,6 +52,7 @@ export class ListenerIndex {
   /** Scratch list of the pattern slots a name matches (reused: a lookup calls no listener, so it never nests). */
   private readonly matched: Slot[] = [];
   private nextSlotId = 0;
+  private misses = 0;
   /** The last name routed and its route: a loop dispatching one event skips even the map lookup. */
   private lastName: string | undefined;
   private lastRoute: IndexedRoute = EMPTY_ROUTE;
@@ -132,38 +139,42 @@ export class ListenerIndex {
     let route = this.routes.get(name);
     if (route === undefined) {
       route = this.resolve(name);
-      if (this.routes.size >= MAX_CACHED_ROUTES) this.routes.clear();
-      this.routes.set(name, route);
+      this.misses = (this.misses + 1) & (ADMIT_EVERY - 1);
+      if (this.misses === 0) this.admit(name, route);
     }
     this.lastName = name;
     this.lastRoute = route;
     return route;
   }
 
+  private admit(name: string, route: IndexedRoute): void {
+    if (this.routes.size >= MAX_CACHED_ROUTES) this.routes.clear();
+    this.routes.set(name, route);
+  }
+
   private resolve(name: string): IndexedRoute {
-    const exact = this.exact.get(name);
+    const exact = this.exact.size === 0 ? undefined : this.exact.get(name);
     const matched = this.matched;
     const count = this.trie.match(name, matched);
     let route: IndexedRoute;
     if (count === 0) route = exact === undefined ? EMPTY_ROUTE : this.slotRoute(exact);
     else if (count === 1 && exact === undefined) route = this.slotRoute(matched[0]);
-    else route = this.mergedRoute(exact, matched);
-    matched.length = 0;
+    else route = this.mergedRoute(exact, matched, count);
     return route;
   }
 
   /** The route of a name that reaches several keys: the same for every name that reaches the same keys. */
-  private mergedRoute(exact: Slot | undefined, matched: Slot[]): IndexedRoute {
-    matched.sort(byId);
+  private mergedRoute(exact: Slot | undefined, matched: Slot[], count: number): IndexedRoute {
+    const slots = matched.slice(0, count).sort(byId);
     let key = exact === undefined ? '' : String(exact.id);
-    for (const slot of matched) key += ',' + slot.id;
+    for (const slot of slots) key += ',' + slot.id;
     let route = this.merged.get(key);
     if (route === undefined) {
       let all: ListenerEntry[] = exact === undefined ? [] : exact.entries;
-      for (const slot of matched) all = all.concat(slot.entries);
+      for (const slot of slots) all = all.concat(slot.entries);
       // Registration order across every key (seq is global).
       all.sort(bySeq);
-      route = build(all, Object.freeze([...matched]));
+      route = build(all, Object.freeze(slots));
       if (this.merged.size >= MAX_CACHED_ROUTES) this.merged.clear();
       this.merged.set(key, route);
     }
@@ -182,6 +193,8 @@ export class ListenerIndex {
     if (isPattern(slot.key)) {
       this.patterns.delete(slot.key);
       this.trie.delete(slot.key);
+      // The scratch list may still hold it.
+      this.matched.length = 0;
     } else {
       this.exact.delete(slot.key);
     }

@@ -96,7 +96,10 @@ export class PatternTrie<T> {
     return true;
   }
 
-  /** Appends to `out` the value of every pattern `name` matches (each once, in no set order); returns how many. */
+  /**
+   * Writes to `out[0..n)` the value of every pattern `name` matches (each once, in no set order) and
+   * returns n; the entries of `out` past n are left as they were.
+   */
   match(name: string, out: T[]): number {
     if (this.count === 0) return 0;
     let current = this.current;
@@ -147,10 +150,7 @@ export class PatternTrie<T> {
     let matched = 0;
     for (let i = 0; i < reached; i++) {
       const value = current[i].value;
-      if (value !== undefined) {
-        out.push(value);
-        matched++;
-      }
+      if (value !== undefined) out[matched++] = value;
     }
     return matched;
   }
