@@ -21,6 +21,8 @@ const CASES = [
   bus('exact:5000', 'nestjs-event-bus, 5,000 exact names in rotation'),
 ];
 
+/** BENCH_ROUTING_N overrides it (a slow build, measured before a change, needs fewer). */
+const eventsPerSample = (quick) => process.env.BENCH_ROUTING_N ?? (quick ? '5000' : '100000');
 const timeOf = (s) => s?.elapsedNs / s?.n;
 /** Per round: how many times longer `a` takes than `b` per event. */
 const slower = (a, b) => (samples, r) => timeOf(samples.get(a)?.[r]) / timeOf(samples.get(b)?.[r]);
@@ -32,13 +34,12 @@ export const routingGroup = {
   cases: CASES,
   rounds: 3,
   note: (quick) =>
-    `${quick ? '5,000 (quick)' : '100,000'} events per sample after a warm-up, payload \`{ userId: 'u1', n: i }\`, one listener per ` +
+    `${Number(eventsPerSample(quick)).toLocaleString('en-US')}${quick ? ' (quick)' : ''} events per sample after a warm-up, payload \`{ userId: 'u1', n: i }\`, one listener per ` +
     'pattern or name, each sync. Wildcard patterns: `order.*.created` (which every name `order.<i>.created` ' +
     'reaches) and per-entity ones it does not (`e<k>.*.created`, `order.*.s<k>`, `e<k>.**`, `*.x<k>.created`). ' +
     'A new name per event misses the route cache every time. Exact names rotate over `order.<k>.created`.',
   sample(cse, { quick }) {
-    const events = process.env.BENCH_ROUTING_N ?? (quick ? '5000' : '100000');
-    const env = { BENCH_MODE: 'time', BENCH_N: events, BENCH_VARIANT: cse.variant };
+    const env = { BENCH_MODE: 'time', BENCH_N: eventsPerSample(quick), BENCH_VARIANT: cse.variant };
     if (quick) env.BENCH_WARMUP_MAX_MS = '50';
     return runNode(cse.file, { env });
   },

@@ -29,9 +29,10 @@ const EMPTY_ROUTE: IndexedRoute = Object.freeze({ sync: Object.freeze([]), async
 /** Names resolved at most before the cache starts over (dynamic names must not grow memory). */
 const MAX_CACHED_ROUTES = 10_000;
 /**
- * One miss in this many (a power of two) enters the name cache. Storing a new name costs several
- * lookups (the map grows, the name outlives young-generation GC), and most names that miss are
- * dynamic (`order.<id>.created`) and never come again; a name that does come again is soon admitted.
+ * One miss in this many (a power of two) enters the name cache, unless the name has listeners of
+ * its own. Storing a new name costs several lookups (the map grows, the name outlives
+ * young-generation GC), and most names that reach only patterns or nothing are dynamic
+ * (`order.<id>.created`) and never come again; a name that does come again is soon admitted.
  */
 const ADMIT_EVERY = 64;
 
@@ -138,9 +139,11 @@ export class ListenerIndex {
   private lookUp(name: string): IndexedRoute {
     let route = this.routes.get(name);
     if (route === undefined) {
-      route = this.resolve(name);
+      const exact = this.exact.size === 0 ? undefined : this.exact.get(name);
+      route = this.resolve(name, exact);
+      // A name with its own listeners is one of a bounded set: always worth keeping.
       this.misses = (this.misses + 1) & (ADMIT_EVERY - 1);
-      if (this.misses === 0) this.admit(name, route);
+      if (exact !== undefined || this.misses === 0) this.admit(name, route);
     }
     this.lastName = name;
     this.lastRoute = route;
@@ -152,8 +155,7 @@ export class ListenerIndex {
     this.routes.set(name, route);
   }
 
-  private resolve(name: string): IndexedRoute {
-    const exact = this.exact.size === 0 ? undefined : this.exact.get(name);
+  private resolve(name: string, exact: Slot | undefined): IndexedRoute {
     const matched = this.matched;
     const count = this.trie.match(name, matched);
     let route: IndexedRoute;

@@ -112,16 +112,21 @@ export class PatternTrie<T> {
       const end = dot === -1 ? name.length : dot;
       // Wildcards take non-empty segments only; no literal segment of a pattern is empty.
       const filled = end > start;
-      const segment = name.slice(start, end);
+      // Sliced only when a node has literal children to look it up in.
+      let segment: string | undefined;
       if (this.stamp === MAX_STAMP) this.resetMarks();
       const stamp = ++this.stamp;
       let found = 0;
       for (let i = 0; i < reached; i++) {
         const node = current[i];
-        const child = node.literal?.get(segment);
-        if (child !== undefined && child.mark !== stamp) {
-          child.mark = stamp;
-          next[found++] = child;
+        const literal = node.literal;
+        if (literal !== undefined) {
+          segment ??= name.slice(start, end);
+          const child = literal.get(segment);
+          if (child !== undefined && child.mark !== stamp) {
+            child.mark = stamp;
+            next[found++] = child;
+          }
         }
         if (!filled) continue;
         const star = node.star;
