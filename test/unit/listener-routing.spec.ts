@@ -136,11 +136,10 @@ describe('ListenerIndex routing on the pattern trie', () => {
 
   it('a name with listeners of its own is cached on its first miss (a bounded set: the registered names)', () => {
     const index = new ListenerIndex();
-    index.add(entry('order.**', 'deep'));
+    index.add(entry('audit.**', 'deep'));
     for (let k = 0; k < 100; k++) index.add(entry(`order.${k}.created`, `exact${k}`));
     for (let k = 0; k < 100; k++) index.route(`order.${k}.created`);
-    // 100 names plus the merged routes they share per key set, no sampling.
-    expect(index.cachedRoutes).toBeGreaterThanOrEqual(100);
+    expect(index.cachedRoutes).toBe(100);
   });
 
   it('routeKey() answers each copy of a received message from the same lookup: only keys the name matches', () => {
