@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench — this package and its peers side by side, in one run.
 //
-//   node bench/run.mjs [--quick] [--group in-process,redis] [--rounds N] [--results file | --no-results]
+//   node bench/run.mjs [--quick] [--group in-process,routing,redis] [--rounds N] [--results file | --no-results]
 //   BENCH_QUICK=1     same as --quick: small N, one round (the smoke test uses it); writes no results
 //                     file unless --results is given
 //   Full runs write bench/RESULTS.md. In-process groups run 5 rounds, redis groups 3 (--rounds overrides).
@@ -27,7 +27,7 @@ const require = createRequire(import.meta.url);
 const args = parseArgs(process.argv.slice(2));
 const quick = args.quick || process.env.BENCH_QUICK === '1';
 const roundsArg = args.rounds !== undefined ? Number(args.rounds) : undefined;
-const wanted = (args.group ?? 'in-process,redis').split(',');
+const wanted = (args.group ?? 'in-process,routing,redis').split(',');
 const scale = quick ? 'quick' : 'full';
 
 // Cases load a snapshot of dist/ taken now (inside the repo, so its imports resolve to

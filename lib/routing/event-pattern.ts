@@ -6,14 +6,23 @@ export function isPattern(key: string): boolean {
   return key.includes('*');
 }
 
-export function compilePattern(pattern: string): RegExp {
-  const parts = pattern.split('.').map((segment) => {
-    if (segment === '**') return '[^.]+(?:\\.[^.]+)*';
-    if (segment === '*') return '[^.]+';
-    if (segment.includes('*')) {
+/** The segments of a pattern, checked: wildcards are whole segments and no segment is empty. */
+export function parsePattern(pattern: string): string[] {
+  const segments = pattern.split('.');
+  for (const segment of segments) {
+    if (segment.length === 0) throw new TypeError(`event pattern '${pattern}' has an empty segment`);
+    if (segment !== '*' && segment !== '**' && segment.includes('*')) {
       throw new TypeError(`event pattern '${pattern}': wildcards must be whole segments ('user.*' or 'user.**'), not '${segment}'`);
     }
-    if (segment.length === 0) throw new TypeError(`event pattern '${pattern}' has an empty segment`);
+  }
+  return segments;
+}
+
+/** The same rule as one RegExp, for matching one name against one pattern (routing uses a trie). */
+export function compilePattern(pattern: string): RegExp {
+  const parts = parsePattern(pattern).map((segment) => {
+    if (segment === '**') return '[^.]+(?:\\.[^.]+)*';
+    if (segment === '*') return '[^.]+';
     return segment.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
   });
   return new RegExp(`^${parts.join('\\.')}$`);
@@ -27,7 +36,7 @@ export function assertEventKey(key: unknown, where: string): asserts key is stri
   }
   if (isPattern(key)) {
     try {
-      compilePattern(key);
+      parsePattern(key);
     } catch (err) {
       // Say which listener or call holds the bad pattern.
       throw new TypeError(`${where}: ${(err as Error).message}`);

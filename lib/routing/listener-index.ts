@@ -1,5 +1,6 @@
-import { compilePattern, isPattern } from './event-pattern';
+import { isPattern } from './event-pattern';
 import type { ListenerEntry } from './listener-entry';
+import { PatternTrie } from './pattern-trie';
 
 /** The listeners one event name reaches, split by how they run; immutable once built. */
 export interface Route {
@@ -7,36 +8,68 @@ export interface Route {
   readonly async: readonly ListenerEntry[];
 }
 
-interface PatternSlot {
-  readonly regex: RegExp;
+/** The listeners of one key (an event name or a pattern), in registration order. */
+interface Slot {
+  readonly key: string;
+  /** Creation order: names the slot in the key of a merged route. */
+  readonly id: number;
+  /** Replaced on every change, never changed in place: a route already handed out keeps its lists. */
   entries: ListenerEntry[];
+  /** The route of this key's listeners alone; rebuilt on first use after a change. */
+  route: IndexedRoute | undefined;
 }
 
-const EMPTY_ROUTE: Route = Object.freeze({ sync: Object.freeze([]), async: Object.freeze([]) });
+/** A route with the pattern slots it came from (a broadcast delivery asks whether its key is one of them). */
+interface IndexedRoute extends Route {
+  readonly patterns: readonly Slot[];
+}
+
+const NO_SLOTS: readonly Slot[] = Object.freeze([]);
+const EMPTY_ROUTE: IndexedRoute = Object.freeze({ sync: Object.freeze([]), async: Object.freeze([]), patterns: NO_SLOTS });
 /** Names resolved at most before the cache starts over (dynamic names must not grow memory). */
 const MAX_CACHED_ROUTES = 10_000;
+/**
+ * One miss in this many (a power of two) enters the name cache, unless the name has listeners of
+ * its own. Storing a new name costs several lookups (the map grows, the name outlives
+ * young-generation GC), and most names that reach only patterns or nothing are dynamic
+ * (`order.<id>.created`) and never come again; a name that does come again is soon admitted.
+ */
+const ADMIT_EVERY = 64;
 
 /**
- * Listeners by key. `route(name)` is computed once per name and cached until the next
- * registration change, so dispatch does one map lookup, never a scan of patterns.
+ * Listeners by key. `route(name)` is cached per name until the next registration change, so a
+ * dispatch of a known name is one map lookup. A name not in the cache costs one exact lookup and one
+ * walk of the pattern trie over its segments (never a scan of patterns); a name that reaches one key
+ * gets that key's prebuilt route, one that reaches several a merged route cached by the set of keys,
+ * so new names allocate no route.
  */
 export class ListenerIndex {
-  private readonly exact = new Map<string, ListenerEntry[]>();
-  private readonly patterns = new Map<string, PatternSlot>();
-  private readonly routes = new Map<string, Route>();
-  /** Routes of subscription keys (bounded: one per registered key). */
-  private readonly keyRoutes = new Map<string, Route>();
+  private readonly exact = new Map<string, Slot>();
+  private readonly patterns = new Map<string, Slot>();
+  private readonly trie = new PatternTrie<Slot>();
+  private readonly routes = new Map<string, IndexedRoute>();
+  /** Routes of names that reach several keys, by those keys (bounded like `routes`). */
+  private readonly merged = new Map<string, IndexedRoute>();
+  /** Scratch list of the pattern slots a name matches (reused: a lookup calls no listener, so it never nests). */
+  private readonly matched: Slot[] = [];
+  private nextSlotId = 0;
+  private misses = 0;
   /** The last name routed and its route: a loop dispatching one event skips even the map lookup. */
   private lastName: string | undefined;
-  private lastRoute: Route = EMPTY_ROUTE;
+  private lastRoute: IndexedRoute = EMPTY_ROUTE;
 
   add(entry: ListenerEntry): void {
-    if (isPattern(entry.key)) {
-      const slot = this.patterns.get(entry.key);
-      if (slot) slot.entries = [...slot.entries, entry];
-      else this.patterns.set(entry.key, { regex: compilePattern(entry.key), entries: [entry] });
+    const pattern = isPattern(entry.key);
+    const table = pattern ? this.patterns : this.exact;
+    const slot = table.get(entry.key);
+    if (slot !== undefined) {
+      slot.entries = [...slot.entries, entry];
+      slot.route = undefined;
     } else {
-      this.exact.set(entry.key, [...(this.exact.get(entry.key) ?? []), entry]);
+      const created: Slot = { key: entry.key, id: this.nextSlotId++, entries: [entry], route: undefined };
+      // The trie checks the pattern (and throws) before anything is stored.
+      if (pattern) this.trie.set(entry.key, created);
+      table.set(entry.key, created);
     }
     this.invalidate();
   }
@@ -44,19 +77,13 @@ export class ListenerIndex {
   /** Removes one listener. Returns true when its key has no listener left. */
   remove(entry: ListenerEntry): boolean {
     entry.active = false;
+    const slot = this.slotOf(entry.key);
     let left = 0;
-    if (isPattern(entry.key)) {
-      const slot = this.patterns.get(entry.key);
-      if (slot) {
-        slot.entries = slot.entries.filter((e) => e !== entry);
-        left = slot.entries.length;
-        if (left === 0) this.patterns.delete(entry.key);
-      }
-    } else {
-      const list = (this.exact.get(entry.key) ?? []).filter((e) => e !== entry);
-      left = list.length;
-      if (left === 0) this.exact.delete(entry.key);
-      else this.exact.set(entry.key, list);
+    if (slot !== undefined) {
+      slot.entries = slot.entries.filter((e) => e !== entry);
+      slot.route = undefined;
+      left = slot.entries.length;
+      if (left === 0) this.drop(slot);
     }
     this.invalidate();
     return left === 0;
@@ -64,20 +91,12 @@ export class ListenerIndex {
 
   /** Removes every listener registered under `key`; returns them. */
   removeKey(key: string): ListenerEntry[] {
-    const removed = isPattern(key) ? (this.patterns.get(key)?.entries ?? []) : (this.exact.get(key) ?? []);
-    for (const entry of removed) entry.active = false;
-    this.exact.delete(key);
-    this.patterns.delete(key);
+    const slot = this.slotOf(key);
+    if (slot === undefined) return [];
+    for (const entry of slot.entries) entry.active = false;
+    this.drop(slot);
     this.invalidate();
-    return removed;
-  }
-
-  /** Registrations changed: every cached route is stale. */
-  private invalidate(): void {
-    this.routes.clear();
-    this.keyRoutes.clear();
-    this.lastName = undefined;
-    this.lastRoute = EMPTY_ROUTE;
+    return slot.entries;
   }
 
   hasKey(key: string): boolean {
@@ -89,7 +108,12 @@ export class ListenerIndex {
   }
 
   entries(): ListenerEntry[] {
-    return [...this.exact.values(), ...[...this.patterns.values()].map((s) => s.entries)].flat();
+    return [...this.exact.values(), ...this.patterns.values()].flatMap((slot) => slot.entries);
+  }
+
+  /** How many names have a cached route (bounded, whatever names are dispatched). */
+  get cachedRoutes(): number {
+    return this.routes.size + this.merged.size;
   }
 
   /** Every listener `name` reaches, in registration order. */
@@ -98,55 +122,102 @@ export class ListenerIndex {
     return this.lookUp(name);
   }
 
-  private lookUp(name: string): Route {
+  /** The listeners of one subscription key that `name` reaches (a broadcast driver delivers per key). */
+  routeKey(key: string, name: string): Route {
+    if (!isPattern(key)) {
+      const slot = key === name ? this.exact.get(key) : undefined;
+      return slot === undefined ? EMPTY_ROUTE : this.slotRoute(slot);
+    }
+    const slot = this.patterns.get(key);
+    if (slot === undefined) return EMPTY_ROUTE;
+    // The name's route (cached, or one trie walk) lists the patterns it matches: one structure decides
+    // for local dispatch and for every copy of a received message.
+    const route = name === this.lastName ? this.lastRoute : this.lookUp(name);
+    return route.patterns.includes(slot) ? this.slotRoute(slot) : EMPTY_ROUTE;
+  }
+
+  private lookUp(name: string): IndexedRoute {
     let route = this.routes.get(name);
     if (route === undefined) {
-      route = this.build(name);
-      if (this.routes.size >= MAX_CACHED_ROUTES) this.routes.clear();
-      this.routes.set(name, route);
+      const exact = this.exact.size === 0 ? undefined : this.exact.get(name);
+      route = this.resolve(name, exact);
+      // A name with its own listeners is one of a bounded set: always worth keeping.
+      this.misses = (this.misses + 1) & (ADMIT_EVERY - 1);
+      if (exact !== undefined || this.misses === 0) this.admit(name, route);
     }
     this.lastName = name;
     this.lastRoute = route;
     return route;
   }
 
-  /** The listeners of one subscription key that `name` reaches (a broadcast driver delivers per key). */
-  routeKey(key: string, name: string): Route {
-    if (!isPattern(key)) return key === name ? this.keyRoute(key) : EMPTY_ROUTE;
-    const slot = this.patterns.get(key);
-    return slot !== undefined && slot.regex.test(name) ? this.keyRoute(key) : EMPTY_ROUTE;
+  private admit(name: string, route: IndexedRoute): void {
+    if (this.routes.size >= MAX_CACHED_ROUTES) this.routes.clear();
+    this.routes.set(name, route);
   }
 
-  /** Every listener registered under `key` itself, cached like `route()` (a broadcast driver asks per event). */
-  private keyRoute(key: string): Route {
-    let route = this.keyRoutes.get(key);
+  private resolve(name: string, exact: Slot | undefined): IndexedRoute {
+    const matched = this.matched;
+    const count = this.trie.match(name, matched);
+    let route: IndexedRoute;
+    if (count === 0) route = exact === undefined ? EMPTY_ROUTE : this.slotRoute(exact);
+    else if (count === 1 && exact === undefined) route = this.slotRoute(matched[0]);
+    else route = this.mergedRoute(exact, matched, count);
+    return route;
+  }
+
+  /** The route of a name that reaches several keys: the same for every name that reaches the same keys. */
+  private mergedRoute(exact: Slot | undefined, matched: Slot[], count: number): IndexedRoute {
+    const slots = matched.slice(0, count).sort(byId);
+    let key = exact === undefined ? '' : String(exact.id);
+    for (const slot of slots) key += ',' + slot.id;
+    let route = this.merged.get(key);
     if (route === undefined) {
-      const entries = isPattern(key) ? this.patterns.get(key)?.entries : this.exact.get(key);
-      route = entries === undefined ? EMPTY_ROUTE : split(entries);
-      this.keyRoutes.set(key, route);
+      let all: ListenerEntry[] = exact === undefined ? [] : exact.entries;
+      for (const slot of slots) all = all.concat(slot.entries);
+      // Registration order across every key (seq is global).
+      all.sort(bySeq);
+      route = build(all, Object.freeze(slots));
+      if (this.merged.size >= MAX_CACHED_ROUTES) this.merged.clear();
+      this.merged.set(key, route);
     }
     return route;
   }
 
-  private build(name: string): Route {
-    const exact = this.exact.get(name);
-    let all: ListenerEntry[] = exact ? [...exact] : [];
-    let merged = false;
-    for (const slot of this.patterns.values()) {
-      if (slot.regex.test(name)) {
-        all = all.concat(slot.entries);
-        merged = true;
-      }
+  private slotRoute(slot: Slot): IndexedRoute {
+    return (slot.route ??= build(slot.entries, isPattern(slot.key) ? Object.freeze([slot]) : NO_SLOTS));
+  }
+
+  private slotOf(key: string): Slot | undefined {
+    return isPattern(key) ? this.patterns.get(key) : this.exact.get(key);
+  }
+
+  private drop(slot: Slot): void {
+    if (isPattern(slot.key)) {
+      this.patterns.delete(slot.key);
+      this.trie.delete(slot.key);
+      // The scratch list may still hold it.
+      this.matched.length = 0;
+    } else {
+      this.exact.delete(slot.key);
     }
-    if (all.length === 0) return EMPTY_ROUTE;
-    if (merged) all.sort((a, b) => a.seq - b.seq);
-    return split(all);
+  }
+
+  /** Registrations changed: every cached name and merged route is stale (a slot's own route is reset with it). */
+  private invalidate(): void {
+    this.routes.clear();
+    this.merged.clear();
+    this.lastName = undefined;
+    this.lastRoute = EMPTY_ROUTE;
   }
 }
 
-function split(entries: readonly ListenerEntry[]): Route {
+const byId = (a: Slot, b: Slot) => a.id - b.id;
+const bySeq = (a: ListenerEntry, b: ListenerEntry) => a.seq - b.seq;
+
+function build(entries: readonly ListenerEntry[], patterns: readonly Slot[]): IndexedRoute {
+  if (entries.length === 0 && patterns.length === 0) return EMPTY_ROUTE;
   const sync: ListenerEntry[] = [];
   const async: ListenerEntry[] = [];
   for (const entry of entries) (entry.async ? async : sync).push(entry);
-  return Object.freeze({ sync: Object.freeze(sync), async: Object.freeze(async) });
+  return Object.freeze({ sync: Object.freeze(sync), async: Object.freeze(async), patterns });
 }
