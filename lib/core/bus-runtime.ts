@@ -17,7 +17,7 @@ import type { ListenerOptions } from '../interfaces/listener-options.interface';
 import { resolveEventBusOptions, validateListenerOptions } from '../options/event-bus-options.validator';
 import type { ResolvedEventBusOptions } from '../options/resolved-options.interface';
 import type { ListenerCall, ListenerEntry } from '../routing/listener-entry';
-import { ListenerIndex } from '../routing/listener-index';
+import { INVALID_NAME_ROUTE, ListenerIndex } from '../routing/listener-index';
 import { EventCodec } from '../serialization/event-codec';
 import { BusLifecycle } from './bus-lifecycle';
 import { ObserverSet, type BusObserver } from './bus-observer';
@@ -25,7 +25,7 @@ import { BusTelemetry } from './bus-telemetry';
 import { InboundDelivery } from './inbound-delivery';
 import { InflightTracker } from './inflight-tracker';
 import { LocalDispatcher } from './local-dispatcher';
-import { OutboundPublisher } from './outbound-publisher';
+import { OutboundPublisher, refuseName } from './outbound-publisher';
 import { SubscriptionManager } from './subscription-manager';
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -98,8 +98,10 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
   }
 
   private route(handle: DispatchHandle, type: string, event: unknown): void {
-    if (this.publishes) this.outbound.publish(handle, type, event);
-    else this.local.run(handle, this.index.route(handle.eventName), event, undefined);
+    if (this.publishes) return this.outbound.publish(handle, type, event);
+    const route = this.index.route(handle.eventName);
+    if (route === INVALID_NAME_ROUTE) return refuseName(handle);
+    this.local.run(handle, route, event, undefined);
   }
 
   private sendBeforeReadyOrAfterClose(handle: DispatchHandle, type: string, event: unknown): DispatchHandle {

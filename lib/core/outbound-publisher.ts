@@ -4,6 +4,7 @@ import { PUBLISHER } from '../errors/event.error';
 import { InvalidEventError } from '../errors/invalid-event.error';
 import type { EventBusDriver } from '../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../interfaces/event-envelope.interface';
+import { invalidEventNameReason, quoteEventName } from '../routing/event-name';
 import type { ListenerIndex } from '../routing/listener-index';
 import type { EventCodec } from '../serialization/event-codec';
 import type { BusObserver } from './bus-observer';
@@ -34,18 +35,9 @@ export class OutboundPublisher {
   }
 
   publish(handle: DispatchHandle, type: string, event: unknown): void {
-    // A name that is no channel or stream ('' or a pattern) must not reach the wire.
+    // A name that is no channel or stream (empty, a pattern, whitespace…) must not reach the wire.
     const name = handle.eventName;
-    if (name.length === 0 || name.includes('*')) {
-      handle._fail(
-        PUBLISHER,
-        new InvalidEventError(
-          `cannot send an event named '${name}': event names sent to other processes are non-empty and have no '*' (patterns are for listeners)`,
-        ),
-      );
-      handle._release();
-      return;
-    }
+    if (invalidEventNameReason(name) !== undefined) return refuseName(handle);
     // Encode first: an event that cannot be sent must not run anywhere.
     let outgoing: OutgoingEvent;
     try {
@@ -96,4 +88,14 @@ export class OutboundPublisher {
       handle._release();
     }
   }
+}
+
+/** Fails a dispatch whose name may not be dispatched, saying why; no listener runs anywhere. */
+export function refuseName(handle: DispatchHandle): void {
+  const name = handle.eventName;
+  handle._fail(
+    PUBLISHER,
+    new InvalidEventError(`cannot dispatch an event named ${quoteEventName(name)}: ${invalidEventNameReason(name) ?? 'invalid name'}`),
+  );
+  handle._release();
 }

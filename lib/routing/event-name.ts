@@ -7,6 +7,16 @@ export const MAX_EVENT_NAME_LENGTH = 255;
 
 const FORBIDDEN_CHARACTER = /[\s\p{Cc}\p{Cf}*]/u;
 
+/** A long name is cut in messages: the reason says how long it was. */
+export function quoteEventName(name: string): string {
+  return name.length <= 80 ? `'${name}'` : `'${name.slice(0, 60)}…' (${name.length} characters)`;
+}
+
+/** Why a listener key (an event name, or a pattern with `*` / `**` segments) is invalid, or undefined. */
+export function invalidListenerKeyReason(key: string): string | undefined {
+  return invalidEventNameReason(key.replace(/\*/g, 'x'));
+}
+
 /** Why `name` is not a valid event name, or undefined when it is. */
 export function invalidEventNameReason(name: string): string | undefined {
   if (name.length === 0) return 'an event name must not be empty';

@@ -1,3 +1,5 @@
+import { invalidListenerKeyReason, quoteEventName } from './event-name';
+
 /**
  * Event name patterns: `*` matches one dot-separated segment, `**` one or more.
  * Wildcards must be whole segments (`user.*`, not `user*`).
@@ -34,6 +36,9 @@ export function assertEventKey(key: unknown, where: string): asserts key is stri
       `${where}: an event name must be a non-empty string, a @DomainEvent class or an array of them (got ${String(key)})`,
     );
   }
+  // A listener of a name nobody can dispatch would never run.
+  const invalid = invalidListenerKeyReason(key);
+  if (invalid !== undefined) throw new TypeError(`${where}: invalid event name ${quoteEventName(key)}: ${invalid}`);
   if (isPattern(key)) {
     try {
       parsePattern(key);

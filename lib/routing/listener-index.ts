@@ -1,3 +1,4 @@
+import { invalidEventNameReason } from './event-name';
 import { isPattern } from './event-pattern';
 import type { ListenerEntry } from './listener-entry';
 import { PatternTrie } from './pattern-trie';
@@ -26,6 +27,12 @@ interface IndexedRoute extends Route {
 
 const NO_SLOTS: readonly Slot[] = Object.freeze([]);
 const EMPTY_ROUTE: IndexedRoute = Object.freeze({ sync: Object.freeze([]), async: Object.freeze([]), patterns: NO_SLOTS });
+/**
+ * The route of a name that may not be dispatched (see `invalidEventNameReason`): reaches no listener,
+ * and the bus refuses the dispatch when it gets it. Checked only when a name misses the cache, so a
+ * known name pays nothing for the check.
+ */
+export const INVALID_NAME_ROUTE: Route = Object.freeze({ sync: Object.freeze([]), async: Object.freeze([]), patterns: NO_SLOTS });
 /** Names resolved at most before the cache starts over (dynamic names must not grow memory). */
 const MAX_CACHED_ROUTES = 10_000;
 /**
@@ -139,6 +146,7 @@ export class ListenerIndex {
   private lookUp(name: string): IndexedRoute {
     let route = this.routes.get(name);
     if (route === undefined) {
+      if (invalidEventNameReason(name) !== undefined) return INVALID_NAME_ROUTE as IndexedRoute;
       const exact = this.exact.size === 0 ? undefined : this.exact.get(name);
       route = this.resolve(name, exact);
       // A name with its own listeners is one of a bounded set: always worth keeping.
