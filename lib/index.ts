@@ -15,3 +15,6 @@ export type * from './interfaces/event-class.interface';
 export type * from './interfaces/event-envelope.interface';
 export type * from './interfaces/listener-options.interface';
 export { EventRegistry } from './registry/event-registry';
+export type * from './board/board-source.interface';
+export type { BoardGuard, BoardGuardFunction, EventBoardOptions } from './board/event-board-options';
+export { EventBoardModule } from './board/event-board.module';
