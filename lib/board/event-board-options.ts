@@ -31,7 +31,7 @@ const PATH = /^(\/[A-Za-z0-9._~-]+)+$/;
 /** Fails `register()` with a message that names the option and what is allowed. */
 export function resolveBoardOptions(options: EventBoardOptions = {}): ResolvedBoardOptions {
   const path = (options.path ?? '/_events').replace(/\/+$/, '');
-  if (!PATH.test(path)) {
+  if (!PATH.test(path) || path.split('/').some((segment) => /^\.+$/.test(segment))) {
     throw new TypeError(
       `EventBoardModule option 'path' must be an absolute URL path of plain segments such as '/_events' or '/ops/events' (got ${JSON.stringify(options.path)})`,
     );
