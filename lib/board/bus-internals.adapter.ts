@@ -105,7 +105,9 @@ export function attachBoardObserver(bus: EventBus, recorder: EventBoardRecorder)
     const handle = (original as (...a: unknown[]) => DispatchHandle).apply(bus, args);
     const payload = typeof args[0] === 'string' ? args[1] : args[0];
     const record = recorder.dispatched(handle.eventName, handle.id, payload);
-    void handle.done.then((result) => recorder.dispatchSettled(record, result.errors.length));
+    // Most dispatches (sync listeners that return) are settled here: no promise per event for them.
+    if (handle.settled) recorder.dispatchSettled(record, handle.errors.length);
+    else void handle.done.then((result) => recorder.dispatchSettled(record, result.errors.length));
     return handle;
   };
   Object.defineProperty(bus, 'dispatch', { value: observed, configurable: true, writable: true, enumerable: false });
@@ -124,8 +126,9 @@ export function attachBoardObserver(bus: EventBus, recorder: EventBoardRecorder)
     refresh: cover,
     detach: () => {
       errors.unsubscribe();
-      // Only our own property: the class's dispatch() is back in charge.
-      if (bus.dispatch === observed) delete (bus as unknown as Record<string, unknown>).dispatch;
+      // Put the class's own dispatch() back as the value, not by deleting the property: a delete would turn
+      // the bus into a slow dictionary-mode object for the rest of the process.
+      if (bus.dispatch === observed) Object.defineProperty(bus, 'dispatch', { value: original, configurable: true, writable: true, enumerable: false });
       for (const [entry, call] of wrapped) entry.call = call;
       wrapped.clear();
     },
