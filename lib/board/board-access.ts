@@ -36,7 +36,11 @@ const DENIED_GUARD: AccessDecision = { allowed: false, status: 403, message: 'th
 const ALLOWED: AccessDecision = { allowed: true };
 
 /** The access rule: loopback only without a guard; with one, the guard alone decides. */
-export async function createAccessCheck(guard: BoardGuard | undefined, moduleRef: ModuleRef, boardClass: Type<unknown>): Promise<BoardAccessCheck> {
+export async function createAccessCheck(
+  guard: BoardGuard | undefined,
+  moduleRef: ModuleRef,
+  boardClass: Type<unknown>,
+): Promise<BoardAccessCheck> {
   if (guard === undefined) return async (request) => (isLoopbackAddress(remoteAddressOf(request)) ? ALLOWED : DENIED_REMOTE);
   const canActivate = await resolveGuard(guard, moduleRef);
   return async (request, response, handler) => {
@@ -51,7 +55,12 @@ export async function createAccessCheck(guard: BoardGuard | undefined, moduleRef
   };
 }
 
-type GuardCall = (request: unknown, response: unknown, boardClass: Type<unknown>, handler: (...args: never[]) => unknown) => Promise<boolean>;
+type GuardCall = (
+  request: unknown,
+  response: unknown,
+  boardClass: Type<unknown>,
+  handler: (...args: never[]) => unknown,
+) => Promise<boolean>;
 
 async function resolveGuard(guard: BoardGuard, moduleRef: ModuleRef): Promise<GuardCall> {
   let instance: CanActivate | undefined;
@@ -81,7 +90,12 @@ function isGuardClass(guard: BoardGuard): guard is Type<CanActivate> {
 }
 
 /** The ExecutionContext a Nest guard expects, for an HTTP request to the board. */
-function httpContext(request: unknown, response: unknown, boardClass: Type<unknown>, handler: (...args: never[]) => unknown): ExecutionContext {
+function httpContext(
+  request: unknown,
+  response: unknown,
+  boardClass: Type<unknown>,
+  handler: (...args: never[]) => unknown,
+): ExecutionContext {
   const args = [request, response, undefined];
   const http = { getRequest: <T>() => request as T, getResponse: <T>() => response as T, getNext: <T>() => undefined as T };
   const unsupported = (): never => {

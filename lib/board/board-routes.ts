@@ -58,7 +58,9 @@ export class EventBoardRoutes implements OnModuleInit, OnModuleDestroy {
   async onModuleInit(): Promise<void> {
     const adapter = this.adapterHost.httpAdapter;
     if (adapter === undefined || adapter === null) {
-      this.logger.warn('EventBoardModule is imported in an app without an HTTP server (createApplicationContext or a microservice): no board is mounted');
+      this.logger.warn(
+        'EventBoardModule is imported in an app without an HTTP server (createApplicationContext or a microservice): no board is mounted',
+      );
       return;
     }
     // A guard's getClass() is this class (the board's "controller"), getHandler() the route's handler.
@@ -122,7 +124,10 @@ export class EventBoardRoutes implements OnModuleInit, OnModuleDestroy {
 
   private async write(request: unknown, action: 'replay' | 'delete'): Promise<Reply> {
     if (this.options.readOnly) {
-      return { status: 403, body: { error: 'the event board is read-only; register it with readOnly: false to replay or delete dead letters' } };
+      return {
+        status: 403,
+        body: { error: 'the event board is read-only; register it with readOnly: false to replay or delete dead letters' },
+      };
     }
     const headers = (request as { headers?: Record<string, string | string[] | undefined> }).headers ?? {};
     if (headers[WRITE_HEADER] !== '1') {

@@ -70,8 +70,9 @@ export function listenedEventNames(bus: EventBus): string[] {
 export function streamsAccess(bus: EventBus): StreamsAccess | undefined {
   const driver = bus.getDriver();
   if (!(driver instanceof RedisStreamsDriver)) return undefined;
-  const commands = (driver as unknown as { commandClient(): Promise<{ call(command: string, ...args: string[]): Promise<unknown> }> })
-    .commandClient.bind(driver);
+  const commands = (
+    driver as unknown as { commandClient(): Promise<{ call(command: string, ...args: string[]): Promise<unknown> }> }
+  ).commandClient.bind(driver);
   const probe = driver.groupOf('x');
   return {
     streamKey: (eventName) => driver.streamKey(eventName),
@@ -128,7 +129,8 @@ export function attachBoardObserver(bus: EventBus, recorder: EventBoardRecorder)
       errors.unsubscribe();
       // Put the class's own dispatch() back as the value, not by deleting the property: a delete would turn
       // the bus into a slow dictionary-mode object for the rest of the process.
-      if (bus.dispatch === observed) Object.defineProperty(bus, 'dispatch', { value: original, configurable: true, writable: true, enumerable: false });
+      if (bus.dispatch === observed)
+        Object.defineProperty(bus, 'dispatch', { value: original, configurable: true, writable: true, enumerable: false });
       for (const [entry, call] of wrapped) entry.call = call;
       wrapped.clear();
     },

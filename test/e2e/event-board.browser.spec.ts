@@ -44,7 +44,9 @@ for (const platform of ['express', 'fastify'] as const) {
       const { page, requests, problems } = await open(`${url}/_events`);
       await page.getByRole('table', { name: 'Listeners' }).locator('tr[data-listener="order.placed Billing.charge"]').waitFor();
       const listeners = page.getByRole('table', { name: 'Listeners' });
-      await expect(listeners.locator('tr[data-listener="order.placed Billing.receipt"]').innerText()).resolves.toMatch(/async\s+breaker 5 \/ 1000 ms\s*timeout 2000 ms\s+closed/);
+      await expect(listeners.locator('tr[data-listener="order.placed Billing.receipt"]').innerText()).resolves.toMatch(
+        /async\s+breaker 5 \/ 1000 ms\s*timeout 2000 ms\s+closed/,
+      );
       await expect(listeners.locator('tr[data-listener="user.* Audit.log"]').innerText()).resolves.toContain('sync');
       await expect(page.locator('#driver').innerText()).resolves.toBe('memory');
       await expect(counter(page, 'dispatched').innerText()).resolves.toBe('0');
@@ -61,7 +63,11 @@ for (const platform of ['express', 'fastify'] as const) {
       const events = page.getByRole('table', { name: 'Latest events' });
       await until(async () => (await events.locator('tr[data-event="order.placed"]').count()) === 3, 5_000, 'three event rows');
       expect(await events.innerText()).toMatch(/failed \(1\)/);
-      await until(async () => /\b3\s+1\b/.test(await listeners.locator('tr[data-listener="order.placed Billing.charge"]').innerText()), 5_000, 'calls 3, failures 1');
+      await until(
+        async () => /\b3\s+1\b/.test(await listeners.locator('tr[data-listener="order.placed Billing.charge"]').innerText()),
+        5_000,
+        'calls 3, failures 1',
+      );
 
       // Payloads are hidden by default: the secret is nowhere in the page.
       expect(await page.content()).not.toContain('SECRET');
@@ -82,7 +88,7 @@ describe('event board in a browser: payloads', () => {
     await until(async () => (await events.innerText()).includes('VISIBLE-PAYLOAD'), 5_000, 'the payload');
     expect(await events.innerText()).toContain('<img src=x onerror=');
     expect(await page.locator('main img').count()).toBe(0);
-    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     expect(problems).toEqual([]);
   });
 });
@@ -145,7 +151,10 @@ describe('event board in a browser: redis-streams dead letters', () => {
 
     app.get(Poisoned).broken = false;
     await page.getByRole('button', { name: `Replay dead letter ${first.id} of poison.arrived` }).click();
-    await page.locator('#action-result').filter({ hasText: `Replayed ${first.id}` }).waitFor();
+    await page
+      .locator('#action-result')
+      .filter({ hasText: `Replayed ${first.id}` })
+      .waitFor();
     expect(app.get(Poisoned).handled).toEqual([1]);
     await until(async () => (await page.locator(`tr[data-dead-letter="${first.id}"]`).count()) === 0, 5_000, 'the replayed row to go');
 

@@ -43,7 +43,10 @@ for (const platform of ['express', 'fastify'] as const) {
 
     it('read-only by default: replay and delete are refused with 403', async () => {
       const { url } = await boot({}, { platform });
-      const replay = await request(url).post('/_events/api/dead-letters/replay?event=order.placed&id=1-0').set('X-Event-Board', '1').expect(403);
+      const replay = await request(url)
+        .post('/_events/api/dead-letters/replay?event=order.placed&id=1-0')
+        .set('X-Event-Board', '1')
+        .expect(403);
       expect(replay.body.error).toMatch(/read-only/);
       await request(url).delete('/_events/api/dead-letters?event=order.placed&id=1-0').set('X-Event-Board', '1').expect(403);
     });
@@ -56,21 +59,34 @@ for (const platform of ['express', 'fastify'] as const) {
       // A form post cannot set the header; a wrong value is refused as well.
       await request(url).post('/_events/api/dead-letters/replay?event=order.placed&id=1-0').set('X-Event-Board', 'yes').expect(403);
       for (const id of ['1', 'abc-0', '1-0;DEL', '1-0 1-1', '*']) {
-        const res = await request(url).post(`/_events/api/dead-letters/replay?event=order.placed&id=${encodeURIComponent(id)}`).set('X-Event-Board', '1');
+        const res = await request(url)
+          .post(`/_events/api/dead-letters/replay?event=order.placed&id=${encodeURIComponent(id)}`)
+          .set('X-Event-Board', '1');
         expect(res.status, id).toBe(400);
       }
       for (const event of ['unknown.event', 'user.*', '']) {
-        const res = await request(url).delete(`/_events/api/dead-letters?event=${encodeURIComponent(event)}&id=1-0`).set('X-Event-Board', '1');
+        const res = await request(url)
+          .delete(`/_events/api/dead-letters?event=${encodeURIComponent(event)}&id=1-0`)
+          .set('X-Event-Board', '1');
         expect(res.status, event).toBe(404);
       }
       // Valid and known, but the memory driver has no dead letters: refused with the service's explanation.
-      const memory = await request(url).post('/_events/api/dead-letters/replay?event=order.placed&id=1-0').set('X-Event-Board', '1').expect(409);
+      const memory = await request(url)
+        .post('/_events/api/dead-letters/replay?event=order.placed&id=1-0')
+        .set('X-Event-Board', '1')
+        .expect(409);
       expect(memory.body.error).toMatch(/needs driver 'redis-streams'/);
     });
 
     it('a guard function returning false gives 403 on the page and every API route; true serves them', async () => {
       const refused = await boot({ guard: () => false, readOnly: false }, { platform });
-      for (const path of ['/_events', '/_events/assets/board.js', '/_events/assets/board.css', '/_events/api/state', '/_events/api/streams']) {
+      for (const path of [
+        '/_events',
+        '/_events/assets/board.js',
+        '/_events/assets/board.css',
+        '/_events/api/state',
+        '/_events/api/streams',
+      ]) {
         await request(refused.url).get(path).expect(403);
       }
       await request(refused.url).post('/_events/api/dead-letters/replay?event=order.placed&id=1-0').set('X-Event-Board', '1').expect(403);
@@ -81,7 +97,10 @@ for (const platform of ['express', 'fastify'] as const) {
     });
 
     it('a CanActivate class guard is resolved through DI and decides from the request', async () => {
-      const { url } = await boot({ guard: TokenGuard, path: '/ops/board' }, { platform, metadata: { providers: [Billing, Audit, TokenGuard] } });
+      const { url } = await boot(
+        { guard: TokenGuard, path: '/ops/board' },
+        { platform, metadata: { providers: [Billing, Audit, TokenGuard] } },
+      );
       await request(url).get('/ops/board').expect(403);
       await request(url).get('/ops/board/api/state').expect(403);
       await request(url).get('/ops/board').set('X-Board-Token', 'letmein').expect(200);
@@ -112,11 +131,12 @@ for (const platform of ['express', 'fastify'] as const) {
 }
 
 describe('event board costs nothing per dispatch while nobody watches', () => {
-  it('dispatch() and listener calls are the bus\'s own until a page polls, and again once it stops', async () => {
+  it("dispatch() and listener calls are the bus's own until a page polls, and again once it stops", async () => {
     const { app, bus, url } = await boot();
     const own = (): boolean => Object.prototype.hasOwnProperty.call(bus, 'dispatch');
     // The listener entries' calls, read the way the board's adapter reads them.
-    const calls = (): unknown[] => (bus as unknown as { index: { entries(): Array<{ call: unknown }> } }).index.entries().map((e) => e.call);
+    const calls = (): unknown[] =>
+      (bus as unknown as { index: { entries(): Array<{ call: unknown }> } }).index.entries().map((e) => e.call);
     const unwatchedCalls = calls();
     expect(bus.dispatch).toBe(EventBus.prototype.dispatch);
     await bus.dispatch(new OrderPlaced('before', 'x'));

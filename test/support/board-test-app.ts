@@ -1,7 +1,15 @@
 import { Injectable, Module, type INestApplication, type ModuleMetadata } from '@nestjs/common';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import { DomainEvent, EventBoardModule, EventBus, EventBusModule, OnEvent, type EventBoardOptions, type EventBusModuleOptions } from 'nestjs-event-bus';
+import {
+  DomainEvent,
+  EventBoardModule,
+  EventBus,
+  EventBusModule,
+  OnEvent,
+  type EventBoardOptions,
+  type EventBusModuleOptions,
+} from 'nestjs-event-bus';
 
 @DomainEvent('order.placed')
 export class OrderPlaced {
@@ -46,7 +54,10 @@ export async function bootBoardApp(
   options: { platform?: 'express' | 'fastify'; bus?: EventBusModuleOptions; metadata?: ModuleMetadata } = {},
 ): Promise<BoardApp> {
   const metadata = options.metadata ?? { providers: [Billing, Audit] };
-  @Module({ ...metadata, imports: [EventBusModule.forRoot(options.bus ?? {}), EventBoardModule.register(board), ...(metadata.imports ?? [])] })
+  @Module({
+    ...metadata,
+    imports: [EventBusModule.forRoot(options.bus ?? {}), EventBoardModule.register(board), ...(metadata.imports ?? [])],
+  })
   class BoardTestModule {}
   const moduleRef = await Test.createTestingModule({ imports: [BoardTestModule] }).compile();
   const app =
