@@ -55,6 +55,8 @@ export interface BoardSnapshot {
   readonly listeners: BoardListener[];
   /** When the board started recording (ms since epoch); `undefined` while nobody watches. */
   readonly watchingSince: number | undefined;
+  /** Dispatches seen but not listed: a burst lists only its first 100 per tick (all are counted in `stats`). */
+  readonly unlistedEvents: number;
 }
 
 export type BoardOutcome = 'pending' | 'ok' | 'failed';

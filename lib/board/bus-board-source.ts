@@ -56,7 +56,13 @@ export class BusBoardSource implements BoardSource, OnModuleDestroy {
         meanMs: tally === undefined || tally.calls === 0 ? undefined : round(tally.totalMs / tally.calls),
       };
     });
-    return { driver: driverName(this.bus), stats: this.bus.stats(), listeners, watchingSince: this.watchingSince };
+    return {
+      driver: driverName(this.bus),
+      stats: this.bus.stats(),
+      listeners,
+      watchingSince: this.watchingSince,
+      unlistedEvents: this.recorder.unlisted,
+    };
   }
 
   latestEvents(): BoardEvent[] {

@@ -101,11 +101,13 @@ function fieldMap(flat: unknown): Record<string, unknown> {
 /** Starts feeding `recorder` from `bus`; `detach()` puts everything back as it was. */
 export function attachBoardObserver(bus: EventBus, recorder: EventBoardRecorder): BusObservation {
   const wrapped = new Map<ListenerEntry, ListenerCall>();
-  const original = bus.dispatch;
-  const observed = function (this: EventBus, ...args: unknown[]): DispatchHandle {
-    const handle = (original as (...a: unknown[]) => DispatchHandle).apply(bus, args);
-    const payload = typeof args[0] === 'string' ? args[1] : args[0];
-    const record = recorder.dispatched(handle.eventName, handle.id, payload);
+  const original = bus.dispatch as (eventOrName: unknown, payload?: unknown) => DispatchHandle;
+  // Fixed arity (no rest/apply): this runs per dispatch while a page is open.
+  const observed = (eventOrName: unknown, payloadArg?: unknown): DispatchHandle => {
+    const handle = original.call(bus, eventOrName, payloadArg);
+    if (!recorder.listing) return handle;
+    const payload = typeof eventOrName === 'string' ? payloadArg : eventOrName;
+    const record = recorder.dispatched(handle.eventName, handle.id, payload)!;
     // Most dispatches (sync listeners that return) are settled here: no promise per event for them.
     if (handle.settled) recorder.dispatchSettled(record, handle.errors.length);
     else void handle.done.then((result) => recorder.dispatchSettled(record, result.errors.length));
@@ -139,6 +141,7 @@ export function attachBoardObserver(bus: EventBus, recorder: EventBoardRecorder)
 
 /** The same call, timed and counted; its result (value, throw or promise) is passed on unchanged. */
 function observeCall(call: ListenerCall, eventKey: string, listener: string, recorder: EventBoardRecorder): ListenerCall {
+  const tally = recorder.tallyFor(eventKey, listener);
   return (event, meta) => {
     const startedAt = recorder.deliveryStarted();
     let result: unknown;
@@ -148,17 +151,17 @@ function observeCall(call: ListenerCall, eventKey: string, listener: string, rec
       // Inside the try: a foreign object's `then` getter may throw (the bus reports that as the failure).
       thenable = result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function';
     } catch (err) {
-      recorder.deliveryEnded(eventKey, listener, startedAt, true, err);
+      recorder.deliveryEnded(eventKey, listener, startedAt, true, err, tally);
       throw err;
     }
     if (thenable) {
       // A side chain that handles the rejection itself; the bus still gets (and handles) the original promise.
       Promise.resolve(result).then(
-        () => recorder.deliveryEnded(eventKey, listener, startedAt, false),
-        (err: unknown) => recorder.deliveryEnded(eventKey, listener, startedAt, true, err),
+        () => recorder.deliveryEnded(eventKey, listener, startedAt, false, undefined, tally),
+        (err: unknown) => recorder.deliveryEnded(eventKey, listener, startedAt, true, err, tally),
       );
     } else {
-      recorder.deliveryEnded(eventKey, listener, startedAt, false);
+      recorder.deliveryEnded(eventKey, listener, startedAt, false, undefined, tally);
     }
     return result;
   };

@@ -45,15 +45,50 @@ export class EventBoardRecorder {
   private readonly errorTimes = new WeakMap<EventError, number>();
   private seq = 0;
   private changed: (() => void) | undefined;
+  private tickScheduled = false;
+  /** Dispatches listed since the last microtask checkpoint: a burst lists its first `LATEST_EVENTS` only. */
+  private listedThisTick = 0;
+  /** Dispatches not listed because a burst was over the limit (they are counted, not kept). */
+  unlisted = 0;
+  /** Moves whenever something new was recorded. */
+  version = 0;
+  private readonly endTick = (): void => {
+    this.tickScheduled = false;
+    this.listedThisTick = 0;
+    this.changed?.();
+  };
 
   constructor(private readonly showPayloads: boolean) {}
 
-  /** Called after anything new was recorded (the source bumps its version). */
+  /** Called once per tick in which anything new was recorded (not once per event: that would cost per dispatch). */
   onChange(listener: (() => void) | undefined): void {
     this.changed = listener;
   }
 
-  dispatched(name: string, handleId: string, payload: unknown): RecordedDispatch {
+  private touched(): void {
+    this.version++;
+    if (this.tickScheduled) return;
+    this.tickScheduled = true;
+    queueMicrotask(this.endTick);
+  }
+
+  /** False once this tick listed `LATEST_EVENTS` dispatches (the next ones are only counted as unlisted). */
+  get listing(): boolean {
+    if (this.listedThisTick < LATEST_EVENTS) return true;
+    this.unlisted++;
+    return false;
+  }
+
+  /**
+   * Lists one dispatch; `undefined` when this tick already listed `LATEST_EVENTS` (a tight loop of
+   * dispatches would only push its own earlier entries out of the list, at a cost per event).
+   */
+  dispatched(name: string, handleId: string, payload: unknown): RecordedDispatch | undefined {
+    if (this.listedThisTick >= LATEST_EVENTS) {
+      this.unlisted++;
+      return undefined;
+    }
+    this.listedThisTick++;
     const record: RecordedDispatch = {
       seq: ++this.seq,
       name,
@@ -65,7 +100,7 @@ export class EventBoardRecorder {
       payload: this.showPayloads ? payloadText(payload) : undefined,
     };
     this.events.push(record);
-    this.changed?.();
+    this.touched();
     return record;
   }
 
@@ -73,7 +108,7 @@ export class EventBoardRecorder {
     record.durationMs = Date.now() - record.at;
     record.errors = errorCount;
     record.outcome = errorCount === 0 ? 'ok' : 'failed';
-    this.changed?.();
+    this.touched();
   }
 
   /** Returns the start time to hand back to `deliveryEnded()`. */
@@ -81,9 +116,18 @@ export class EventBoardRecorder {
     return performance.now();
   }
 
-  /** `error` is undefined for a call that succeeded. */
-  deliveryEnded(eventKey: string, listener: string, startedAt: number, failed: boolean, error?: unknown): void {
-    const tally = this.tally(eventKey, listener);
+  /**
+   * `error` is undefined for a call that succeeded. `tally` is `tallyFor(eventKey, listener)`, which an
+   * observer may look up once per listener rather than once per call.
+   */
+  deliveryEnded(
+    eventKey: string,
+    listener: string,
+    startedAt: number,
+    failed: boolean,
+    error?: unknown,
+    tally = this.tallyFor(eventKey, listener),
+  ): void {
     tally.calls++;
     tally.totalMs += performance.now() - startedAt;
     if (failed) {
@@ -95,12 +139,12 @@ export class EventBoardRecorder {
       tally.consecutiveFailures = 0;
       tally.refusedByBreaker = false;
     }
-    this.changed?.();
+    this.touched();
   }
 
   error(error: EventError): void {
     this.errorTimes.set(error, Date.now());
-    this.changed?.();
+    this.touched();
   }
 
   latestEvents(): RecordedDispatch[] {
@@ -115,7 +159,8 @@ export class EventBoardRecorder {
     return this.errorTimes.get(error);
   }
 
-  private tally(eventKey: string, listener: string): ListenerTally {
+  /** The (created on first use) tally of one listener under one event key. */
+  tallyFor(eventKey: string, listener: string): ListenerTally {
     let byName = this.tallies.get(eventKey);
     if (byName === undefined) this.tallies.set(eventKey, (byName = new Map()));
     let tally = byName.get(listener);

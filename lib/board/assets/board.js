@@ -220,6 +220,7 @@
       renderCounters(s.stats);
       renderListeners(s.listeners, s.watchingSince);
       renderEvents(s.events);
+      $('events-unlisted').textContent = s.unlistedEvents > 0 ? '(' + s.unlistedEvents + ' more in bursts not listed)' : '';
       renderErrors(s.errors);
       setStatus('live · updated ' + time(Date.now()), false);
     }, function (err) {
