@@ -7,17 +7,34 @@
   var STATE_EVERY_MS = 1000;
   var STREAMS_EVERY_MS = 3000;
   var COUNTERS = [
-    ['dispatched', 'Dispatched'], ['listenerErrors', 'Listener errors'], ['publishErrors', 'Publish errors'],
-    ['rejectedMessages', 'Rejected messages'], ['retries', 'Retries'], ['timeouts', 'Timeouts'],
-    ['queueOverflows', 'Queue overflows'], ['breakerRejections', 'Breaker rejections'], ['breakerOpens', 'Breaker opens'],
-    ['filtered', 'Filtered'], ['abandonedOnClose', 'Abandoned on close'],
+    ['dispatched', 'Dispatched'],
+    ['listenerErrors', 'Listener errors'],
+    ['publishErrors', 'Publish errors'],
+    ['rejectedMessages', 'Rejected messages'],
+    ['retries', 'Retries'],
+    ['timeouts', 'Timeouts'],
+    ['queueOverflows', 'Queue overflows'],
+    ['breakerRejections', 'Breaker rejections'],
+    ['breakerOpens', 'Breaker opens'],
+    ['filtered', 'Filtered'],
+    ['abandonedOnClose', 'Abandoned on close'],
   ];
-  var BAD = { listenerErrors: 1, publishErrors: 1, rejectedMessages: 1, timeouts: 1, queueOverflows: 1, breakerRejections: 1, abandonedOnClose: 1 };
+  var BAD = {
+    listenerErrors: 1,
+    publishErrors: 1,
+    rejectedMessages: 1,
+    timeouts: 1,
+    queueOverflows: 1,
+    breakerRejections: 1,
+    abandonedOnClose: 1,
+  };
   var readOnly = true;
   var stateTimer = 0;
   var streamsTimer = 0;
 
-  function $(id) { return document.getElementById(id); }
+  function $(id) {
+    return document.getElementById(id);
+  }
 
   function el(tag, text, className) {
     var node = document.createElement(tag);
@@ -53,7 +70,9 @@
       tr.appendChild(cell);
       fragment.appendChild(tr);
     }
-    rows.forEach(function (r) { fragment.appendChild(r); });
+    rows.forEach(function (r) {
+      fragment.appendChild(r);
+    });
     tbody.replaceChildren(fragment);
   }
 
@@ -86,21 +105,30 @@
     var previous = null;
     var rows = listeners
       .slice()
-      .sort(function (a, b) { return a.event < b.event ? -1 : a.event > b.event ? 1 : 0; })
+      .sort(function (a, b) {
+        return a.event < b.event ? -1 : a.event > b.event ? 1 : 0;
+      })
       .map(function (l) {
         var first = l.event !== previous;
         previous = l.event;
-        var policies = l.policies.length ? l.policies.map(function (p) { return el('span', p, 'pill'); }) : '—';
-        var tr = row([
-          td(first ? el('code', l.event) : ''),
-          td(el('code', l.name)),
-          td(l.mode),
-          td(policies),
-          td(l.breaker || '—', l.breaker || ''),
-          td(l.calls, 'num'),
-          td(l.failures, 'num' + (l.failures > 0 ? ' failed' : '')),
-          td(l.meanMs === undefined ? '—' : duration(l.meanMs), 'num'),
-        ], first ? 'group-start' : '');
+        var policies = l.policies.length
+          ? l.policies.map(function (p) {
+              return el('span', p, 'pill');
+            })
+          : '—';
+        var tr = row(
+          [
+            td(first ? el('code', l.event) : ''),
+            td(el('code', l.name)),
+            td(l.mode),
+            td(policies),
+            td(l.breaker || '—', l.breaker || ''),
+            td(l.calls, 'num'),
+            td(l.failures, 'num' + (l.failures > 0 ? ' failed' : '')),
+            td(l.meanMs === undefined ? '—' : duration(l.meanMs), 'num'),
+          ],
+          first ? 'group-start' : '',
+        );
         tr.setAttribute('data-listener', l.event + ' ' + l.name);
         return tr;
       });
@@ -139,17 +167,25 @@
 
   function renderStreams(data) {
     var section = $('streams');
-    if (!data.available) { section.hidden = true; return; }
+    if (!data.available) {
+      section.hidden = true;
+      return;
+    }
     section.hidden = false;
-    fill($('groups'), data.groups.map(function (g) {
-      return row([
-        td(el('code', g.event)),
-        td([el('code', g.group), g.ours ? '' : el('span', 'other service', 'pill')]),
-        td(g.lag === undefined || g.lag === null ? '—' : g.lag, 'num'),
-        td(g.pending, 'num' + (g.pending > 0 ? ' pending' : '')),
-        td(g.consumers, 'num'),
-      ]);
-    }), 'No consumer groups yet.', 5);
+    fill(
+      $('groups'),
+      data.groups.map(function (g) {
+        return row([
+          td(el('code', g.event)),
+          td([el('code', g.group), g.ours ? '' : el('span', 'other service', 'pill')]),
+          td(g.lag === undefined || g.lag === null ? '—' : g.lag, 'num'),
+          td(g.pending, 'num' + (g.pending > 0 ? ' pending' : '')),
+          td(g.consumers, 'num'),
+        ]);
+      }),
+      'No consumer groups yet.',
+      5,
+    );
     $('actions-col').hidden = data.readOnly;
     var rows = [];
     data.deadLetters.forEach(function (d) {
@@ -160,10 +196,13 @@
           td(el('code', item.listener)),
           td(item.attempts, 'num'),
           td(time(item.failedAt)),
-          td([el('span', item.reason ? item.reason + ': ' + item.error : item.error, 'message'),
-              item.payload !== undefined ? el('span', item.payload, 'payload') : null]),
+          td([
+            el('span', item.reason ? item.reason + ': ' + item.error : item.error, 'message'),
+            item.payload !== undefined ? el('span', item.payload, 'payload') : null,
+          ]),
         ];
-        if (!data.readOnly) cells.push(td([action('Replay', 'POST', d.event, item.id, ''), action('Delete', 'DELETE', d.event, item.id, 'danger')]));
+        if (!data.readOnly)
+          cells.push(td([action('Replay', 'POST', d.event, item.id, ''), action('Delete', 'DELETE', d.event, item.id, 'danger')]));
         var tr = row(cells);
         tr.setAttribute('data-dead-letter', item.id);
         rows.push(tr);
@@ -182,12 +221,28 @@
       var query = '?event=' + encodeURIComponent(event) + '&id=' + encodeURIComponent(id);
       var url = api + '/dead-letters' + (method === 'POST' ? '/replay' : '') + query;
       fetch(url, { method: method, headers: { 'X-Event-Board': '1' }, credentials: 'same-origin' })
-        .then(function (res) {
-          if (res.ok) return notice(label === 'Replay' ? 'Replayed ' + id + ': delivered again and removed.' : 'Deleted ' + id + '.', false);
-          return res.json().then(function (body) { notice(label + ' ' + id + ' failed: ' + (body.error || res.status), true); },
-            function () { notice(label + ' ' + id + ' failed: HTTP ' + res.status, true); });
-        }, function (err) { notice(label + ' ' + id + ' failed: ' + err.message, true); })
-        .then(function () { button.disabled = false; pollStreams(); pollState(); });
+        .then(
+          function (res) {
+            if (res.ok)
+              return notice(label === 'Replay' ? 'Replayed ' + id + ': delivered again and removed.' : 'Deleted ' + id + '.', false);
+            return res.json().then(
+              function (body) {
+                notice(label + ' ' + id + ' failed: ' + (body.error || res.status), true);
+              },
+              function () {
+                notice(label + ' ' + id + ' failed: HTTP ' + res.status, true);
+              },
+            );
+          },
+          function (err) {
+            notice(label + ' ' + id + ' failed: ' + err.message, true);
+          },
+        )
+        .then(function () {
+          button.disabled = false;
+          pollStreams();
+          pollState();
+        });
     });
     return button;
   }
@@ -213,25 +268,37 @@
 
   function pollState() {
     clearTimeout(stateTimer);
-    return getJson('/state').then(function (s) {
-      readOnly = s.readOnly;
-      $('driver').textContent = s.driver || 'starting';
-      $('mode').textContent = (readOnly ? 'read-only' : 'replay / delete enabled') + (s.showPayloads ? ' · payloads shown' : '');
-      renderCounters(s.stats);
-      renderListeners(s.listeners, s.watchingSince);
-      renderEvents(s.events);
-      $('events-unlisted').textContent = s.unlistedEvents > 0 ? '(' + s.unlistedEvents + ' more in bursts not listed)' : '';
-      renderErrors(s.errors);
-      setStatus('live · updated ' + time(Date.now()), false);
-    }, function (err) {
-      setStatus('not updating: ' + err.message, true);
-    }).then(function () { schedule(); });
+    return getJson('/state')
+      .then(
+        function (s) {
+          readOnly = s.readOnly;
+          $('driver').textContent = s.driver || 'starting';
+          $('mode').textContent = (readOnly ? 'read-only' : 'replay / delete enabled') + (s.showPayloads ? ' · payloads shown' : '');
+          renderCounters(s.stats);
+          renderListeners(s.listeners, s.watchingSince);
+          renderEvents(s.events);
+          $('events-unlisted').textContent = s.unlistedEvents > 0 ? '(' + s.unlistedEvents + ' more in bursts not listed)' : '';
+          renderErrors(s.errors);
+          setStatus('live · updated ' + time(Date.now()), false);
+        },
+        function (err) {
+          setStatus('not updating: ' + err.message, true);
+        },
+      )
+      .then(function () {
+        schedule();
+      });
   }
 
   function pollStreams() {
     clearTimeout(streamsTimer);
-    return getJson('/streams').then(renderStreams, function () { /* the state poll reports the outage */ })
-      .then(function () { if (!document.hidden) streamsTimer = setTimeout(pollStreams, STREAMS_EVERY_MS); });
+    return getJson('/streams')
+      .then(renderStreams, function () {
+        /* the state poll reports the outage */
+      })
+      .then(function () {
+        if (!document.hidden) streamsTimer = setTimeout(pollStreams, STREAMS_EVERY_MS);
+      });
   }
 
   function schedule() {
@@ -240,7 +307,10 @@
 
   // A hidden tab stops polling (and so stops the recording on the server); it starts again when shown.
   document.addEventListener('visibilitychange', function () {
-    if (!document.hidden) { pollState(); pollStreams(); }
+    if (!document.hidden) {
+      pollState();
+      pollStreams();
+    }
   });
 
   pollState();
