@@ -133,6 +133,9 @@ export class EventBoardRoutes implements OnModuleInit, OnModuleDestroy {
     if (headers[WRITE_HEADER] !== '1') {
       return { status: 403, body: { error: `writes need the header '${WRITE_HEADER}: 1' (the board's page sends it)` } };
     }
+    // Even if the app answers CORS preflights for every route (app.enableCors()), a browser marks a
+    // cross-site request as such: refuse it.
+    if (isCrossSite(headers)) return { status: 403, body: { error: 'cross-site writes are refused; use the board page itself' } };
     const url = new URL(this.adapterHost.httpAdapter.getRequestUrl(request) ?? '', 'http://board.invalid');
     const event = url.searchParams.get('event') ?? '';
     const id = url.searchParams.get('id') ?? '';
@@ -151,5 +154,19 @@ export class EventBoardRoutes implements OnModuleInit, OnModuleDestroy {
       return { status: 409, body: { error: (err as Error)?.message ?? String(err) } };
     }
     return { status: 204 };
+  }
+}
+
+/** True when the browser says the request comes from another site (`Sec-Fetch-Site`, or an `Origin` that is not this host). */
+export function isCrossSite(headers: Record<string, string | string[] | undefined>): boolean {
+  const site = headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
+  const origin = headers.origin;
+  if (origin === undefined) return false;
+  if (typeof origin !== 'string' || origin === 'null') return true;
+  try {
+    return new URL(origin).host !== headers.host;
+  } catch {
+    return true;
   }
 }

@@ -70,6 +70,17 @@ for (const platform of ['express', 'fastify'] as const) {
           .set('X-Event-Board', '1');
         expect(res.status, event).toBe(404);
       }
+      // A cross-site request is refused even with the header (an app may answer every CORS preflight).
+      await request(url)
+        .post('/_events/api/dead-letters/replay?event=order.placed&id=1-0')
+        .set('X-Event-Board', '1')
+        .set('Origin', 'https://evil.example')
+        .expect(403);
+      await request(url)
+        .post('/_events/api/dead-letters/replay?event=order.placed&id=1-0')
+        .set('X-Event-Board', '1')
+        .set('Sec-Fetch-Site', 'cross-site')
+        .expect(403);
       // Valid and known, but the memory driver has no dead letters: refused with the service's explanation.
       const memory = await request(url)
         .post('/_events/api/dead-letters/replay?event=order.placed&id=1-0')
@@ -94,6 +105,12 @@ for (const platform of ['express', 'fastify'] as const) {
       const allowed = await boot({ guard: async () => true }, { platform });
       await request(allowed.url).get('/_events').expect(200);
       await request(allowed.url).get('/_events/api/state').expect(200);
+    });
+
+    it('a CanActivate class guard that is not a provider is created with its dependencies', async () => {
+      const { url } = await boot({ guard: TokenGuard }, { platform });
+      await request(url).get('/_events/api/state').expect(403);
+      await request(url).get('/_events/api/state').set('X-Board-Token', 'letmein').expect(200);
     });
 
     it('a CanActivate class guard is resolved through DI and decides from the request', async () => {
