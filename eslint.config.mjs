@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', '.build/**', 'node_modules/**', 'bench/**/*.mjs', 'bench/.out/**', '.tmp/**'] },
+  { ignores: ['dist/**', '.build/**', 'node_modules/**', 'bench/**/*.mjs', 'bench/.out/**', '.tmp/**', 'lib/board/assets/**'] },
   ...tseslint.configs.recommended,
   {
     languageOptions: {

@@ -17,3 +17,6 @@ export type * from './interfaces/listener-options.interface';
 export type * from './interfaces/programmatic-listener.interface';
 export { EventRegistry } from './registry/event-registry';
 export type { EventKey } from './routing/event-key';
+export type * from './board/board-source.interface';
+export type { BoardGuard, BoardGuardFunction, EventBoardOptions } from './board/event-board-options';
+export { EventBoardModule } from './board/event-board.module';

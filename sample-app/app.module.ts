@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { EventBusModule, type EventBusModuleOptions } from 'nestjs-event-bus';
+import { EventBoardModule, EventBusModule, type EventBusModuleOptions } from 'nestjs-event-bus';
 import { EventsController } from './events/events.controller';
 import { ReceivedEvents } from './events/received-events.service';
 import { BillingListener } from './orders/billing.listener';
@@ -22,7 +22,11 @@ export function eventBusOptions(env: NodeJS.ProcessEnv = process.env): EventBusM
 }
 
 @Module({
-  imports: [EventBusModule.forRootAsync({ useFactory: () => eventBusOptions() })],
+  imports: [
+    EventBusModule.forRootAsync({ useFactory: () => eventBusOptions() }),
+    // The live event board at /_events: read-only, payloads hidden, loopback requests only (no guard).
+    EventBoardModule.register({ path: '/_events', readOnly: true }),
+  ],
   controllers: [UsersController, OrdersController, EventsController],
   providers: [
     ReceivedEvents,

@@ -11,6 +11,13 @@ const CASES = [
   c('bus-ff10', 'nestjs-event-bus dispatch, 10 sync listeners (fire-and-forget)', 'event-bus', 'ff10', { floor: 'node-l10' }),
   c('bus-awaited1', 'nestjs-event-bus await dispatch(), 1 async listener', 'event-bus', 'awaited1', { retained: true }),
   c('bus-batch1', 'nestjs-event-bus 1000 × dispatch() then await bus.wait(), 1 async listener', 'event-bus', 'batch1', { retained: true }),
+  c('board-none', 'nestjs-event-bus in an Express app, no event board (baseline of the two below)', 'event-board', 'none', {
+    floor: 'node-l1',
+  }),
+  c('board-unwatched', 'nestjs-event-bus with EventBoardModule mounted, no page open', 'event-board', 'unwatched', { floor: 'node-l1' }),
+  c('board-watched', 'nestjs-event-bus with EventBoardModule mounted and a page open (polling)', 'event-board', 'watched', {
+    floor: 'node-l1',
+  }),
   c('node-l1', 'node:events emit, 1 listener (floor)', 'node-events', 'l1', { floor: 'node-l1', retained: true }),
   c('node-l10', 'node:events emit, 10 listeners (floor)', 'node-events', 'l10', { floor: 'node-l10' }),
   c('ee2-emit1', 'eventemitter2 emit, 1 listener', 'eventemitter2', 'emit1', { floor: 'node-l1' }),

@@ -83,4 +83,18 @@ describe('sample app over HTTP (memory driver)', () => {
     const forIt = received.body.events.filter((e: { data: { orderId?: string } }) => e.data.orderId === res.body.orderId);
     expect(forIt.map((e: { listener: string }) => e.listener)).toEqual(['OrderTraceListener.trace']);
   });
+
+  it("mounts the event board at /_events, read-only: its listeners are the app's, writes are refused", async () => {
+    await request(app.getHttpServer())
+      .get('/_events')
+      .expect(200)
+      .expect('content-type', /text\/html/);
+    const state = await request(app.getHttpServer()).get('/_events/api/state').expect(200);
+    expect(state.body.readOnly).toBe(true);
+    expect(state.body.listeners.map((l: { name: string }) => l.name)).toContain('AuditListener.onUserRegistered');
+    await request(app.getHttpServer())
+      .post('/_events/api/dead-letters/replay?event=user.registered&id=1-0')
+      .set('X-Event-Board', '1')
+      .expect(403);
+  });
 });
