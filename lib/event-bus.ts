@@ -8,6 +8,7 @@ import type { EventBusStats, RetryNotice } from './interfaces/event-bus-stats.in
 import type { EventClass } from './interfaces/event-class.interface';
 import type { ProgrammaticListener } from './interfaces/programmatic-listener.interface';
 import { eventKeys, keyOf } from './routing/event-key';
+import { EventRecorder } from './testing/event-recorder';
 import type { ListenerCall } from './routing/listener-entry';
 
 /**
@@ -99,6 +100,17 @@ export class EventBus {
   /** Removes every listener of `eventName` (a name, class or pattern). Idempotent, safe during dispatch. */
   async unregisterListenersForEvent(eventName: string | EventClass): Promise<void> {
     await this.runtime.removeKey(keyOf(eventName, 'unregisterListenersForEvent()'));
+  }
+
+  /**
+   * Starts recording what this bus dispatches and delivers, for tests: `waitFor()`, `dispatched()`,
+   * `received()`, `stop()`. Costs nothing until called, and nothing after `stop()`.
+   */
+  record(): EventRecorder {
+    let detach: () => void = () => undefined;
+    const recorder = new EventRecorder(() => detach());
+    detach = this.runtime.addObserver(recorder.observer);
+    return recorder;
   }
 
   /**

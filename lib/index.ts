@@ -20,3 +20,4 @@ export type { EventKey } from './routing/event-key';
 export type * from './board/board-source.interface';
 export type { BoardGuard, BoardGuardFunction, EventBoardOptions } from './board/event-board-options';
 export { EventBoardModule } from './board/event-board.module';
+export { EventRecorder, type RecorderTarget, type WaitForOptions } from './testing/event-recorder';
