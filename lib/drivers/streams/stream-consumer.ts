@@ -6,7 +6,7 @@ import type { DeliverFn, DriverContext, DriverListener } from '../../interfaces/
 import type { IncomingEvent } from '../../interfaces/event-envelope.interface';
 import type { RedisClient } from '../redis-connection';
 import type { StreamCommands } from './stream-commands';
-import { retryDelayMs } from './retry-backoff';
+import { backoffSchedule, jitteredBackoffDelay, type BackoffSchedule } from '../../delivery/backoff';
 import { DEAD_LETTER_ENVELOPE_LIMIT, FIELD_ENVELOPE, FIELD_EVENT_NAME, FIELD_HANDLE_ID } from './stream-fields';
 import { consumerInfos, deliveryCounts, entriesOfReadReply, parseAutoClaimReply, type StreamEntry } from './stream-replies';
 
@@ -56,6 +56,8 @@ const WATCHDOG_GRACE_MS = 5000;
  * other consumers left idle for `claimIdleMs`.
  */
 export class StreamConsumer {
+  /** The listener's `retry.backoff`: the same schedule its in-process retries would wait. */
+  private readonly backoff: BackoffSchedule;
   private stopped = false;
   /** The bus refused a delivery (it is closing, or the listener was unregistered): read nothing more; stop() follows. */
   private refused = false;
@@ -99,7 +101,9 @@ export class StreamConsumer {
     private readonly reader: RedisClient,
     private readonly context: DriverContext,
     private readonly deliver: DeliverFn,
-  ) {}
+  ) {
+    this.backoff = backoffSchedule(settings.listener.options.retry?.backoff);
+  }
 
   get listenerName(): string {
     return this.settings.listener.name;
@@ -445,7 +449,7 @@ export class StreamConsumer {
       await this.deadLetter(entry, attempt, error, undefined, incoming.handleId);
       return;
     }
-    const delayMs = retryDelayMs(attempt, this.settings.listener.options.retry?.backoff);
+    const delayMs = jitteredBackoffDelay(this.backoff, attempt);
     this.context.log(
       'debug',
       `${this.listenerName}: attempt ${attempt} of ${this.settings.maxAttempts} for ${entry.id} failed (${describe(error)}); retrying in ${Math.round(delayMs)} ms`,
