@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { EventBus } from '../event-bus';
-import { RedisStreamsDriver } from '../drivers/redis-streams.driver';
+import { RedisStreamsDriver } from '../drivers/redis-streams/redis-streams.driver';
 import type { DeadLetter, ListDeadLettersOptions } from './dead-letter.interface';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { consumerInfos, deliveryCounts, entriesOfReadReply, parseAutoClaimReply } from '../../../lib/drivers/streams/stream-replies';
+import { consumerInfos, deliveryCounts, entriesOfReadReply, parseAutoClaimReply } from '../../../lib/drivers/redis-streams/stream-replies';
 
 describe('stream reply shapes', () => {
   const entries = [

@@ -1,14 +1,14 @@
 import type { Redis } from 'ioredis';
-import { EventBusClosedError } from '../../errors/event-bus-closed.error';
-import { EventError, SUBSCRIBER } from '../../errors/event.error';
-import { MessageRejectedError } from '../../errors/message-rejected.error';
-import type { DeliverFn, DriverContext, DriverListener } from '../../interfaces/event-bus-driver.interface';
-import type { IncomingEvent } from '../../interfaces/event-envelope.interface';
-import type { RedisClient } from '../redis-connection';
-import type { StreamCommands } from './stream-commands';
-import { backoffSchedule, jitteredBackoffDelay, type BackoffSchedule } from '../../delivery/backoff';
-import { DEAD_LETTER_ENVELOPE_LIMIT, FIELD_ENVELOPE, FIELD_EVENT_NAME, FIELD_HANDLE_ID } from './stream-fields';
-import { consumerInfos, deliveryCounts, entriesOfReadReply, parseAutoClaimReply, type StreamEntry } from './stream-replies';
+import { EventBusClosedError } from '../../../errors/event-bus-closed.error';
+import { EventError, SUBSCRIBER } from '../../../errors/event.error';
+import { MessageRejectedError } from '../../../errors/message-rejected.error';
+import type { DeliverFn, DriverContext, DriverListener } from '../../../interfaces/event-bus-driver.interface';
+import type { IncomingEvent } from '../../../interfaces/event-envelope.interface';
+import type { RedisClient } from '../../redis/shared/redis-connection';
+import type { StreamCommands } from '../stream-commands';
+import { backoffSchedule, jitteredBackoffDelay, type BackoffSchedule } from '../../../delivery/backoff';
+import { DEAD_LETTER_ENVELOPE_LIMIT, FIELD_ENVELOPE, FIELD_EVENT_NAME, FIELD_HANDLE_ID } from '../stream-fields';
+import { consumerInfos, deliveryCounts, entriesOfReadReply, parseAutoClaimReply, type StreamEntry } from '../stream-replies';
 
 /** Entries read together; those from `next` on have not started. */
 interface Batch {

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
-import type { RedisClient } from '../redis-connection';
-import { resetSocket } from '../socket-reset';
+import type { RedisClient } from '../redis/shared/redis-connection';
+import { resetSocket } from '../redis/shared/socket-reset';
 
 /** What `StreamCommands.call` accepts (ioredis `call`). */
 export type CommandArg = string | number | Buffer;

@@ -1,19 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import type { DeadLetter, ListDeadLettersOptions } from '../dead-letters/dead-letter.interface';
-import { DriverUnavailableError } from '../errors/driver-unavailable.error';
-import { EventBusClosedError } from '../errors/event-bus-closed.error';
-import { InvalidOptionsError } from '../errors/invalid-options.error';
-import type { DeliverFn, DriverContext, DriverListener, EventBusDriver, PublishTracker } from '../interfaces/event-bus-driver.interface';
-import type { OutgoingEvent } from '../interfaces/event-envelope.interface';
-import type { ResolvedEventBusOptions } from '../options/resolved-options.interface';
-import { isPattern } from '../routing/event-pattern';
-import { RedisConnectionFactory, type RedisClient } from './redis-connection';
-import { StreamCommands } from './streams/stream-commands';
-import { ensureGroup, StreamConsumer, type StreamConsumerSettings } from './streams/stream-consumer';
-import { deadLetterKey, FIELD_ENVELOPE } from './streams/stream-fields';
-import { toEntries } from './streams/stream-replies';
+import type { DeadLetter, ListDeadLettersOptions } from '../../dead-letters/dead-letter.interface';
+import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
+import { EventBusClosedError } from '../../errors/event-bus-closed.error';
+import { InvalidOptionsError } from '../../errors/invalid-options.error';
+import type { DeliverFn, DriverContext, DriverListener, EventBusDriver, PublishTracker } from '../../interfaces/event-bus-driver.interface';
+import type { OutgoingEvent } from '../../interfaces/event-envelope.interface';
+import type { ResolvedEventBusOptions } from '../../options/resolved-options.interface';
+import { isPattern } from '../../routing/event-pattern';
+import { RedisConnectionFactory, type RedisClient } from '../redis/shared/redis-connection';
+import { StreamCommands } from './stream-commands';
+import { ensureGroup, StreamConsumer, type StreamConsumerSettings } from './consumer/stream-consumer';
+import { deadLetterKey, FIELD_ENVELOPE } from './stream-fields';
+import { toEntries } from './stream-replies';
 
 const DEFAULTS = { maxAttempts: 5, claimIdleMs: 30_000, maxLen: 100_000, blockMs: 2_000 };
 /** Appends per pipeline when many events are published in one tick. */

@@ -1,15 +1,15 @@
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Socket } from 'node:net';
-import { DriverUnavailableError } from '../errors/driver-unavailable.error';
-import { EventBusClosedError } from '../errors/event-bus-closed.error';
-import { EventError, SUBSCRIBER } from '../errors/event.error';
-import { MessageRejectedError } from '../errors/message-rejected.error';
-import type { DeliverFn, DriverContext, EventBusDriver, PublishTracker } from '../interfaces/event-bus-driver.interface';
-import type { IncomingEvent, OutgoingEvent } from '../interfaces/event-envelope.interface';
-import type { ResolvedEventBusOptions } from '../options/resolved-options.interface';
-import { RedisConnectionFactory } from './redis-connection';
-import { subscriptionTarget, type RedisSubscriptionTarget } from './redis-channels';
-import { resetSocket } from './socket-reset';
+import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
+import { EventBusClosedError } from '../../errors/event-bus-closed.error';
+import { EventError, SUBSCRIBER } from '../../errors/event.error';
+import { MessageRejectedError } from '../../errors/message-rejected.error';
+import type { DeliverFn, DriverContext, EventBusDriver, PublishTracker } from '../../interfaces/event-bus-driver.interface';
+import type { IncomingEvent, OutgoingEvent } from '../../interfaces/event-envelope.interface';
+import type { ResolvedEventBusOptions } from '../../options/resolved-options.interface';
+import { RedisConnectionFactory } from '../redis/shared/redis-connection';
+import { subscriptionTarget, type RedisSubscriptionTarget } from './channels';
+import { resetSocket } from '../redis/shared/socket-reset';
 
 /** ioredis's default connectTimeout; start-up waits this long for both connections to be ready. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;

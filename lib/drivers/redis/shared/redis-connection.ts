@@ -1,5 +1,5 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import type { ResolvedEventBusOptions } from '../options/resolved-options.interface';
+import type { ResolvedEventBusOptions } from '../../../options/resolved-options.interface';
 
 /** Options of ours that ioredis must not see. */
 const OWN_KEYS = new Set(['url', 'client', 'channelPrefix', 'maxEventSize', 'publishTimeoutMs', 'tls']);
