@@ -1,6 +1,9 @@
+import type { DeadLetterStore } from '../dead-letters/dead-letter-store.interface';
 import type { EventError } from '../errors/event.error';
 import type { IncomingEvent, OutgoingEvent } from './event-envelope.interface';
 import type { ListenerOptions } from './listener-options.interface';
+
+export type { DeadLetterStore } from '../dead-letters/dead-letter-store.interface';
 
 /**
  * How a driver reaches listeners.
@@ -84,4 +87,6 @@ export interface EventBusDriver {
   unsubscribe(key: string, listener?: DriverListener): Promise<void> | void;
   /** Stops intake, finishes in-flight deliveries, releases what the driver created. Idempotent. */
   close(): Promise<void>;
+  /** Set by a driver that keeps the events its listeners gave up on (`DeadLetterService` uses it). */
+  readonly deadLetters?: DeadLetterStore;
 }

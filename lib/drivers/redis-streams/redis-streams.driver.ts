@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import type { DeadLetter, ListDeadLettersOptions } from '../../dead-letters/dead-letter.interface';
 import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import { EventBusClosedError } from '../../errors/event-bus-closed.error';
 import { InvalidOptionsError } from '../../errors/invalid-options.error';
@@ -12,8 +11,8 @@ import { isPattern } from '../../routing/event-pattern';
 import { RedisConnectionFactory, type RedisClient } from '../redis/shared/redis-connection';
 import { StreamCommands } from './stream-commands';
 import { ensureGroup, StreamConsumer, type StreamConsumerSettings } from './consumer/stream-consumer';
-import { deadLetterKey, FIELD_ENVELOPE } from './stream-fields';
-import { toEntries } from './stream-replies';
+import { deadLetterKey, DeadLetterStream } from './dead-letter-stream';
+import { FIELD_ENVELOPE } from './stream-fields';
 
 const DEFAULTS = { maxAttempts: 5, claimIdleMs: 30_000, maxLen: 100_000, blockMs: 2_000 };
 /** Appends per pipeline when many events are published in one tick. */
@@ -32,6 +31,8 @@ export class RedisStreamsDriver implements EventBusDriver {
   readonly maxEventSize: number;
   /** This replica's consumer name in every group. */
   readonly consumerName: string;
+  /** The dead-letter streams of this service's listeners (`DeadLetterService` reads them). */
+  readonly deadLetters: DeadLetterStream;
 
   private readonly connections: RedisConnectionFactory;
   private context: DriverContext | undefined;
@@ -50,14 +51,19 @@ export class RedisStreamsDriver implements EventBusDriver {
   private closing: Promise<void> | undefined;
   /** Connections closed: none may be opened again (it would keep the process alive). */
   private released = false;
-  /** Dead letters being replayed in this process (a second replay at the same time would deliver twice). */
-  private readonly replaying = new Set<string>();
   private readyWaiter: Promise<void> | undefined;
 
   constructor(private readonly options: ResolvedEventBusOptions) {
     this.connections = new RedisConnectionFactory(options.redis);
     this.maxEventSize = options.redis.maxEventSize;
     this.consumerName = options.streams.consumer ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.deadLetters = new DeadLetterStream({
+      commands: () => this.commandClient(),
+      streamKey: (eventName) => this.streamKey(eventName),
+      groupOf: (listenerName) => this.groupOf(listenerName),
+      serviceGroup: options.streams.group,
+      consumerOf: (streamKey, group) => this.consumers.get(`${streamKey}\n${group}`),
+    });
   }
 
   async init(context: DriverContext): Promise<void> {
@@ -384,65 +390,6 @@ export class RedisStreamsDriver implements EventBusDriver {
     await this.connections.closeAll();
   }
 
-  // ---------------------------------------------------------------- dead letters (DeadLetterService)
-
-  async listDeadLetters(eventName: string, options: ListDeadLettersOptions = {}): Promise<DeadLetter[]> {
-    const count = options.count ?? 100;
-    const start = options.after !== undefined ? `(${options.after}` : '-';
-    const reply = await (await this.commandClient()).call('XRANGE', deadLetterKey(this.streamKey(eventName)), start, '+', 'COUNT', count);
-    return toEntries(reply).map((entry) => toDeadLetter(entry.id, entry.fields ?? {}));
-  }
-
-  async countDeadLetters(eventName: string): Promise<number> {
-    return Number(await (await this.commandClient()).call('XLEN', deadLetterKey(this.streamKey(eventName))));
-  }
-
-  async getDeadLetter(eventName: string, id: string): Promise<DeadLetter | undefined> {
-    const reply = await (await this.commandClient()).call('XRANGE', deadLetterKey(this.streamKey(eventName)), id, id);
-    const [entry] = toEntries(reply);
-    return entry === undefined ? undefined : toDeadLetter(entry.id, entry.fields ?? {});
-  }
-
-  async deleteDeadLetter(eventName: string, id: string): Promise<boolean> {
-    return Number(await (await this.commandClient()).call('XDEL', deadLetterKey(this.streamKey(eventName)), id)) > 0;
-  }
-
-  /**
-   * Delivers a dead letter's event to the listener that failed it — in this process, through
-   * that listener's delivery policies — then deletes the dead letter. Rejects (and keeps the dead
-   * letter) when the listener fails again or is not registered in this app.
-   */
-  async replayDeadLetter(eventName: string, id: string): Promise<void> {
-    const key = `${this.streamKey(eventName)}\n${id}`;
-    if (this.replaying.has(key)) throw new Error(`dead letter '${id}' of '${eventName}' is already being replayed in this process`);
-    this.replaying.add(key);
-    try {
-      await this.replayOnce(eventName, id);
-    } finally {
-      this.replaying.delete(key);
-    }
-  }
-
-  private async replayOnce(eventName: string, id: string): Promise<void> {
-    const letter = await this.getDeadLetter(eventName, id);
-    if (letter === undefined) {
-      throw new Error(`no dead letter '${id}' for event '${eventName}' (stream '${deadLetterKey(this.streamKey(eventName))}')`);
-    }
-    const consumer = this.consumers.get(`${this.streamKey(eventName)}\n${letter.group}`);
-    if (consumer === undefined) {
-      const ours = this.groupOf(letter.listener) === letter.group;
-      throw new Error(
-        ours
-          ? `dead letter '${id}' was failed by ${letter.listener}, which is not registered in this app for '${eventName}'; replay it where that listener runs`
-          : `dead letter '${id}' belongs to consumer group '${letter.group}', not to this service (streams.group '${this.options.streams.group ?? '(none)'}'); replay it from that service`,
-      );
-    }
-    if (letter.truncated)
-      throw new Error(`dead letter '${id}' was over the size limit and holds only part of the event; it cannot be replayed`);
-    await consumer.replay(letter.eventId, letter.envelope, letter.attempts + 1);
-    await this.deleteDeadLetter(eventName, id);
-  }
-
   /** ioredis reports connection errors as events; they are logged (reads and appends handle the failures). */
   private watchErrors(client: RedisClient, role: string): void {
     let last = 0;
@@ -453,25 +400,6 @@ export class RedisStreamsDriver implements EventBusDriver {
       this.context?.log('warn', `redis-streams ${role} connection: ${err.message}`);
     });
   }
-}
-
-function toDeadLetter(id: string, f: Readonly<Record<string, string>>): DeadLetter {
-  return {
-    id,
-    eventId: f.event_id ?? '',
-    eventName: f.event_name ?? '',
-    handleId: f.handle_id ?? '',
-    listener: f.listener ?? '',
-    group: f.group ?? '',
-    consumer: f.consumer ?? '',
-    attempts: Number(f.attempts ?? 0),
-    error: f.error ?? '',
-    ...(f.reason !== undefined ? { reason: f.reason } : {}),
-    failedAt: new Date(Number(f.failed_at ?? 0)),
-    envelope: f.envelope ?? '',
-    truncated: f.truncated === '1',
-    size: Number(f.size ?? 0),
-  };
 }
 
 function fail(trackers: PublishTracker[], error: unknown, from = 0, to = trackers.length): void {

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import { EventBusClosedError } from '../../../errors/event-bus-closed.error';
 import { EventError, SUBSCRIBER } from '../../../errors/event.error';
 import { MessageRejectedError } from '../../../errors/message-rejected.error';
@@ -7,7 +6,8 @@ import type { IncomingEvent } from '../../../interfaces/event-envelope.interface
 import type { RedisClient } from '../../redis/shared/redis-connection';
 import type { StreamCommands } from '../stream-commands';
 import { backoffSchedule, jitteredBackoffDelay, type BackoffSchedule } from '../../../delivery/backoff';
-import { DEAD_LETTER_ENVELOPE_LIMIT, FIELD_ENVELOPE, FIELD_EVENT_NAME, FIELD_HANDLE_ID } from '../stream-fields';
+import { writeDeadLetter, type DeadLetterRecord } from '../dead-letter-stream';
+import { FIELD_ENVELOPE, FIELD_EVENT_NAME, FIELD_HANDLE_ID } from '../stream-fields';
 import { consumerInfos, deliveryCounts, entriesOfReadReply, parseAutoClaimReply, type StreamEntry } from '../stream-replies';
 
 /** Entries read together; those from `next` on have not started. */
@@ -500,7 +500,7 @@ export class StreamConsumer {
     this.context.reportError(new EventError(incoming.name, this.listenerName, incoming.handleId, error));
   }
 
-  /** Appends the dead letter and acknowledges the source entry, atomically where Redis allows it. */
+  /** Moves the entry to the dead-letter stream (and acknowledges it); on failure it stays pending. */
   private async deadLetter(
     entry: StreamEntry,
     attempts: number,
@@ -510,57 +510,21 @@ export class StreamConsumer {
   ): Promise<void> {
     const { streamKey, deadLetterKey, group, consumer, maxLen, eventName } = this.settings;
     const source = entry.fields ?? {};
-    let envelope = source[FIELD_ENVELOPE] ?? '';
-    const size = Buffer.byteLength(envelope);
-    const truncated = size > DEAD_LETTER_ENVELOPE_LIMIT && reason !== undefined && /size limit/.test(reason);
-    if (truncated) envelope = Buffer.from(envelope).subarray(0, DEAD_LETTER_ENVELOPE_LIMIT).toString('utf8');
-    const fields: Array<string | number> = [
-      'event_id',
-      entry.id,
-      'event_name',
-      source[FIELD_EVENT_NAME] || eventName,
-      'handle_id',
-      handleId ?? source[FIELD_HANDLE_ID] ?? '',
-      'stream',
+    const record: DeadLetterRecord = {
+      eventId: entry.id,
+      eventName: source[FIELD_EVENT_NAME] || eventName,
+      handleId: handleId ?? source[FIELD_HANDLE_ID] ?? '',
       streamKey,
-      'group',
       group,
-      'listener',
-      this.listenerName,
-      'consumer',
+      listener: this.listenerName,
       consumer,
-      'attempts',
       attempts,
-      'error',
-      describe(error),
-      'failed_at',
-      Date.now(),
-      'size',
-      size,
-      ...(reason !== undefined ? ['reason', reason] : []),
-      ...(truncated ? ['truncated', '1'] : []),
-      'envelope',
-      envelope,
-    ];
+      error: describe(error),
+      ...(reason !== undefined ? { reason } : {}),
+      envelope: source[FIELD_ENVELOPE] ?? '',
+    };
     try {
-      if ((this.command.client as { isCluster?: boolean }).isCluster === true) {
-        // Different slots: two commands. A crash between them repeats the dead letter, never loses it.
-        await this.command.call('XADD', deadLetterKey, 'MAXLEN', '~', maxLen, '*', ...fields);
-        await this.command.call('XACK', streamKey, group, entry.id);
-      } else {
-        const client = this.command.client as Redis;
-        const results = await this.command.guard(
-          client
-            .multi()
-            .call('XADD', deadLetterKey, 'MAXLEN', '~', maxLen, '*', ...fields)
-            .call('XACK', streamKey, group, entry.id)
-            .exec(),
-          'MULTI (dead letter)',
-        );
-        const failure = results?.find(([err]) => err !== null)?.[0];
-        if (failure) throw failure;
-        if (results === null) throw new Error('transaction aborted');
-      }
+      await writeDeadLetter(this.command, record, maxLen);
       this.context.log(
         'warn',
         `${this.listenerName}: entry ${entry.id} of '${streamKey}' moved to '${deadLetterKey}' after ${attempts} attempt(s): ${reason ?? describe(error)}`,

@@ -74,9 +74,11 @@ export class RedisConnectionFactory {
 
 /** A new connection like the user's, with the options this connection's role needs on top. */
 function duplicate(client: RedisClient, overrides: RedisOptions): RedisClient {
-  if ((client as { isCluster?: boolean }).isCluster === true) {
-    const cluster = client as Cluster;
-    return cluster.duplicate(undefined, { redisOptions: { ...cluster.options.redisOptions, ...overrides } });
-  }
-  return (client as Redis).duplicate(overrides);
+  if (isCluster(client)) return client.duplicate(undefined, { redisOptions: { ...client.options.redisOptions, ...overrides } });
+  return client.duplicate(overrides);
+}
+
+/** True for an ioredis Cluster (keys of different slots cannot share a pipeline or a transaction). */
+export function isCluster(client: RedisClient): client is Cluster {
+  return (client as { isCluster?: boolean }).isCluster === true;
 }
