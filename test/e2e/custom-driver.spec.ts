@@ -1,6 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
-import { DeadLetterService, DomainEvent, EventBus, EventSerializationError, EventTooLargeError, InvalidEventError, OnEvent } from 'nestjs-event-bus';
+import {
+  DeadLetterService,
+  DomainEvent,
+  EventBus,
+  EventSerializationError,
+  EventTooLargeError,
+  InvalidEventError,
+  OnEvent,
+} from 'nestjs-event-bus';
 import type { DeadLetter, DeadLetterStore, DeliverFn, DriverContext, EventBusDriver, OutgoingEvent } from 'nestjs-event-bus';
 import { bootApp, deferred, sleep, type BootedApp } from '../support/boot-app';
 

@@ -282,7 +282,7 @@ describe('redis-streams driver: review', () => {
     const clients = async (): Promise<number> =>
       String(await redis.call('CLIENT', 'LIST'))
         .split('\n')
-        .filter((line) => / name=neb-streams/.test(line)).length;
+        .filter((line) => / name=nestjs-event-bus:streams/.test(line)).length;
     const before = await clients();
     const app = await bootStreamsApp({}, { url: server.url, prefix });
     const dlq = app.app.get(DeadLetterService);
@@ -401,7 +401,7 @@ describe('redis-streams driver: review', () => {
       // The reader reconnects and first re-reads its own pending entries: that read gets no answer.
       proxy.arm();
       const list = String(await redis.call('CLIENT', 'LIST'));
-      for (const line of list.split('\n').filter((l) => l.includes(`name=neb-streams-reader:svc:Reader.run`))) {
+      for (const line of list.split('\n').filter((l) => l.includes(`name=nestjs-event-bus:streams-reader:svc:Reader.run`))) {
         await redis.call('CLIENT', 'KILL', 'ID', /id=(\d+)/.exec(line)![1]);
       }
       await app.bus.dispatch('history.frozen', 'after');
