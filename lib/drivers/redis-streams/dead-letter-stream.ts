@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { DeadLetter, ListDeadLettersOptions } from '../../dead-letters/dead-letter.interface';
 import type { DeadLetterStore } from '../../dead-letters/dead-letter-store.interface';
+import { DEFAULT_DEAD_LETTER_PAGE } from '../redis/redis.defaults';
 import { isCluster } from '../redis/shared/redis-connection';
 import type { StreamCommands } from './stream-commands';
 import { toEntries } from './stream-replies';
@@ -164,7 +165,7 @@ export class DeadLetterStream implements DeadLetterStore {
   constructor(private readonly host: DeadLetterStreamHost) {}
 
   async list(eventName: string, options: ListDeadLettersOptions = {}): Promise<DeadLetter[]> {
-    const count = options.count ?? 100;
+    const count = options.count ?? DEFAULT_DEAD_LETTER_PAGE;
     const start = options.after !== undefined ? `(${options.after}` : '-';
     const reply = await (await this.host.commands()).call('XRANGE', this.keyOf(eventName), start, '+', 'COUNT', count);
     return toEntries(reply).map((entry) => fromFields(entry.id, entry.fields ?? {}));
