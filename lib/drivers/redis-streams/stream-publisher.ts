@@ -9,12 +9,6 @@ import { errorMessage, isCluster } from '../redis/shared/redis-connection';
 import type { StreamCommands } from './stream-commands';
 import { FIELD_ENVELOPE } from './stream-fields';
 
-/** One append waiting for its pipeline. */
-interface QueuedAppend {
-  readonly event: OutgoingEvent;
-  readonly tracker: PublishTracker;
-}
-
 /** What the publisher needs of the driver. */
 export interface StreamPublisherHost {
   /** The command connection, opened on first use. */
@@ -32,7 +26,9 @@ export interface StreamPublisherHost {
  * ready, so a failed dispatch is never appended later; every tracker settles by `publishTimeoutMs`.
  */
 export class StreamPublisher {
-  private readonly batcher: PublishBatcher<QueuedAppend>;
+  /** The trackers of the appends waiting; their events are in `events`, in the same order (nothing allocated per event). */
+  private readonly batcher: PublishBatcher<PublishTracker>;
+  private events: OutgoingEvent[] = [];
   private readonly sending = new Set<Promise<void>>();
 
   constructor(private readonly host: StreamPublisherHost) {
@@ -41,7 +37,8 @@ export class StreamPublisher {
   }
 
   append(event: OutgoingEvent, tracker: PublishTracker): void {
-    this.batcher.add({ event, tracker });
+    this.events.push(event);
+    this.batcher.add(tracker);
   }
 
   /** Sends what is queued and waits (until `deadline`) for every append in flight to settle. */
@@ -50,7 +47,10 @@ export class StreamPublisher {
     await settlesBy(Promise.allSettled([...this.sending]), deadline);
   }
 
-  private readonly send = (batch: QueuedAppend[]): void => {
+  /** Takes every waiting append (the batcher hands over all its trackers at once). */
+  private readonly send = (trackers: PublishTracker[]): void => {
+    const batch: Appends = { events: this.events, trackers };
+    this.events = [];
     const deadline = Date.now() + this.host.publishTimeoutMs;
     const commands = this.host.openCommands();
     let sent: Promise<void>;
@@ -66,7 +66,7 @@ export class StreamPublisher {
   };
 
   /** Waits (until the deadline) for the connection to be ready, then writes. */
-  private async sendWhenReady(batch: QueuedAppend[], deadline: number): Promise<void> {
+  private async sendWhenReady(batch: Appends, deadline: number): Promise<void> {
     try {
       const commands = await this.host.commands();
       if (!(await commands.health.whenReady(deadline))) {
@@ -81,20 +81,20 @@ export class StreamPublisher {
   }
 
   /** Writes the appends now (pipelines of MAX_PUBLISH_BATCH); settles every tracker by the deadline. */
-  private write(commands: StreamCommands, batch: QueuedAppend[], deadline: number): Promise<void> {
+  private write(commands: StreamCommands, batch: Appends, deadline: number): Promise<void> {
     const client = commands.client;
     const maxLen = String(this.host.maxLen);
     const prefix = this.host.prefix;
     const cluster = isCluster(client);
     const chunks: Array<Promise<void>> = [];
-    for (let from = 0; from < batch.length; from += MAX_PUBLISH_BATCH) {
-      const to = Math.min(batch.length, from + MAX_PUBLISH_BATCH);
+    for (let from = 0; from < batch.events.length; from += MAX_PUBLISH_BATCH) {
+      const to = Math.min(batch.events.length, from + MAX_PUBLISH_BATCH);
       // Only the last append of each stream in a pipeline trims it (MAXLEN ~): trimming on every
       // append cost the sender three arguments per event and Redis a trim per entry. A stream may
       // pass maxLen by at most one pipeline until its next trim.
       const streams = new Map<string, { key: string; last: number }>();
       for (let i = from; i < to; i++) {
-        const name = batch[i].event.name;
+        const name = batch.events[i].name;
         const stream = streams.get(name);
         if (stream === undefined) streams.set(name, { key: prefix + name, last: i });
         else stream.last = i;
@@ -104,7 +104,7 @@ export class StreamPublisher {
         // Keys of different slots: one command each.
         const replies: Array<Promise<[Error | null, unknown]>> = [];
         for (let i = from; i < to; i++) {
-          const e = batch[i].event;
+          const e = batch.events[i];
           const { key, last } = streams.get(e.name)!;
           const reply =
             last === i
@@ -121,7 +121,7 @@ export class StreamPublisher {
       } else {
         const pipeline = (client as Redis).pipeline();
         for (let i = from; i < to; i++) {
-          const e = batch[i].event;
+          const e = batch.events[i];
           const { key, last } = streams.get(e.name)!;
           if (last === i) pipeline.xadd(key, 'MAXLEN', '~', maxLen, '*', FIELD_ENVELOPE, e.payload);
           else pipeline.xadd(key, '*', FIELD_ENVELOPE, e.payload);
@@ -140,7 +140,7 @@ export class StreamPublisher {
             }
             for (let i = from; i < to; i++) {
               const reply = results?.[i - from];
-              batch[i].tracker.published(reply === undefined ? new Error('no reply') : (reply[0] ?? undefined));
+              batch.trackers[i].published(reply === undefined ? new Error('no reply') : (reply[0] ?? undefined));
             }
           },
           (err: unknown) => fail(batch, appendFailed(err), from, to),
@@ -151,8 +151,14 @@ export class StreamPublisher {
   }
 }
 
-function fail(batch: QueuedAppend[], error: unknown, from = 0, to = batch.length): void {
-  for (let i = from; i < to; i++) batch[i].tracker.published(error);
+/** Appends as two parallel arrays. */
+interface Appends {
+  readonly events: OutgoingEvent[];
+  readonly trackers: PublishTracker[];
+}
+
+function fail(batch: Appends, error: unknown, from = 0, to = batch.trackers.length): void {
+  for (let i = from; i < to; i++) batch.trackers[i].published(error);
 }
 
 function unavailable(why: string, timeoutMs: number): DriverUnavailableError {

@@ -24,13 +24,12 @@ export class PublishBatcher<T> {
   }
 
   add(item: T): void {
-    this.queued.push(item);
-    const writable = this.writable();
-    if (this.queued.length >= MAX_PUBLISH_BATCH && writable) {
+    // `writable()` only when it decides something: this runs once per dispatched event.
+    if (this.queued.push(item) >= MAX_PUBLISH_BATCH && this.writable()) {
       this.flush();
       return;
     }
-    if (!this.scheduled && (writable || this.flushWhileDown)) {
+    if (!this.scheduled && (this.flushWhileDown || this.writable())) {
       this.scheduled = true;
       queueMicrotask(this.onTick);
     }
