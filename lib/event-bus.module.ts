@@ -15,7 +15,8 @@ import { EventRegistry } from './registry/event-registry';
 @Module({
   imports: [DiscoveryModule],
   providers: [BusRuntime, EventBus, EventRegistry, ListenerMetadataAccessor, ListenerExplorer, DeadLetterService],
-  exports: [EventBus, EventRegistry, DeadLetterService],
+  // BusRuntime is exported for the package's own modules (the event board, health); it is not in the package root.
+  exports: [EventBus, EventRegistry, DeadLetterService, BusRuntime],
 })
 export class EventBusModule extends ConfigurableEventBusModule {
   static override forRoot(options: typeof OPTIONS_TYPE = {}): DynamicModule {

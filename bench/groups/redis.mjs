@@ -95,8 +95,8 @@ export const redisPubSubGroup = throughputGroup({
       'redis-event-bus',
       'throughput',
       {
-        available: driverBuilt('redis.driver.js'),
-        unavailable: 'lib/drivers/redis.driver.ts not built',
+        available: driverBuilt('redis-pubsub/redis.driver.js'),
+        unavailable: 'lib/drivers/redis-pubsub/redis.driver.ts not built',
       },
     ),
     c('raw-publish', 'raw ioredis: un-awaited PUBLISH per event', 'redis-raw', 'publish'),
@@ -120,8 +120,8 @@ export const redisStreamsGroup = throughputGroup({
       'streams-event-bus',
       'throughput',
       {
-        available: driverBuilt('redis-streams.driver.js'),
-        unavailable: 'lib/drivers/redis-streams.driver.ts not built',
+        available: driverBuilt('redis-streams/redis-streams.driver.js'),
+        unavailable: 'lib/drivers/redis-streams/redis-streams.driver.ts not built',
       },
     ),
     c('raw-streams', 'raw ioredis: pipelined XADD (1000) → XREADGROUP COUNT 1000 + XACK', 'streams-raw', 'throughput'),
@@ -144,8 +144,8 @@ export const redisLatencyGroup = {
     'receiver acknowledged the previous one (a raw ioredis ack channel, the same for both). Latency = one way, send call to listener call.',
   cases: [
     c('bus-latency', 'nestjs-event-bus redis driver: dispatch() → remote listener', 'redis-event-bus', 'latency', {
-      available: driverBuilt('redis.driver.js'),
-      unavailable: 'lib/drivers/redis.driver.ts not built',
+      available: driverBuilt('redis-pubsub/redis.driver.js'),
+      unavailable: 'lib/drivers/redis-pubsub/redis.driver.ts not built',
     }),
     c('raw-latency', 'raw ioredis: publish → subscribe', 'redis-raw', 'latency'),
   ],

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { DeadLetterService } from '../dead-letters/dead-letter.service';
-import { EventBus } from '../event-bus';
+import { BusRuntime } from '../core/bus-runtime';
 import type { ListenerOptions } from '../interfaces/listener-options.interface';
 import type {
   BoardConsumerGroup,
@@ -19,7 +19,7 @@ import {
   driverName,
   listBusListeners,
   listenedEventNames,
-  streamsAccess,
+  consumerGroupsOf,
   type BusObservation,
 } from './bus-internals.adapter';
 
@@ -34,7 +34,7 @@ export class BusBoardSource implements BoardSource, OnModuleDestroy {
   private watchingSince: number | undefined;
 
   constructor(
-    private readonly bus: EventBus,
+    private readonly runtime: BusRuntime,
     private readonly deadLetterService: DeadLetterService,
     private readonly recorder: EventBoardRecorder,
     @Inject(BOARD_OPTIONS) private readonly options: ResolvedBoardOptions,
@@ -43,7 +43,7 @@ export class BusBoardSource implements BoardSource, OnModuleDestroy {
   snapshot(): BoardSnapshot {
     this.observation?.refresh();
     const now = Date.now();
-    const listeners: BoardListener[] = listBusListeners(this.bus).map((l) => {
+    const listeners: BoardListener[] = listBusListeners(this.runtime).map((l) => {
       const tally = this.recorder.tallyOf(l.event, l.name);
       return {
         event: l.event,
@@ -57,8 +57,8 @@ export class BusBoardSource implements BoardSource, OnModuleDestroy {
       };
     });
     return {
-      driver: driverName(this.bus),
-      stats: this.bus.stats(),
+      driver: driverName(this.runtime),
+      stats: this.runtime.telemetry.stats(),
       listeners,
       watchingSince: this.watchingSince,
       unlistedEvents: this.recorder.unlisted,
@@ -79,8 +79,8 @@ export class BusBoardSource implements BoardSource, OnModuleDestroy {
   }
 
   latestErrors(): BoardError[] {
-    return this.bus
-      .getErrors()
+    return this.runtime.telemetry
+      .errors()
       .slice(-LATEST_ERRORS)
       .reverse()
       .map((error) => ({
@@ -94,32 +94,26 @@ export class BusBoardSource implements BoardSource, OnModuleDestroy {
   }
 
   knownEvents(): string[] {
-    return listenedEventNames(this.bus);
+    return listenedEventNames(this.runtime);
   }
 
   async consumerGroups(): Promise<BoardConsumerGroup[] | undefined> {
-    const streams = streamsAccess(this.bus);
-    if (streams === undefined) return undefined;
-    const out: BoardConsumerGroup[] = [];
-    for (const event of this.knownEvents()) {
-      for (const info of await streams.groups(event)) {
-        const group = String(info.name ?? '');
-        out.push({
-          event,
-          stream: streams.streamKey(event),
-          group,
-          lag: typeof info.lag === 'number' ? info.lag : undefined,
-          pending: Number(info.pending ?? 0),
-          consumers: Number(info.consumers ?? 0),
-          ours: streams.groupPrefix !== undefined && group.startsWith(streams.groupPrefix),
-        });
-      }
-    }
-    return out;
+    const inspector = consumerGroupsOf(this.runtime);
+    if (inspector === undefined) return undefined;
+    const ours = inspector.serviceGroup === undefined ? undefined : `${inspector.serviceGroup}:`;
+    return (await inspector.groups(this.knownEvents())).map((info) => ({
+      event: info.eventName,
+      stream: info.stream,
+      group: info.group,
+      lag: info.lag ?? undefined,
+      pending: info.pending,
+      consumers: info.consumers,
+      ours: ours !== undefined && info.group.startsWith(ours),
+    }));
   }
 
   async deadLetters(perEvent: number): Promise<BoardDeadLetters[] | undefined> {
-    if (streamsAccess(this.bus) === undefined) return undefined;
+    if (consumerGroupsOf(this.runtime) === undefined) return undefined;
     const out: BoardDeadLetters[] = [];
     for (const event of this.knownEvents()) {
       const [count, items] = await Promise.all([
@@ -158,7 +152,7 @@ export class BusBoardSource implements BoardSource, OnModuleDestroy {
       this.recorder.onChange(() => {
         for (const watcher of this.watchers) watcher();
       });
-      this.observation = attachBoardObserver(this.bus, this.recorder);
+      this.observation = attachBoardObserver(this.runtime, this.recorder);
       this.watchingSince ??= Date.now();
     }
     return () => {

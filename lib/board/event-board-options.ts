@@ -17,6 +17,7 @@ export interface EventBoardOptions {
   showPayloads?: boolean;
 }
 
+/** @internal The options after `register()` checked them. */
 export interface ResolvedBoardOptions {
   readonly path: string;
   readonly guard: BoardGuard | undefined;
@@ -24,11 +25,12 @@ export interface ResolvedBoardOptions {
   readonly showPayloads: boolean;
 }
 
+/** @internal */
 export const BOARD_OPTIONS = Symbol('EVENT_BOARD_OPTIONS');
 
 const PATH = /^(\/[A-Za-z0-9._~-]+)+$/;
 
-/** Fails `register()` with a message that names the option and what is allowed. */
+/** @internal Fails `register()` with a message that names the option and what is allowed. */
 export function resolveBoardOptions(options: EventBoardOptions = {}): ResolvedBoardOptions {
   const path = (options.path ?? '/_events').replace(/\/+$/, '');
   if (!PATH.test(path) || path.split('/').some((segment) => /^\.+$/.test(segment))) {

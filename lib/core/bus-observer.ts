@@ -7,6 +7,8 @@ import type { OutgoingEvent } from '../interfaces/event-envelope.interface';
 export interface ObservedDelivery {
   /** The dispatch it belongs to; for a durable delivery, a handle of its own with the sender's id. */
   readonly handle: DispatchHandle;
+  /** The key the listener is registered under (an event name or a pattern). */
+  readonly key: string;
   /** `EventError.listener` of the listener: `Class.method` or the programmatic name. */
   readonly listener: string;
   readonly event: unknown;

@@ -180,7 +180,7 @@ export function callObserved(
   event: unknown,
   meta: DeliveryMeta | undefined,
 ): unknown {
-  const delivery: ObservedDelivery = { handle, listener: entry.name, event, meta, startedAt: performance.now() };
+  const delivery: ObservedDelivery = { handle, key: entry.key, listener: entry.name, event, meta, startedAt: performance.now() };
   observer.deliveryStarted(delivery);
   let result: unknown;
   try {

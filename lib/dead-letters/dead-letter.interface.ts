@@ -20,7 +20,7 @@ export interface DeadLetter {
   /** Set when the entry itself was unusable (malformed, over the size limit): it never reached the listener. */
   readonly reason?: string;
   readonly failedAt: Date;
-  /** The original §10 envelope (cut to 4 KiB when the entry was over the size limit; see `truncated`). */
+  /** The original wire envelope (cut to 4 KiB when the entry was over the size limit; see `truncated`). */
   readonly envelope: string;
   readonly truncated: boolean;
   /** The original envelope's size in bytes. */

@@ -1,12 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { EventBus } from '../event-bus';
-import { RedisStreamsDriver } from '../drivers/redis-streams.driver';
 import type { DeadLetter, ListDeadLettersOptions } from './dead-letter.interface';
+import { hasDeadLetterStore, type DeadLetterStore } from './dead-letter-store.interface';
 
 /**
- * Dead letters of the `redis-streams` driver: entries a listener failed `maxAttempts` times, and
- * entries that could not be read at all (malformed, over the size limit). One dead-letter stream
- * per event name: `channelPrefix + eventName + ':dlq'`.
+ * Dead letters of the driver in use, when it keeps them (`redis-streams`, or a custom driver with a
+ * `deadLetters` store): entries a listener failed `maxAttempts` times, and entries that could not
+ * be read at all (malformed, over the size limit). On redis-streams, one dead-letter stream per
+ * event name: `channelPrefix + eventName + ':dlq'`.
  */
 @Injectable()
 export class DeadLetterService {
@@ -14,11 +15,11 @@ export class DeadLetterService {
 
   /** Oldest first; `count` defaults to 100, `after` pages on from a dead-letter id. */
   async list(eventName: string, options: ListDeadLettersOptions = {}): Promise<DeadLetter[]> {
-    return this.driver('list').listDeadLetters(eventName, options);
+    return this.store('list').list(eventName, options);
   }
 
   async count(eventName: string): Promise<number> {
-    return this.driver('count').countDeadLetters(eventName);
+    return this.store('count').count(eventName);
   }
 
   /**
@@ -27,22 +28,25 @@ export class DeadLetterService {
    * and keeps the dead letter when the listener fails again or is not registered in this app.
    */
   async replay(eventName: string, id: string): Promise<void> {
-    return this.driver('replay').replayDeadLetter(eventName, id);
+    return this.store('replay').replay(eventName, id);
   }
 
   /** Resolves to false when there was no such dead letter. */
   async delete(eventName: string, id: string): Promise<boolean> {
-    return this.driver('delete').deleteDeadLetter(eventName, id);
+    return this.store('delete').delete(eventName, id);
   }
 
-  private driver(method: string): RedisStreamsDriver {
+  private store(method: string): DeadLetterStore {
     const driver = this.bus.getDriver();
-    if (driver instanceof RedisStreamsDriver) return driver;
+    if (hasDeadLetterStore(driver)) return driver.deadLetters;
     const what =
       driver === undefined
         ? 'the event bus is not started yet (call it after app.init())'
         : `the driver in use is '${describeDriver(driver)}'`;
-    throw new Error(`DeadLetterService.${method}() needs driver 'redis-streams': ${what}. Dead letters exist only on Redis Streams.`);
+    throw new Error(
+      `DeadLetterService.${method}() needs driver 'redis-streams': ${what}. Dead letters exist only on Redis Streams ` +
+        "(or on a custom driver that offers them: set its 'deadLetters' to a DeadLetterStore).",
+    );
   }
 }
 

@@ -2,7 +2,7 @@ import { BreakerOpenError } from '../errors/breaker-open.error';
 import { EventBusClosedError } from '../errors/event-bus-closed.error';
 import type { BackoffOptions } from '../interfaces/listener-options.interface';
 import type { ListenerCall } from '../routing/listener-entry';
-import { ExponentialBackoff } from './exponential-backoff';
+import { ExponentialBackoff } from './backoff';
 import { isThenable } from './thenable';
 import type { TimerScope } from './timer-scope';
 

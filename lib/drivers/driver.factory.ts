@@ -13,11 +13,11 @@ export async function createDriver(options: ResolvedEventBusOptions): Promise<Ev
     case 'memory':
       return new MemoryDriver();
     case 'redis': {
-      const { RedisDriver } = await import('./redis.driver');
+      const { RedisDriver } = await import('./redis-pubsub/redis.driver');
       return new RedisDriver(options.redis);
     }
     case 'redis-streams': {
-      const { RedisStreamsDriver } = await import('./redis-streams.driver');
+      const { RedisStreamsDriver } = await import('./redis-streams/redis-streams.driver');
       return new RedisStreamsDriver(options);
     }
     default:

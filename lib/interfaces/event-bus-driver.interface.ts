@@ -1,6 +1,9 @@
+import type { DeadLetterStore } from '../dead-letters/dead-letter-store.interface';
 import type { EventError } from '../errors/event.error';
 import type { IncomingEvent, OutgoingEvent } from './event-envelope.interface';
 import type { ListenerOptions } from './listener-options.interface';
+
+export type { DeadLetterStore } from '../dead-letters/dead-letter-store.interface';
 
 /**
  * How a driver reaches listeners.
@@ -87,4 +90,31 @@ export interface EventBusDriver {
   unsubscribe(key: string, listener?: DriverListener): Promise<void> | void;
   /** Stops intake, finishes in-flight deliveries, releases what the driver created. Idempotent. */
   close(): Promise<void>;
+  /** Set by a driver that keeps the events its listeners gave up on (`DeadLetterService` uses it). */
+  readonly deadLetters?: DeadLetterStore;
+  /** Set by a driver whose listeners read through consumer groups (the event board, health, metrics). */
+  readonly consumerGroups?: ConsumerGroupInspector;
+}
+
+/** One consumer group of one event's stream, as Redis reports it. */
+export interface ConsumerGroupInfo {
+  readonly eventName: string;
+  /** The Redis key of the stream. */
+  readonly stream: string;
+  readonly group: string;
+  readonly consumers: number;
+  /** Entries delivered to the group and not yet acknowledged. */
+  readonly pending: number;
+  /** Entries appended but not yet delivered to the group; `null` when Redis cannot tell (trimmed history). */
+  readonly lag: number | null;
+  /** Entries in the event's dead-letter stream (all of its groups). */
+  readonly deadLetters: number;
+}
+
+/** Reads the state of consumer groups, every stream in one round trip. */
+export interface ConsumerGroupInspector {
+  /** This app's groups start with `serviceGroup + ':'`; undefined when the app names no group. */
+  readonly serviceGroup: string | undefined;
+  /** The groups of these events' streams (a stream that does not exist has none). */
+  groups(eventNames: readonly string[]): Promise<ConsumerGroupInfo[]>;
 }

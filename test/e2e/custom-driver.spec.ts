@@ -1,7 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
-import { DomainEvent, EventBus, EventSerializationError, EventTooLargeError, InvalidEventError, OnEvent } from 'nestjs-event-bus';
-import type { DeliverFn, DriverContext, EventBusDriver, OutgoingEvent } from 'nestjs-event-bus';
+import {
+  DeadLetterService,
+  DomainEvent,
+  EventBus,
+  EventSerializationError,
+  EventTooLargeError,
+  InvalidEventError,
+  OnEvent,
+} from 'nestjs-event-bus';
+import type { DeadLetter, DeadLetterStore, DeliverFn, DriverContext, EventBusDriver, OutgoingEvent } from 'nestjs-event-bus';
 import { bootApp, deferred, sleep, type BootedApp } from '../support/boot-app';
 
 @DomainEvent('drv.order.placed', { type: 'drv.order.placed.v3' })
@@ -252,5 +260,50 @@ describe('a custom driver (EventBusDriver)', () => {
     booted = undefined;
     expect(finished).toBe(true);
     expect(driver.closeCalls).toBe(1);
+  });
+
+  it('a driver that offers dead letters (a DeadLetterStore as deadLetters) serves DeadLetterService', async () => {
+    const letter: DeadLetter = {
+      id: '1-0',
+      eventId: '0-1',
+      eventName: 'drv.kept',
+      handleId: 'aaaaaaaaaaaaaaaa',
+      listener: 'Billing.charge',
+      group: 'svc:Billing.charge',
+      consumer: 'c1',
+      attempts: 3,
+      error: 'boom',
+      failedAt: new Date(0),
+      envelope: '{}',
+      truncated: false,
+      size: 2,
+    };
+    const calls: string[] = [];
+    class KeepingDriver extends RecordingDriver {
+      readonly deadLetters: DeadLetterStore = {
+        list: async (eventName) => (calls.push(`list ${eventName}`), [letter]),
+        count: async (eventName) => (calls.push(`count ${eventName}`), 1),
+        replay: async (eventName, id) => void calls.push(`replay ${eventName} ${id}`),
+        delete: async (eventName, id) => (calls.push(`delete ${eventName} ${id}`), true),
+      };
+    }
+    @Injectable()
+    class Admin {
+      constructor(readonly dlq: DeadLetterService) {}
+    }
+    booted = await bootApp({ providers: [Admin] }, { driver: new KeepingDriver() });
+    const dlq = booted.app.get(Admin).dlq;
+    expect(await dlq.list('drv.kept')).toEqual([letter]);
+    expect(await dlq.count('drv.kept')).toBe(1);
+    await dlq.replay('drv.kept', '1-0');
+    expect(await dlq.delete('drv.kept', '1-0')).toBe(true);
+    expect(calls).toEqual(['list drv.kept', 'count drv.kept', 'replay drv.kept 1-0', 'delete drv.kept 1-0']);
+  });
+
+  it('DeadLetterService on a driver without dead letters says what it needs', async () => {
+    booted = await bootApp({}, { driver: new RecordingDriver() });
+    await expect(booted.app.get(DeadLetterService).count('x')).rejects.toThrow(
+      /needs driver 'redis-streams': the driver in use is 'RecordingDriver'.*custom driver that offers them: set its 'deadLetters'/,
+    );
   });
 });

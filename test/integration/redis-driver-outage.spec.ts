@@ -53,7 +53,7 @@ describe.each([2, 3] as const)('redis driver outages over RESP%i', (protocol) =>
   /** Waits until the app's publisher connection has noticed that Redis is gone. */
   const noticedOutage = (app: RedisTestApp) =>
     until(
-      () => (app.bus.getDriver() as unknown as { publisher: Redis }).publisher.status !== 'ready',
+      () => (app.bus.getDriver() as unknown as { publishing: { client: Redis } }).publishing.client.status !== 'ready',
       'the publisher to notice the outage',
     );
   /** A marker sent after an event proves by ordering that the event was not delivered. */

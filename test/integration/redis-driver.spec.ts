@@ -157,7 +157,7 @@ describe.each([2, 3] as const)('redis driver over RESP%i', (protocol) => {
     b.bus.registerListener({ eventName: 'bulk.event', onEvent: (e: { i: number }) => void got.push(e.i) });
     await until(async () => (await numsub('goevent:bulk.event')) === 1, 'the bulk subscription');
     // Count the writes of a's publisher connection.
-    const publisher = (a.bus.getDriver() as unknown as { publisher: Redis }).publisher;
+    const publisher = (a.bus.getDriver() as unknown as { publishing: { client: Redis } }).publishing.client;
     const pipeline = publisher.pipeline.bind(publisher);
     let pipelines = 0;
     publisher.pipeline = ((...args: Parameters<Redis['pipeline']>) => {

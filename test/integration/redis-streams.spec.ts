@@ -89,8 +89,8 @@ async function freezingProxy(targetPort: number): Promise<{
     const link = { reader: false, command: false, frozen: false, sockets: [client, upstream] };
     links.push(link);
     client.on('data', (data) => {
-      if (data.includes('neb-streams-reader')) link.reader = true;
-      else if (data.includes('neb-streams\r\n')) link.command = true;
+      if (data.includes('nestjs-event-bus:streams-reader')) link.reader = true;
+      else if (data.includes('nestjs-event-bus:streams\r\n')) link.command = true;
       if (!link.frozen) upstream.write(data);
     });
     upstream.on('data', (data) => {
@@ -124,11 +124,11 @@ async function freezingProxy(targetPort: number): Promise<{
   };
 }
 
-/** Connections the driver opened (named neb-streams*). */
+/** Connections the driver opened (named nestjs-event-bus:streams*). */
 async function namedClients(redis: Redis): Promise<number> {
   return String(await redis.call('CLIENT', 'LIST'))
     .split('\n')
-    .filter((line) => / name=neb-streams/.test(line)).length;
+    .filter((line) => / name=nestjs-event-bus:streams/.test(line)).length;
 }
 
 describe.each([
@@ -478,7 +478,7 @@ describe('redis-streams driver: start-up, lifecycle and faults', () => {
     const list = String(await redis.call('CLIENT', 'LIST'));
     const readerIds = list
       .split('\n')
-      .filter((l) => l.includes('name=neb-streams-reader'))
+      .filter((l) => l.includes('name=nestjs-event-bus:streams-reader'))
       .map((l) => /id=(\d+)/.exec(l)![1]);
     expect(readerIds.length).toBe(1);
     for (const id of readerIds) await redis.call('CLIENT', 'KILL', 'ID', id);

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { retryDelayMs } from '../../../lib/drivers/streams/retry-backoff';
-import { consumerInfos, deliveryCounts, entriesOfReadReply, parseAutoClaimReply } from '../../../lib/drivers/streams/stream-replies';
+import { consumerInfos, deliveryCounts, entriesOfReadReply, parseAutoClaimReply } from '../../../lib/drivers/redis-streams/stream-replies';
 
 describe('stream reply shapes', () => {
   const entries = [
@@ -34,23 +33,5 @@ describe('stream reply shapes', () => {
       { name: 'c1', pending: 2, idle: 50 },
       { name: 'c2', pending: 0, idle: 9 },
     ]);
-  });
-});
-
-describe('retry delay of a redelivered entry', () => {
-  it('grows by factor from baseMs, is capped at maxMs and never overflows', () => {
-    const backoff = { baseMs: 100, factor: 2, maxMs: 1000 };
-    expect([1, 2, 3, 4, 5].map((n) => retryDelayMs(n, backoff))).toEqual([100, 200, 400, 800, 1000]);
-    expect(retryDelayMs(10_000, backoff)).toBe(1000);
-    expect(retryDelayMs(1, undefined)).toBe(100);
-    expect(retryDelayMs(2000, { factor: 10 })).toBe(10_000);
-  });
-
-  it('with jitter stays within [0, delay]', () => {
-    for (let i = 0; i < 50; i++) {
-      const d = retryDelayMs(3, { baseMs: 100, jitter: true });
-      expect(d).toBeGreaterThanOrEqual(0);
-      expect(d).toBeLessThanOrEqual(400);
-    }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ExponentialBackoff } from '../../../lib/delivery/exponential-backoff';
+import { backoffDelay, backoffSchedule, ExponentialBackoff, jitteredBackoffDelay } from '../../../lib/delivery/backoff';
 
 describe('ExponentialBackoff', () => {
   it('waits nothing before any failure, then baseMs * factor^(n-1) up to maxMs', () => {
@@ -68,5 +68,29 @@ describe('ExponentialBackoff', () => {
     expect(b.failure()).toBe(100);
     expect(b.failure()).toBe(200);
     expect(b.delayFor(1_000)).toBe(10_000);
+  });
+});
+
+describe('backoffDelay (the one schedule: in-process retries and redis-streams redeliveries)', () => {
+  it('grows by factor from baseMs, is capped at maxMs and never overflows', () => {
+    const schedule = backoffSchedule({ baseMs: 100, factor: 2, maxMs: 1000 });
+    expect([1, 2, 3, 4, 5].map((n) => backoffDelay(schedule, n))).toEqual([100, 200, 400, 800, 1000]);
+    expect(backoffDelay(schedule, 10_000)).toBe(1000);
+    expect(backoffDelay(backoffSchedule(undefined), 1)).toBe(100);
+    expect(backoffDelay(backoffSchedule({ factor: 10 }), 2000)).toBe(10_000);
+  });
+
+  it('with jitter stays within [0, delay]', () => {
+    for (let i = 0; i < 50; i++) {
+      const d = jitteredBackoffDelay(backoffSchedule({ baseMs: 100, jitter: true }), 3);
+      expect(d).toBeGreaterThanOrEqual(0);
+      expect(d).toBeLessThanOrEqual(400);
+    }
+  });
+
+  it('a baseMs above the default maxMs is waited in full (the cap rises to baseMs)', () => {
+    expect(backoffDelay(backoffSchedule({ baseMs: 20_000 }), 1)).toBe(20_000);
+    expect(backoffDelay(backoffSchedule({ baseMs: 20_000 }), 5)).toBe(20_000);
+    expect(new ExponentialBackoff({ baseMs: 20_000 }).failure()).toBe(20_000);
   });
 });

@@ -6,8 +6,9 @@ import { RedisServer } from '../support/redis-server';
 import { rawClient, startRedisApp, until, type RedisTestApp } from '../support/redis-test-app';
 
 /**
- * Points of SPEC §3, §5, §7 and §11 on the redis driver that no other spec pinned
- * (see .tmp/readme/spec-coverage.md).
+ * The redis (pub/sub) driver with listeners and the bus lifecycle: routing of received events by
+ * name, async listeners on both sides (handles never hang, in-flight counts stay sound), observe(),
+ * dispatches made during start-up, and draining on app.close().
  */
 
 @DomainEvent('gapr.user.registered')
@@ -54,7 +55,7 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
-describe('spec gaps on the redis driver', () => {
+describe('redis driver: listeners, observers and lifecycle', () => {
   let server: RedisServer;
   const apps: RedisTestApp[] = [];
   const clients: Redis[] = [];
@@ -118,7 +119,7 @@ describe('spec gaps on the redis driver', () => {
     expect(cause.reason).toMatch(/unknown event_type 'go\.Untyped'/);
   });
 
-  it('§11 goevent: local async listeners on the publisher never hang its handle; their errors are on it', async () => {
+  it('goevent: local async listeners on the publisher never hang its handle; their errors are on it', async () => {
     const a = await start({ url: server.url }, []);
     const calls: string[] = [];
     a.bus.registerListener(
@@ -146,7 +147,7 @@ describe('spec gaps on the redis driver', () => {
     await a.bus.wait({ timeoutMs: 5_000 });
   });
 
-  it('§11 goevent: async listeners of received events keep the in-flight count sound (never negative, never stuck)', async () => {
+  it('goevent: async listeners of received events keep the in-flight count sound (never negative, never stuck)', async () => {
     const a = await start({ url: server.url }, []);
     const b = await start({ url: server.url }, []);
     let received = 0;
@@ -182,7 +183,7 @@ describe('spec gaps on the redis driver', () => {
     await b.bus.wait({ timeoutMs: 5_000 });
   });
 
-  it('§7 dispatches made before app.init() resolves (constructor, onModuleInit) are published once ready, not lost', async () => {
+  it('dispatches made before app.init() resolves (constructor, onModuleInit) are published once ready, not lost', async () => {
     const receiver = await start({ url: server.url });
     const publisher = await start({ url: server.url }, [EarlyPublisher]);
     const seen = receiver.get(TypedListener).seen;
@@ -191,7 +192,7 @@ describe('spec gaps on the redis driver', () => {
     expect(publisher.errors).toEqual([]);
   });
 
-  it('§5 observe() on the redis driver sees events from other apps, and unsubscribing drops the Redis subscription', async () => {
+  it('observe() on the redis driver sees events from other apps, and unsubscribing drops the Redis subscription', async () => {
     const a = await start({ url: server.url }, []);
     const b = await start({ url: server.url }, []);
     const seen: unknown[] = [];
@@ -204,7 +205,7 @@ describe('spec gaps on the redis driver', () => {
     await until(async () => (await numsub('goevent:gapr.user.registered')) === 0, 'the subscription to go away');
   });
 
-  it('§7 app.close() drains an in-flight listener of a received event before closing the connections', async () => {
+  it('app.close() drains an in-flight listener of a received event before closing the connections', async () => {
     const a = await start({ url: server.url }, []);
     const b = await start({ url: server.url }, [], { shutdownTimeoutMs: 10_000 });
     const gate = deferred();
@@ -231,7 +232,7 @@ describe('spec gaps on the redis driver', () => {
     expect(finished).toBe(true);
   });
 
-  it('§7 a closing bus stops taking dispatches: events received while it drains do not start listeners', async () => {
+  it('a closing bus stops taking dispatches: events received while it drains do not start listeners', async () => {
     const a = await start({ url: server.url }, []);
     const b = await start({ url: server.url }, [], { shutdownTimeoutMs: 10_000 });
     const gate = deferred();

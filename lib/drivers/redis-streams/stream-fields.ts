@@ -1,5 +1,5 @@
 /**
- * Field of a source stream entry: the §10 JSON envelope (it holds the event name and handle id).
+ * Field of a source stream entry: the JSON wire envelope (it holds the event name and handle id).
  * Entries appended by earlier versions also have `event_name` and `handle_id` fields, still read
  * when an entry cannot be decoded; they are no longer written (four strings more per entry to
  * encode and to parse, for what the envelope already says).
@@ -7,11 +7,3 @@
 export const FIELD_ENVELOPE = 'envelope';
 export const FIELD_EVENT_NAME = 'event_name';
 export const FIELD_HANDLE_ID = 'handle_id';
-
-/** Dead letters keep at most this much of an envelope that was itself over the size limit. */
-export const DEAD_LETTER_ENVELOPE_LIMIT = 4096;
-
-/** Stream key of an event's dead letters. */
-export function deadLetterKey(streamKey: string): string {
-  return `${streamKey}:dlq`;
-}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { subscriptionTarget } from '../../lib/drivers/redis-channels';
+import { subscriptionTarget } from '../../lib/drivers/redis-pubsub/channels';
 
 describe('redis subscription targets', () => {
   it('maps an event name to its goevent channel, literally', () => {

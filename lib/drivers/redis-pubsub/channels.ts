@@ -1,4 +1,4 @@
-import { isPattern } from '../routing/event-pattern';
+import { isPattern } from '../../routing/event-pattern';
 
 /** Characters Redis glob patterns treat specially; escaped where a name must match literally. */
 const GLOB_SPECIAL = /[\\*?[\]]/g;

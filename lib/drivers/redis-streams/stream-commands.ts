@@ -1,7 +1,10 @@
-import type { Socket } from 'node:net';
 import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
-import type { RedisClient } from '../redis-connection';
-import { resetSocket } from '../socket-reset';
+import type { DriverContext } from '../../interfaces/event-bus-driver.interface';
+import { ConnectionHealth } from '../redis/shared/connection-health';
+import { beforeDeadline, TIMED_OUT } from '../redis/shared/deadline';
+import { socketOf, type RedisClient } from '../redis/shared/redis-connection';
+import { resetSocket } from '../redis/shared/socket-reset';
+import type { Socket } from 'node:net';
 
 /** What `StreamCommands.call` accepts (ioredis `call`). */
 export type CommandArg = string | number | Buffer;
@@ -16,14 +19,26 @@ export type CommandArg = string | number | Buffer;
  * client the user passed in is never reset: its commands only time out.
  */
 export class StreamCommands {
+  readonly health: ConnectionHealth;
+
   constructor(
     readonly client: RedisClient,
     /** How long a command may stay unanswered (`redis.publishTimeoutMs`). */
     readonly timeoutMs: number,
-    /** The driver opened this connection (it may reset it). */
+    /** The driver opened this connection (it may reset it, and logs its outages). */
     private readonly owned: boolean,
-    private readonly warn: (message: string) => void,
-  ) {}
+    private readonly log: DriverContext['log'],
+    target: string,
+    closing: () => boolean,
+  ) {
+    this.health = new ConnectionHealth(client, log, {
+      driver: 'redis-streams driver',
+      role: 'command connection',
+      target,
+      closing,
+      logs: owned,
+    });
+  }
 
   get ready(): boolean {
     return this.client.status === 'ready';
@@ -35,29 +50,17 @@ export class StreamCommands {
   }
 
   /** Settles like `reply`, or rejects after `timeoutMs` (resetting the connection the command went out on). */
-  guard<T>(reply: Promise<T>, what: string): Promise<T> {
+  async guard<T>(reply: Promise<T>, what: string): Promise<T> {
     const socket = this.socket();
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.stalled(socket, what);
-        reject(new DriverUnavailableError(`Redis did not answer ${what} within redis.publishTimeoutMs (${this.timeoutMs} ms)`));
-      }, this.timeoutMs);
-      reply.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      );
-    });
+    const result = await beforeDeadline(reply, Date.now() + this.timeoutMs);
+    if (result !== TIMED_OUT) return result;
+    this.stalled(socket, what);
+    throw new DriverUnavailableError(`Redis did not answer ${what} within redis.publishTimeoutMs (${this.timeoutMs} ms)`);
   }
 
   /** The socket commands are written to now (to reset only the connection a stalled command went out on). */
   socket(): Socket | undefined {
-    return (this.client as unknown as { stream?: Socket }).stream;
+    return socketOf(this.client);
   }
 
   /**
@@ -66,7 +69,7 @@ export class StreamCommands {
    */
   stalled(socket: Socket | undefined, what: string): void {
     if (!this.owned || socket === undefined || socket !== this.socket() || this.client.status !== 'ready' || socket.destroyed) return;
-    this.warn(`redis-streams command connection: no answer to ${what} within ${this.timeoutMs} ms; resetting the connection`);
+    this.log('warn', `redis-streams driver: no answer to ${what} within ${this.timeoutMs} ms on the command connection; resetting it`);
     resetSocket(socket);
   }
 }

@@ -1,5 +1,7 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import type { ResolvedEventBusOptions } from '../options/resolved-options.interface';
+import type { Socket } from 'node:net';
+import type { ResolvedEventBusOptions } from '../../../options/resolved-options.interface';
+import { resetSocket } from './socket-reset';
 
 /** Options of ours that ioredis must not see. */
 const OWN_KEYS = new Set(['url', 'client', 'channelPrefix', 'maxEventSize', 'publishTimeoutMs', 'tls']);
@@ -59,6 +61,21 @@ export class RedisConnectionFactory {
     return url !== undefined ? new RedisCtor(url, options) : new RedisCtor(options);
   }
 
+  /** Where the connections go, without credentials (for messages). */
+  describeTarget(): string {
+    const { url, host, port } = this.options;
+    if (this.options.client !== undefined) return 'the given client';
+    if (url !== undefined) {
+      try {
+        const parsed = new URL(url);
+        return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+      } catch {
+        return 'redis.url';
+      }
+    }
+    return `${host ?? '127.0.0.1'}:${port ?? 6379}`;
+  }
+
   /** Everything the user gave that is an ioredis option, with `tls: true` made concrete. */
   ioredisOptions(): RedisOptions {
     const out: Record<string, unknown> = {};
@@ -74,9 +91,28 @@ export class RedisConnectionFactory {
 
 /** A new connection like the user's, with the options this connection's role needs on top. */
 function duplicate(client: RedisClient, overrides: RedisOptions): RedisClient {
-  if ((client as { isCluster?: boolean }).isCluster === true) {
-    const cluster = client as Cluster;
-    return cluster.duplicate(undefined, { redisOptions: { ...cluster.options.redisOptions, ...overrides } });
-  }
-  return (client as Redis).duplicate(overrides);
+  if (isCluster(client)) return client.duplicate(undefined, { redisOptions: { ...client.options.redisOptions, ...overrides } });
+  return client.duplicate(overrides);
+}
+
+/** True for an ioredis Cluster (keys of different slots cannot share a pipeline or a transaction). */
+export function isCluster(client: RedisClient): client is Cluster {
+  return (client as { isCluster?: boolean }).isCluster === true;
+}
+
+/** The socket a connection writes to now (undefined while it has none). */
+export function socketOf(client: RedisClient): Socket | undefined {
+  return (client as unknown as { stream?: Socket }).stream;
+}
+
+/** Resets the connection's socket (see `resetSocket`); with no socket, drops the client's connection. */
+export function resetConnection(client: RedisClient): void {
+  const stream = socketOf(client);
+  if (stream !== undefined) resetSocket(stream);
+  else client.disconnect(true);
+}
+
+/** An error's message, for log lines and error messages. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -1,0 +1,264 @@
+import type { Redis, RedisOptions } from 'ioredis';
+import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
+import { EventBusClosedError } from '../../errors/event-bus-closed.error';
+import { EventError, SUBSCRIBER } from '../../errors/event.error';
+import { MessageRejectedError } from '../../errors/message-rejected.error';
+import type { DeliverFn, DriverContext, EventBusDriver, PublishTracker } from '../../interfaces/event-bus-driver.interface';
+import type { IncomingEvent, OutgoingEvent } from '../../interfaces/event-envelope.interface';
+import type { ResolvedEventBusOptions } from '../../options/resolved-options.interface';
+import { connectionName, DEFAULT_CONNECT_TIMEOUT_MS } from '../redis/redis.defaults';
+import { ConnectionHealth } from '../redis/shared/connection-health';
+import { beforeDeadline, TIMED_OUT } from '../redis/shared/deadline';
+import { publishAsPromise } from '../redis/shared/publish-batcher';
+import { errorMessage, RedisConnectionFactory } from '../redis/shared/redis-connection';
+import { subscriptionTarget, type RedisSubscriptionTarget } from './channels';
+import { PubSubPublisher } from './pubsub-publisher';
+
+/**
+ * The last message decoded. Redis sends one copy of a publish per matching subscription of the
+ * connection, back to back (a channel and a pattern, or two patterns): the copies reuse one decode,
+ * and a rejected message is reported once, not once per copy.
+ */
+interface LastMessage {
+  readonly channel: string;
+  readonly message: Buffer;
+  readonly seen: Set<Subscription>;
+  readonly incoming: IncomingEvent | undefined;
+}
+
+/** The delivery callbacks of one Redis subscription (a glob can serve `user.*` and `user.**`). */
+interface Subscription {
+  readonly target: RedisSubscriptionTarget;
+  readonly delivers: Map<string, DeliverFn>;
+  /** Settles when Redis confirmed the SUBSCRIBE / PSUBSCRIBE (see `confirmed()`). */
+  readonly confirmed: Promise<void>;
+}
+
+/**
+ * Redis pub/sub driver, goevent-compatible: each event is PUBLISHed on `channelPrefix + name`
+ * and every subscribed process receives it (broadcast, at-most-once).
+ *
+ * Two connections: a publisher (see `PubSubPublisher`: publishes are held while Redis is down and
+ * fail after `publishTimeoutMs`, never sent late) and a subscriber.
+ */
+export class RedisDriver implements EventBusDriver {
+  readonly delivery = 'broadcast' as const;
+  readonly maxEventSize: number;
+
+  private readonly options: ResolvedEventBusOptions['redis'];
+  private readonly connections: RedisConnectionFactory;
+  private readonly prefix: string;
+  private readonly publishTimeoutMs: number;
+  private context: DriverContext | undefined;
+  /** The publisher connection, with the publishes it holds, writes and times out. */
+  private publishing: PubSubPublisher | undefined;
+  private subscriber: Redis | undefined;
+  private readonly channels = new Map<string, Subscription>();
+  private readonly patterns = new Map<string, Subscription>();
+  /** The end of every message this bus publishes (`..."origin":"<busId>"}`), to drop its echo before decoding. */
+  private echoTail: Buffer | undefined;
+  private last: LastMessage | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: ResolvedEventBusOptions['redis']) {
+    this.options = options;
+    this.connections = new RedisConnectionFactory(options);
+    this.prefix = options.channelPrefix;
+    this.maxEventSize = options.maxEventSize;
+    this.publishTimeoutMs = options.publishTimeoutMs;
+  }
+
+  async init(context: DriverContext): Promise<void> {
+    this.context = context;
+    this.echoTail = Buffer.from(`"origin":${JSON.stringify(context.busId)}}`);
+    const target = this.connections.describeTarget();
+    const closing = (): boolean => this.closed;
+    const log: DriverContext['log'] = (level, message) => context.log(level, message);
+    try {
+      const publisher = (await this.connections.create(connectionName('publisher'), PUBLISHER_OPTIONS)) as Redis;
+      const subscriber = (await this.connections.create(connectionName('subscriber'), SUBSCRIBER_OPTIONS)) as Redis;
+      const publisherHealth = new ConnectionHealth(publisher, log, { driver: 'redis driver', role: 'publisher', target, closing });
+      this.publishing = new PubSubPublisher(publisher, this.prefix, this.publishTimeoutMs, log);
+      this.subscriber = subscriber;
+      this.watchSubscriber(subscriber);
+      const subscriberHealth = new ConnectionHealth(subscriber, log, {
+        driver: 'redis driver',
+        role: 'subscriber',
+        target,
+        closing,
+        lostNote: 'events published meanwhile are missed (at-most-once)',
+        // ioredis resubscribes every confirmed channel and pattern by itself (autoResubscribe).
+        backNote: () => `resubscribing ${this.channels.size} channel(s) and ${this.patterns.size} pattern(s)`,
+      });
+      const timeoutMs = this.options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
+      await Promise.all([publisherHealth.connect(timeoutMs), subscriberHealth.connect(timeoutMs)]);
+    } catch (err) {
+      await this.connections.closeAll();
+      throw new DriverUnavailableError(
+        `redis driver: cannot connect to Redis at ${target}: ${errorMessage(err)} ` +
+          '(check redis.url / host / port, credentials and TLS settings)',
+        err,
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- publishing
+
+  publish(event: OutgoingEvent): Promise<void> {
+    return publishAsPromise(this, event);
+  }
+
+  /** What the bus calls: the outcome goes to `tracker`, no promise per event. */
+  publishTracked(event: OutgoingEvent, tracker: PublishTracker): void {
+    if (this.closed) {
+      tracker.published(new EventBusClosedError('the redis driver is closed: event not published'));
+      return;
+    }
+    this.publishing!.publishTracked(event, tracker);
+  }
+
+  // ---------------------------------------------------------------- subscribing
+
+  async subscribe(key: string, deliver: DeliverFn): Promise<void> {
+    if (this.closed) throw new EventBusClosedError('the redis driver is closed: cannot subscribe');
+    const target = subscriptionTarget(this.prefix, key);
+    const table = target.kind === 'channel' ? this.channels : this.patterns;
+    let subscription = table.get(target.name);
+    if (subscription === undefined) {
+      const request = target.kind === 'channel' ? this.subscriber!.subscribe(target.name) : this.subscriber!.psubscribe(target.name);
+      subscription = { target, delivers: new Map(), confirmed: this.confirmed(request, `subscribing to '${target.name}'`) };
+      table.set(target.name, subscription);
+    }
+    // Routes first, so a message that arrives right after the confirmation is delivered.
+    subscription.delivers.set(key, deliver);
+    try {
+      await subscription.confirmed;
+    } catch (err) {
+      // Redis refused it (an ACL without this channel, say): nothing is subscribed.
+      subscription.delivers.delete(key);
+      if (subscription.delivers.size === 0 && table.get(target.name) === subscription) table.delete(target.name);
+      throw err;
+    }
+  }
+
+  async unsubscribe(key: string): Promise<void> {
+    const target = subscriptionTarget(this.prefix, key);
+    const table = target.kind === 'channel' ? this.channels : this.patterns;
+    const subscription = table.get(target.name);
+    if (subscription === undefined || !subscription.delivers.delete(key)) return;
+    if (subscription.delivers.size > 0) return;
+    table.delete(target.name);
+    if (this.closed) return;
+    await this.confirmed(this.redisUnsubscribe(target), `unsubscribing from '${target.name}'`);
+  }
+
+  /**
+   * Waits for Redis to confirm a (un)subscription. A refusal rejects. While Redis is down the
+   * command stays queued on the subscriber connection and takes effect when it reconnects; after
+   * `publishTimeoutMs` this resolves with a warning, so registering a listener or shutting down
+   * never waits for Redis indefinitely.
+   */
+  private async confirmed(request: Promise<unknown>, what: string): Promise<void> {
+    let reply: unknown;
+    try {
+      reply = await beforeDeadline(request, Date.now() + this.publishTimeoutMs);
+    } catch (err) {
+      throw new DriverUnavailableError(`redis driver: ${what} failed: ${errorMessage(err)}`, err);
+    }
+    if (reply === TIMED_OUT) {
+      this.context?.log(
+        'warn',
+        `redis driver: Redis did not confirm ${what} within publishTimeoutMs (${this.publishTimeoutMs} ms); it takes effect when the connection is back`,
+      );
+    }
+  }
+
+  private redisUnsubscribe(target: RedisSubscriptionTarget): Promise<unknown> {
+    const sub = this.subscriber!;
+    return target.kind === 'channel' ? sub.unsubscribe(target.name) : sub.punsubscribe(target.name);
+  }
+
+  private watchSubscriber(client: Redis): void {
+    client.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      const name = channel.toString();
+      const subscription = this.channels.get(name);
+      if (subscription !== undefined) this.receive(subscription, name, message);
+    });
+    client.on('pmessageBuffer', (pattern: string | Buffer, channel: Buffer, message: Buffer) => {
+      const subscription = this.patterns.get(pattern.toString());
+      if (subscription !== undefined) this.receive(subscription, channel.toString(), message);
+    });
+  }
+
+  /** One received message: drop the bus's own echo, decode safely, hand it to the bus. */
+  private receive(subscription: Subscription, channel: string, message: Buffer): void {
+    if (this.closed) return;
+    const tail = this.echoTail!;
+    if (message.length >= tail.length && tail.compare(message, message.length - tail.length) === 0) return;
+    const context = this.context!;
+    let incoming: IncomingEvent | undefined;
+    const last = this.last;
+    if (last !== undefined && last.channel === channel && !last.seen.has(subscription) && last.message.equals(message)) {
+      // Another copy of the same publish, for another subscription.
+      last.seen.add(subscription);
+      incoming = last.incoming;
+    } else {
+      try {
+        incoming = context.decode(message, channel);
+      } catch (err) {
+        const name = channel.startsWith(this.prefix) ? channel.slice(this.prefix.length) : channel;
+        const cause = err instanceof MessageRejectedError ? err : new MessageRejectedError(channel, message.length, errorMessage(err));
+        context.reportError(new EventError(name, SUBSCRIBER, '', cause));
+      }
+      this.last = { channel, message, seen: new Set([subscription]), incoming };
+    }
+    if (incoming === undefined || incoming.origin === context.busId) return;
+    for (const deliver of subscription.delivers.values()) {
+      try {
+        deliver(incoming).catch((err: unknown) => context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err)));
+      } catch (err) {
+        context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err));
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  close(): Promise<void> {
+    return (this.closing ??= this.doClose());
+  }
+
+  private async doClose(): Promise<void> {
+    this.closed = true;
+    this.publishing?.close();
+    const sub = this.subscriber;
+    const channels = [...this.channels.keys()];
+    const patterns = [...this.patterns.keys()];
+    this.channels.clear();
+    this.patterns.clear();
+    if (sub !== undefined && sub.status === 'ready') {
+      const released: Array<Promise<unknown>> = [];
+      if (channels.length > 0) released.push(sub.unsubscribe(...channels));
+      if (patterns.length > 0) released.push(sub.punsubscribe(...patterns));
+      await this.confirmed(Promise.all(released), 'unsubscribing on close').catch(() => undefined);
+    }
+    await this.connections.closeAll();
+  }
+}
+
+/** The publisher holds publishes itself while Redis is down (see `PubSubPublisher`). */
+const PUBLISHER_OPTIONS: RedisOptions = {
+  lazyConnect: true,
+  enableOfflineQueue: false,
+  autoResendUnfulfilledCommands: false,
+  enableAutoPipelining: false,
+};
+
+/** The subscriber keeps ioredis's queue (however long the outage) so a SUBSCRIBE made during an outage goes out on reconnect. */
+const SUBSCRIBER_OPTIONS: RedisOptions = {
+  lazyConnect: true,
+  autoResubscribe: true,
+  enableOfflineQueue: true,
+  maxRetriesPerRequest: null,
+};

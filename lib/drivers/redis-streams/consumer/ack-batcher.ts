@@ -1,0 +1,84 @@
+import type { DriverContext } from '../../../interfaces/event-bus-driver.interface';
+import { settlesBy, sleep } from '../../redis/shared/deadline';
+import type { StreamCommands } from '../stream-commands';
+import { describe, type ConsumerState } from './consumer-settings';
+
+/** How long a failed XACK waits before it is tried again. */
+const ACK_RETRY_MS = 500;
+
+/**
+ * Acknowledges succeeded entries: one XACK per tick for every id acknowledged since the last one;
+ * a failed XACK is tried again (an unacknowledged entry would be delivered again after `claimIdleMs`).
+ */
+export class AckBatcher {
+  /** Succeeded, XACK not sent yet. */
+  private queue: string[] = [];
+  /** Succeeded, in an XACK Redis has not confirmed yet (arrays, not a set of ids: nothing per entry). */
+  private readonly inFlight = new Set<string[]>();
+  /** The flush of this tick's acks, or the retry of a failed one. */
+  private soon: NodeJS.Immediate | undefined;
+  private later: NodeJS.Timeout | undefined;
+  private acking: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly commands: StreamCommands,
+    private readonly streamKey: string,
+    private readonly group: string,
+    private readonly state: ConsumerState,
+    private readonly log: DriverContext['log'],
+  ) {}
+
+  ack(id: string): void {
+    this.queue.push(id);
+    if (this.soon === undefined && this.later === undefined) this.soon = setImmediate(() => void this.flush());
+  }
+
+  /** Every id acknowledged here that Redis has not confirmed yet. */
+  forEachUnconfirmed(visit: (id: string) => void): void {
+    for (const id of this.queue) visit(id);
+    for (const ids of this.inFlight) for (const id of ids) visit(id);
+  }
+
+  /** Sends what waits and retries failures until all are confirmed or `deadline` passed (the consumer is stopping). */
+  async drain(deadline: number): Promise<void> {
+    while ((this.queue.length > 0 || this.inFlight.size > 0) && Date.now() < deadline) {
+      await settlesBy(this.flush(), deadline);
+      if (this.queue.length > 0) await sleep(Math.min(100, Math.max(0, deadline - Date.now())));
+    }
+    this.cancelTimers();
+  }
+
+  /** One XACK for every id acknowledged since the last flush; on failure they are tried again. */
+  private flush(): Promise<void> {
+    this.cancelTimers();
+    if (this.queue.length === 0) return this.acking;
+    const ids = this.queue;
+    this.queue = [];
+    this.inFlight.add(ids);
+    this.acking = this.acking.then(async () => {
+      try {
+        await this.commands.call('XACK', this.streamKey, this.group, ...ids);
+        this.inFlight.delete(ids);
+      } catch (err) {
+        this.inFlight.delete(ids);
+        this.queue.push(...ids);
+        this.log(
+          'warn',
+          `acknowledging ${ids.length} entr${ids.length === 1 ? 'y' : 'ies'} of '${this.streamKey}' failed (${describe(err)}); retrying`,
+        );
+        if (!this.state.stopped && this.soon === undefined && this.later === undefined) {
+          this.later = setTimeout(() => void this.flush(), ACK_RETRY_MS);
+          this.later.unref?.();
+        }
+      }
+    });
+    return this.acking;
+  }
+
+  private cancelTimers(): void {
+    if (this.soon !== undefined) clearImmediate(this.soon);
+    if (this.later !== undefined) clearTimeout(this.later);
+    this.soon = undefined;
+    this.later = undefined;
+  }
+}

@@ -1,0 +1,261 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
+import { EventBusClosedError } from '../../errors/event-bus-closed.error';
+import { InvalidOptionsError } from '../../errors/invalid-options.error';
+import type { DeliverFn, DriverContext, DriverListener, EventBusDriver, PublishTracker } from '../../interfaces/event-bus-driver.interface';
+import type { OutgoingEvent } from '../../interfaces/event-envelope.interface';
+import type { ResolvedEventBusOptions } from '../../options/resolved-options.interface';
+import { isPattern } from '../../routing/event-pattern';
+import { connectionName, STREAMS_DEFAULTS } from '../redis/redis.defaults';
+import { ConnectionHealth } from '../redis/shared/connection-health';
+import { beforeDeadline, TIMED_OUT } from '../redis/shared/deadline';
+import { publishAsPromise } from '../redis/shared/publish-batcher';
+import { RedisConnectionFactory, type RedisClient } from '../redis/shared/redis-connection';
+import { StreamConsumer, type StreamConsumerSettings } from './consumer/stream-consumer';
+import { ensureGroup, groupOf } from './consumer-group';
+import { StreamGroupInspector } from './consumer-group-inspector';
+import { deadLetterKey, DeadLetterStream } from './dead-letter-stream';
+import { StreamCommands } from './stream-commands';
+import { StreamPublisher } from './stream-publisher';
+
+/**
+ * Durable driver on Redis Streams: one stream per event name, one consumer group per listener,
+ * at-least-once delivery with retries, reclaiming and dead letters.
+ *
+ * Connections: one command connection (appends, acks, claims, dead letters; the user's client if
+ * one was passed) and one blocking reader per consumer group, so a quiet stream never holds back
+ * a busy one.
+ */
+export class RedisStreamsDriver implements EventBusDriver {
+  readonly delivery = 'durable' as const;
+  readonly maxEventSize: number;
+  /** This replica's consumer name in every group. */
+  readonly consumerName: string;
+  /** The dead-letter streams of this service's listeners (`DeadLetterService` reads them). */
+  readonly deadLetters: DeadLetterStream;
+  readonly consumerGroups: StreamGroupInspector;
+
+  private readonly connections: RedisConnectionFactory;
+  private readonly publisher: StreamPublisher;
+  private context: DriverContext | undefined;
+  /** The command connection being opened, or open (see `openCommands()`). */
+  private commandsOpening: Promise<StreamCommands> | undefined;
+  /** The command connection once open (appends are written at once when it is ready). */
+  private commands: StreamCommands | undefined;
+  private readonly consumers = new Map<string, StreamConsumer>();
+  private readonly readers = new Map<StreamConsumer, RedisClient>();
+  /** Subscriptions being set up (group creation in progress). */
+  private readonly reserved = new Set<string>();
+  private closing: Promise<void> | undefined;
+  /** Connections closed: none may be opened again (it would keep the process alive). */
+  private released = false;
+
+  constructor(private readonly options: ResolvedEventBusOptions) {
+    this.connections = new RedisConnectionFactory(options.redis);
+    this.maxEventSize = options.redis.maxEventSize;
+    this.consumerName = options.streams.consumer ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.publisher = new StreamPublisher({
+      commands: () => this.openCommands(),
+      openCommands: () => this.commands,
+      prefix: options.redis.channelPrefix,
+      maxLen: options.streams.maxLen ?? STREAMS_DEFAULTS.maxLen,
+      publishTimeoutMs: options.redis.publishTimeoutMs,
+    });
+    this.consumerGroups = new StreamGroupInspector(
+      { commands: () => this.openCommands(), streamKey: (eventName) => this.streamKey(eventName) },
+      options.streams.group,
+    );
+    this.deadLetters = new DeadLetterStream({
+      commands: () => this.openCommands(),
+      streamKey: (eventName) => this.streamKey(eventName),
+      groupOf: (listenerName) => groupOf(options.streams.group, listenerName),
+      serviceGroup: options.streams.group,
+      consumerOf: (streamKey, group) => this.consumers.get(`${streamKey}\n${group}`),
+    });
+  }
+
+  async init(context: DriverContext): Promise<void> {
+    this.context = context;
+    // Connect now, so the first dispatches find the connection ready and are written as they come.
+    // Start-up waits for the first attempt only: with Redis down the app still starts (appends fail
+    // by publishTimeoutMs; listeners fail start-up when their groups cannot be created). A client of
+    // the user's made with lazyConnect is left to connect on first use.
+    const commands = await this.openCommands().catch(() => undefined);
+    if (commands !== undefined && commands.client.status !== 'wait') {
+      await commands.health.connect(this.options.redis.publishTimeoutMs).catch(() => undefined);
+    }
+  }
+
+  /** The command connection, opened on first use (an app that fails start-up early opens none). */
+  private openCommands(): Promise<StreamCommands> {
+    if (this.context === undefined)
+      return Promise.reject(new EventBusClosedError('the redis-streams driver is not started (the app is not initialised)'));
+    if (this.released) return Promise.reject(new EventBusClosedError('the redis-streams driver is closed (the app was closed)'));
+    const context = this.context;
+    // Our own connection never resends an append that was in flight when it dropped: a dispatch
+    // reported as failed is then not appended later. A client you pass in keeps its settings.
+    const owned = this.options.redis.client === undefined;
+    const name = connectionName('streams');
+    const open = (): Promise<RedisClient> =>
+      owned ? this.connections.create(name, { autoResendUnfulfilledCommands: false }) : this.connections.commandClient(name);
+    return (this.commandsOpening ??= open().then((client) => {
+      if (this.released) {
+        // close() ran while this connection was being made: it must not keep the process alive.
+        if (owned) client.disconnect();
+        throw new EventBusClosedError('the redis-streams driver is closed (the app was closed)');
+      }
+      const commands = new StreamCommands(
+        client,
+        this.options.redis.publishTimeoutMs,
+        owned,
+        (level, message) => context.log(level, message),
+        this.connections.describeTarget(),
+        () => this.released,
+      );
+      this.commands = commands;
+      return commands;
+    }));
+  }
+
+  /** The stream key of an event (`channelPrefix + name`). */
+  streamKey(eventName: string): string {
+    return this.options.redis.channelPrefix + eventName;
+  }
+
+  // ---------------------------------------------------------------- publishing
+
+  /** Queued and sent with every other append of this tick in one pipeline; settles when Redis confirmed it. */
+  publish(event: OutgoingEvent): Promise<void> {
+    return publishAsPromise(this, event);
+  }
+
+  /** What the bus calls: the outcome goes to `tracker`, no promise per event. */
+  publishTracked(event: OutgoingEvent, tracker: PublishTracker): void {
+    if (this.closing !== undefined) {
+      tracker.published(new EventBusClosedError());
+      return;
+    }
+    this.publisher.append(event, tracker);
+  }
+
+  // ---------------------------------------------------------------- consuming
+
+  async subscribe(key: string, deliver: DeliverFn, listener?: DriverListener): Promise<void> {
+    if (listener === undefined) {
+      throw new Error(`redis-streams delivers to one listener per consumer group: subscribe('${key}') needs the listener`);
+    }
+    if (isPattern(key)) {
+      throw new InvalidOptionsError(
+        'driver',
+        `'redis-streams' does not support wildcard listeners: ${listener.name} listens to '${key}'. A stream is one event name, ` +
+          `so list the names (@OnEvent(['user.created', 'user.deleted'])), or use driver 'redis' for pattern listeners`,
+      );
+    }
+    const group = groupOf(this.options.streams.group, listener.name);
+    if (group === undefined) {
+      throw new InvalidOptionsError(
+        'streams.group',
+        `is required with driver 'redis-streams' when the app has listeners (${listener.name} listens to '${key}'): ` +
+          `set streams: { group: '<service name>' }; replicas of one service share it`,
+      );
+    }
+    const streamKey = this.streamKey(key);
+    const id = `${streamKey}\n${group}`;
+    const duplicate = (): Error =>
+      new Error(
+        `two listeners named '${listener.name}' listen to '${key}'; with 'redis-streams' a listener's name is its consumer group, ` +
+          `so give programmatic listeners distinct names ({ name: '...' })`,
+      );
+    if (this.consumers.has(id)) throw duplicate();
+    const streams = this.options.streams;
+    const settings: StreamConsumerSettings = {
+      eventName: key,
+      streamKey,
+      deadLetterKey: deadLetterKey(streamKey),
+      group,
+      consumer: this.consumerName,
+      listener,
+      maxAttempts: listener.options.retry?.attempts ?? streams.maxAttempts ?? STREAMS_DEFAULTS.maxAttempts,
+      claimIdleMs: streams.claimIdleMs ?? STREAMS_DEFAULTS.claimIdleMs,
+      blockMs: streams.blockMs ?? STREAMS_DEFAULTS.blockMs,
+      maxLen: streams.maxLen ?? STREAMS_DEFAULTS.maxLen,
+    };
+    const startId = streams.startFrom === 'beginning' ? '0' : '$';
+    // Reserve the name before the first await, so a concurrent duplicate is refused too.
+    if (this.reserved.has(id)) throw duplicate();
+    this.reserved.add(id);
+    try {
+      const commands = await this.openCommands();
+      const unreachable = (cause?: unknown): DriverUnavailableError =>
+        new DriverUnavailableError(
+          `could not create consumer group '${group}' on '${streamKey}' within redis.publishTimeoutMs: is Redis reachable?`,
+          cause,
+        );
+      let created: void | typeof TIMED_OUT;
+      try {
+        created = await beforeDeadline(ensureGroup(commands, streamKey, group, startId), Date.now() + this.options.redis.publishTimeoutMs);
+      } catch (err) {
+        throw err instanceof DriverUnavailableError ? unreachable(err) : err;
+      }
+      if (created === TIMED_OUT) throw unreachable();
+      // Blocking reads need a connection of their own (a read holds it for up to blockMs).
+      const reader = await this.connections.create(connectionName(`streams-reader:${group}`), {
+        maxRetriesPerRequest: null,
+        autoResendUnfulfilledCommands: false,
+        enableAutoPipelining: false,
+      });
+      const context = this.context!;
+      new ConnectionHealth(reader, (level, message) => context.log(level, message), {
+        driver: 'redis-streams driver',
+        role: `reader ${group}`,
+        target: this.connections.describeTarget(),
+        // A reader is closed on purpose when its listener goes away, not only on close().
+        closing: () => this.closing !== undefined || ![...this.readers.values()].includes(reader),
+      });
+      const consumer = new StreamConsumer(settings, commands, reader, context, deliver);
+      this.consumers.set(id, consumer);
+      this.readers.set(consumer, reader);
+      if (this.closing !== undefined) {
+        await this.stopConsumer(id, consumer, Date.now());
+        return;
+      }
+      consumer.start();
+    } finally {
+      this.reserved.delete(id);
+    }
+  }
+
+  async unsubscribe(key: string, listener?: DriverListener): Promise<void> {
+    const streamKey = this.streamKey(key);
+    const group = listener === undefined ? undefined : groupOf(this.options.streams.group, listener.name);
+    const deadline = Date.now() + this.options.shutdownTimeoutMs;
+    const stopping: Array<Promise<void>> = [];
+    for (const [id, consumer] of this.consumers) {
+      const [stream, consumerGroup] = id.split('\n');
+      if (stream !== streamKey || (group !== undefined && consumerGroup !== group)) continue;
+      stopping.push(this.stopConsumer(id, consumer, deadline));
+    }
+    await Promise.all(stopping);
+  }
+
+  private async stopConsumer(id: string, consumer: StreamConsumer, deadline: number): Promise<void> {
+    if (this.consumers.get(id) === consumer) this.consumers.delete(id);
+    await consumer.stop(deadline);
+    const reader = this.readers.get(consumer);
+    this.readers.delete(consumer);
+    if (reader !== undefined) reader.disconnect();
+  }
+
+  close(): Promise<void> {
+    return (this.closing ??= this.doClose());
+  }
+
+  private async doClose(): Promise<void> {
+    const deadline = Date.now() + this.options.shutdownTimeoutMs;
+    await Promise.all([...this.consumers].map(([id, consumer]) => this.stopConsumer(id, consumer, deadline)));
+    await this.publisher.drain(deadline);
+    this.released = true;
+    await this.connections.closeAll();
+  }
+}

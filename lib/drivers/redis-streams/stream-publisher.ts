@@ -1,0 +1,170 @@
+import type { Redis } from 'ioredis';
+import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
+import type { PublishTracker } from '../../interfaces/event-bus-driver.interface';
+import type { OutgoingEvent } from '../../interfaces/event-envelope.interface';
+import { MAX_PUBLISH_BATCH } from '../redis/redis.defaults';
+import { beforeDeadline, settlesBy, TIMED_OUT } from '../redis/shared/deadline';
+import { PublishBatcher } from '../redis/shared/publish-batcher';
+import { errorMessage, isCluster } from '../redis/shared/redis-connection';
+import type { StreamCommands } from './stream-commands';
+import { FIELD_ENVELOPE } from './stream-fields';
+
+/** What the publisher needs of the driver. */
+export interface StreamPublisherHost {
+  /** The command connection, opened on first use. */
+  commands(): Promise<StreamCommands>;
+  /** The command connection if open (appends are written at once when it is ready). */
+  openCommands(): StreamCommands | undefined;
+  readonly prefix: string;
+  readonly maxLen: number;
+  readonly publishTimeoutMs: number;
+}
+
+/**
+ * Appends dispatched events to their streams (XADD). Everything dispatched in one tick goes out as
+ * one pipeline (a cluster: one command per event), handed to ioredis only while the connection is
+ * ready, so a failed dispatch is never appended later; every tracker settles by `publishTimeoutMs`.
+ */
+export class StreamPublisher {
+  /** The trackers of the appends waiting; their events are in `events`, in the same order (nothing allocated per event). */
+  private readonly batcher: PublishBatcher<PublishTracker>;
+  private events: OutgoingEvent[] = [];
+  private readonly sending = new Set<Promise<void>>();
+
+  constructor(private readonly host: StreamPublisherHost) {
+    // Flushed at the end of the tick even while the connection is down: the batch then waits for it (until its deadline).
+    this.batcher = new PublishBatcher(this.send, () => this.host.openCommands()?.ready === true, true);
+  }
+
+  append(event: OutgoingEvent, tracker: PublishTracker): void {
+    this.events.push(event);
+    this.batcher.add(tracker);
+  }
+
+  /** Sends what is queued and waits (until `deadline`) for every append in flight to settle. */
+  async drain(deadline: number): Promise<void> {
+    this.batcher.flush();
+    await settlesBy(Promise.allSettled([...this.sending]), deadline);
+  }
+
+  /** Takes every waiting append (the batcher hands over all its trackers at once). */
+  private readonly send = (trackers: PublishTracker[]): void => {
+    const batch: Appends = { events: this.events, trackers };
+    this.events = [];
+    const deadline = Date.now() + this.host.publishTimeoutMs;
+    const commands = this.host.openCommands();
+    let sent: Promise<void>;
+    try {
+      sent = commands !== undefined && commands.ready ? this.write(commands, batch, deadline) : this.sendWhenReady(batch, deadline);
+    } catch (err) {
+      // This runs inside dispatch(): whatever goes wrong is the dispatches' failure, never the caller's exception.
+      fail(batch, appendFailed(err));
+      return;
+    }
+    this.sending.add(sent);
+    void sent.finally(() => this.sending.delete(sent));
+  };
+
+  /** Waits (until the deadline) for the connection to be ready, then writes. */
+  private async sendWhenReady(batch: Appends, deadline: number): Promise<void> {
+    try {
+      const commands = await this.host.commands();
+      if (!(await commands.health.whenReady(deadline))) {
+        fail(batch, unavailable(`is unreachable (connection ${commands.client.status})`, commands.timeoutMs));
+        return;
+      }
+      await this.write(commands, batch, deadline);
+    } catch (err) {
+      // Whatever goes wrong, every dispatch of the batch settles (settling one twice is a no-op).
+      fail(batch, err instanceof DriverUnavailableError ? err : appendFailed(err));
+    }
+  }
+
+  /** Writes the appends now (pipelines of MAX_PUBLISH_BATCH); settles every tracker by the deadline. */
+  private write(commands: StreamCommands, batch: Appends, deadline: number): Promise<void> {
+    const client = commands.client;
+    const maxLen = String(this.host.maxLen);
+    const prefix = this.host.prefix;
+    const cluster = isCluster(client);
+    const chunks: Array<Promise<void>> = [];
+    for (let from = 0; from < batch.events.length; from += MAX_PUBLISH_BATCH) {
+      const to = Math.min(batch.events.length, from + MAX_PUBLISH_BATCH);
+      // Only the last append of each stream in a pipeline trims it (MAXLEN ~): trimming on every
+      // append cost the sender three arguments per event and Redis a trim per entry. A stream may
+      // pass maxLen by at most one pipeline until its next trim.
+      const streams = new Map<string, { key: string; last: number }>();
+      for (let i = from; i < to; i++) {
+        const name = batch.events[i].name;
+        const stream = streams.get(name);
+        if (stream === undefined) streams.set(name, { key: prefix + name, last: i });
+        else stream.last = i;
+      }
+      let exec: Promise<Array<[Error | null, unknown]> | null>;
+      if (cluster) {
+        // Keys of different slots: one command each.
+        const replies: Array<Promise<[Error | null, unknown]>> = [];
+        for (let i = from; i < to; i++) {
+          const e = batch.events[i];
+          const { key, last } = streams.get(e.name)!;
+          const reply =
+            last === i
+              ? client.call('XADD', key, 'MAXLEN', '~', maxLen, '*', FIELD_ENVELOPE, e.payload)
+              : client.call('XADD', key, '*', FIELD_ENVELOPE, e.payload);
+          replies.push(
+            reply.then(
+              (id): [null, unknown] => [null, id],
+              (err: Error): [Error, unknown] => [err, null],
+            ),
+          );
+        }
+        exec = Promise.all(replies);
+      } else {
+        const pipeline = (client as Redis).pipeline();
+        for (let i = from; i < to; i++) {
+          const e = batch.events[i];
+          const { key, last } = streams.get(e.name)!;
+          if (last === i) pipeline.xadd(key, 'MAXLEN', '~', maxLen, '*', FIELD_ENVELOPE, e.payload);
+          else pipeline.xadd(key, '*', FIELD_ENVELOPE, e.payload);
+        }
+        exec = pipeline.exec();
+      }
+      const socket = commands.socket();
+      chunks.push(
+        beforeDeadline(exec, deadline).then(
+          (results) => {
+            if (results === TIMED_OUT) {
+              // A half-open connection: reset it, so what is still in the socket is never sent later.
+              commands.stalled(socket, 'XADD');
+              fail(batch, unavailable('did not answer', commands.timeoutMs), from, to);
+              return;
+            }
+            for (let i = from; i < to; i++) {
+              const reply = results?.[i - from];
+              batch.trackers[i].published(reply === undefined ? new Error('no reply') : (reply[0] ?? undefined));
+            }
+          },
+          (err: unknown) => fail(batch, appendFailed(err), from, to),
+        ),
+      );
+    }
+    return chunks.length === 1 ? chunks[0] : Promise.all(chunks).then(() => undefined);
+  }
+}
+
+/** Appends as two parallel arrays. */
+interface Appends {
+  readonly events: OutgoingEvent[];
+  readonly trackers: PublishTracker[];
+}
+
+function fail(batch: Appends, error: unknown, from = 0, to = batch.trackers.length): void {
+  for (let i = from; i < to; i++) batch.trackers[i].published(error);
+}
+
+function unavailable(why: string, timeoutMs: number): DriverUnavailableError {
+  return new DriverUnavailableError(`Redis ${why}: the event was not confirmed within redis.publishTimeoutMs (${timeoutMs} ms)`);
+}
+
+function appendFailed(err: unknown): DriverUnavailableError {
+  return new DriverUnavailableError(`appending to Redis failed: ${errorMessage(err)}`, err);
+}
