@@ -125,7 +125,7 @@ describe('redis-streams limits and faults: trimming, half-open connections, exit
       // The reader reconnects and first re-reads its own pending entries: that read gets no answer.
       proxy.arm();
       const list = String(await redis.call('CLIENT', 'LIST'));
-      for (const line of list.split('\n').filter((l) => l.includes(`name=nestjs-event-bus:streams-reader:svc:Reader.run`))) {
+      for (const line of list.split('\n').filter((l) => / name=nestjs-event-bus:streams-reader( |$)/.test(l))) {
         await redis.call('CLIENT', 'KILL', 'ID', /id=(\d+)/.exec(line)![1]);
       }
       await app.bus.dispatch('history.frozen', 'after');

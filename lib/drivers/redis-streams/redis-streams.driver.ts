@@ -13,6 +13,7 @@ import { beforeDeadline, TIMED_OUT } from '../redis/shared/deadline';
 import { publishAsPromise } from '../redis/shared/publish-batcher';
 import { RedisConnectionFactory, type RedisClient } from '../redis/shared/redis-connection';
 import { StreamConsumer, type StreamConsumerSettings } from './consumer/stream-consumer';
+import { StreamReadNode } from './consumer/stream-read-node';
 import { ensureGroup, groupOf } from './consumer-group';
 import { StreamGroupInspector } from './consumer-group-inspector';
 import { deadLetterKey, DeadLetterStream } from './dead-letter-stream';
@@ -24,8 +25,8 @@ import { StreamPublisher } from './stream-publisher';
  * at-least-once delivery with retries, reclaiming and dead letters.
  *
  * Connections: one command connection (appends, acks, claims, dead letters; the user's client if
- * one was passed) and one blocking reader per consumer group, so a quiet stream never holds back
- * a busy one.
+ * one was passed) and, once the app has a listener, two reading connections shared by all of them
+ * (see StreamReadNode): three per app whatever the number of listeners and event names.
  */
 export class RedisStreamsDriver implements EventBusDriver {
   readonly delivery = 'durable' as const;
@@ -44,7 +45,8 @@ export class RedisStreamsDriver implements EventBusDriver {
   /** The command connection once open (appends are written at once when it is ready). */
   private commands: StreamCommands | undefined;
   private readonly consumers = new Map<string, StreamConsumer>();
-  private readonly readers = new Map<StreamConsumer, RedisClient>();
+  /** The reading connections, opened with the first listener. */
+  private readNode: Promise<StreamReadNode> | undefined;
   /** Subscriptions being set up (group creation in progress). */
   private readonly reserved = new Set<string>();
   private closing: Promise<void> | undefined;
@@ -199,23 +201,9 @@ export class RedisStreamsDriver implements EventBusDriver {
         throw err instanceof DriverUnavailableError ? unreachable(err) : err;
       }
       if (created === TIMED_OUT) throw unreachable();
-      // Blocking reads need a connection of their own (a read holds it for up to blockMs).
-      const reader = await this.connections.create(connectionName(`streams-reader:${group}`), {
-        maxRetriesPerRequest: null,
-        autoResendUnfulfilledCommands: false,
-        enableAutoPipelining: false,
-      });
-      const context = this.context!;
-      new ConnectionHealth(reader, (level, message) => context.log(level, message), {
-        driver: 'redis-streams driver',
-        role: `reader ${group}`,
-        target: this.connections.describeTarget(),
-        // A reader is closed on purpose when its listener goes away, not only on close().
-        closing: () => this.closing !== undefined || ![...this.readers.values()].includes(reader),
-      });
-      const consumer = new StreamConsumer(settings, commands, reader, context, deliver);
+      const node = await this.openReadNode(commands);
+      const consumer = new StreamConsumer(settings, commands, node, this.context!, deliver);
       this.consumers.set(id, consumer);
-      this.readers.set(consumer, reader);
       if (this.closing !== undefined) {
         await this.stopConsumer(id, consumer, Date.now());
         return;
@@ -242,9 +230,37 @@ export class RedisStreamsDriver implements EventBusDriver {
   private async stopConsumer(id: string, consumer: StreamConsumer, deadline: number): Promise<void> {
     if (this.consumers.get(id) === consumer) this.consumers.delete(id);
     await consumer.stop(deadline);
-    const reader = this.readers.get(consumer);
-    this.readers.delete(consumer);
-    if (reader !== undefined) reader.disconnect();
+  }
+
+  /**
+   * The two connections every consumer reads on (one Redis node: on a cluster there would be one
+   * node per master). Opened with the first listener; an app that only dispatches opens neither.
+   */
+  private openReadNode(commands: StreamCommands): Promise<StreamReadNode> {
+    return (this.readNode ??= (async () => {
+      const context = this.context!;
+      const log: DriverContext['log'] = (level, message) => context.log(level, message);
+      const open = async (role: string, name: string): Promise<RedisClient> => {
+        // Reads are never resent after a reconnect (their replies would be lost): the consumer re-reads its history instead.
+        const client = await this.connections.create(connectionName(name), {
+          maxRetriesPerRequest: null,
+          autoResendUnfulfilledCommands: false,
+          enableAutoPipelining: false,
+        });
+        new ConnectionHealth(client, log, {
+          driver: 'redis-streams driver',
+          role,
+          target: this.connections.describeTarget(),
+          closing: () => this.closing !== undefined,
+        });
+        return client;
+      };
+      const [reads, wake] = await Promise.all([open('read connection', 'streams-reader'), open('wake-up connection', 'streams-reader-wake')]);
+      return new StreamReadNode(reads, wake, commands, this.options.streams.blockMs ?? STREAMS_DEFAULTS.blockMs, log);
+    })().catch((err: unknown) => {
+      this.readNode = undefined;
+      throw err;
+    }));
   }
 
   close(): Promise<void> {
@@ -254,6 +270,8 @@ export class RedisStreamsDriver implements EventBusDriver {
   private async doClose(): Promise<void> {
     const deadline = Date.now() + this.options.shutdownTimeoutMs;
     await Promise.all([...this.consumers].map(([id, consumer]) => this.stopConsumer(id, consumer, deadline)));
+    const node = await this.readNode?.catch(() => undefined);
+    await node?.close();
     await this.publisher.drain(deadline);
     this.released = true;
     await this.connections.closeAll();

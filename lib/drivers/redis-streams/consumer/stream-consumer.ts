@@ -4,7 +4,6 @@ import { MessageRejectedError } from '../../../errors/message-rejected.error';
 import type { DeliverFn, DriverContext } from '../../../interfaces/event-bus-driver.interface';
 import type { IncomingEvent } from '../../../interfaces/event-envelope.interface';
 import { settlesBy } from '../../redis/shared/deadline';
-import type { RedisClient } from '../../redis/shared/redis-connection';
 import { ensureGroup } from '../consumer-group';
 import { writeDeadLetter, type DeadLetterReplayer, type DeadLetterRecord } from '../dead-letter-stream';
 import type { StreamCommands } from '../stream-commands';
@@ -15,6 +14,7 @@ import { BATCH, describe, type ConsumerState, type StreamConsumerSettings } from
 import { EntryTracker } from './entry-tracker';
 import { Reclaimer } from './reclaimer';
 import { Redelivery } from './redelivery';
+import type { StreamReadNode } from './stream-read-node';
 import { StreamReader } from './stream-reader';
 
 export type { StreamConsumerSettings } from './consumer-settings';
@@ -35,7 +35,7 @@ const MAX_RETRYING = 1000;
  * retry with backoff (the entry stays pending; its delivery count in Redis is the attempt number),
  * dead-letter after `maxAttempts`, reclaim entries that other consumers left idle for `claimIdleMs`.
  * It runs the read loop and decides each entry's outcome; its collaborators do the rest: the
- * reader (blocking reads), the reclaimer, the entry tracker (what it holds, the heartbeat),
+ * reader (reads on the connections shared by every consumer), the reclaimer, the entry tracker (what it holds, the heartbeat),
  * redelivery (attempts and retries) and the ack batcher.
  */
 export class StreamConsumer implements DeadLetterReplayer {
@@ -55,13 +55,14 @@ export class StreamConsumer implements DeadLetterReplayer {
     private readonly settings: StreamConsumerSettings,
     /** Appends, acks and claims, each with a deadline (a silent connection is reset). */
     private readonly commands: StreamCommands,
-    reader: RedisClient,
+    /** The connections this consumer reads on, shared with every consumer of its Redis node. */
+    node: StreamReadNode,
     private readonly context: DriverContext,
     private readonly deliver: DeliverFn,
   ) {
     const log: DriverContext['log'] = (level, message) => context.log(level, message);
     const { streamKey, group } = settings;
-    this.reader = new StreamReader(reader, commands, settings, log, () => {
+    this.reader = new StreamReader(node, settings, () => {
       this.needHistory = true;
       this.wakeLoop?.();
     });

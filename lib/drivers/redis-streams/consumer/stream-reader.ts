@@ -1,66 +1,80 @@
-import type { DriverContext } from '../../../interfaces/event-bus-driver.interface';
-import { beforeDeadline, settlesBy, TIMED_OUT } from '../../redis/shared/deadline';
-import type { RedisClient } from '../../redis/shared/redis-connection';
-import type { StreamCommands } from '../stream-commands';
-import { entriesOfReadReply, type StreamEntry } from '../stream-replies';
+import type { StreamEntry } from '../stream-replies';
+import { entriesOfReadReply } from '../stream-replies';
 import { BATCH, type StreamConsumerSettings } from './consumer-settings';
-
-/** Extra time a blocking read may take beyond BLOCK before the connection is presumed dead. */
-const WATCHDOG_GRACE_MS = 5000;
+import type { StreamReadNode } from './stream-read-node';
+import { WATCHDOG_GRACE_MS } from './stream-wake-watcher';
 
 /**
- * The consumer's blocking connection: XREADGROUP of new entries (`>`) and of this consumer's own
- * pending entries (the history re-read after a reconnect). Every read has a watchdog: a read that
- * the connection's close or a silent network leaves unanswered fails, and the connection is
- * dropped and re-made, so a half-open socket never stalls the consumer for good.
+ * One consumer's reads, on the connections its Redis node shares with every other consumer:
+ * non-blocking XREADGROUPs of new entries (`>`) and of this consumer's own pending entries (the
+ * history re-read after a reconnect), issued when the node's wake-up watcher says the stream has
+ * new entries, or while the last read came back full. Every read has a watchdog: one left
+ * unanswered (a half-open socket) fails, and the shared connection is dropped and re-made.
  */
 export class StreamReader {
-  /** For CLIENT UNBLOCK at shutdown (-1: not allowed by an ACL). */
-  private readerId: number | undefined;
+  /** The wake-up generation of the stream this consumer's last read of new entries covered. */
+  private seen = 0;
+  /** The last read of new entries came back full: read again without waiting for a wake-up. */
+  private more = false;
+  /** The last wait ended without a wake-up: read once anyway (a safety net, once per blockMs at most). */
+  private check = false;
   private abortRead: ((reason: Error) => void) | undefined;
-
-  private readonly onReady = (): void => {
-    this.readerId = undefined;
-    this.onReconnect();
-  };
-  private readonly onClose = (): void => {
-    this.abortRead?.(new Error(`connection of consumer '${this.settings.consumer}' on '${this.settings.streamKey}' closed during a read`));
+  private cancelWait: (() => void) | undefined;
+  private stopped = false;
+  private readonly setAbort = (abort: ((reason: Error) => void) | undefined): void => {
+    this.abortRead = abort;
   };
 
   constructor(
-    private readonly client: RedisClient,
-    /** The command connection (sends CLIENT UNBLOCK to this one). */
-    private readonly commands: StreamCommands,
+    private readonly node: StreamReadNode,
     private readonly settings: StreamConsumerSettings,
-    private readonly log: DriverContext['log'],
-    /** The connection is (back) up: the consumer re-reads its history. */
+    /** The read connection is (back) up: the consumer re-reads its history. */
     private readonly onReconnect: () => void,
   ) {}
 
   get ready(): boolean {
-    return this.client.status === 'ready';
+    return this.node.ready;
   }
 
   attach(): void {
-    this.client.on('ready', this.onReady);
-    this.client.on('close', this.onClose);
+    this.node.attach(this.settings.streamKey, this.onReconnect);
   }
 
   detach(): void {
-    this.client.off('ready', this.onReady);
-    this.client.off('close', this.onClose);
+    this.node.detach(this.settings.streamKey, this.onReconnect);
   }
 
-  /** New entries (`>`), at most `count`, waiting up to `blockMs` for some. */
+  /**
+   * New entries (`>`), at most `count`: read at once when some may be waiting, else after the
+   * stream's next wake-up; an empty list when none came within `blockMs`.
+   */
   async readNew(count: number): Promise<StreamEntry[]> {
-    if (this.readerId === undefined) {
-      // An ACL that forbids CLIENT ID only makes shutdown drop the connection instead.
-      this.readerId = Number(await this.client.call('CLIENT', 'ID').catch(() => -1));
-    }
     const { group, consumer, blockMs, streamKey } = this.settings;
-    const read = this.client.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', streamKey, '>');
-    const reply = await this.watch(read, blockMs + Math.max(WATCHDOG_GRACE_MS, blockMs));
-    return entriesOfReadReply(reply, streamKey);
+    const wake = this.node.wake;
+    for (;;) {
+      if (this.stopped) return [];
+      const generation = wake.generation(streamKey);
+      if (this.more || this.check || generation !== this.seen) {
+        this.seen = generation;
+        this.check = false;
+        const reply = await this.node.read(
+          ['GROUP', group, consumer, 'COUNT', count, 'STREAMS', streamKey, '>'],
+          Math.max(WATCHDOG_GRACE_MS, blockMs),
+          `'${streamKey}'`,
+          this.setAbort,
+        );
+        const entries = entriesOfReadReply(reply, streamKey);
+        this.more = entries.length >= count;
+        if (entries.length > 0) return entries;
+        continue;
+      }
+      const changed = await wake.waitForChange(streamKey, generation, blockMs, (cancel) => (this.cancelWait = cancel));
+      this.cancelWait = undefined;
+      if (!changed) {
+        this.check = true;
+        return [];
+      }
+    }
   }
 
   /**
@@ -68,12 +82,15 @@ export class StreamReader {
    * before the next is read (entries Redis handed to this consumer whose reply may have been lost).
    */
   async readHistory(run: (entries: StreamEntry[]) => Promise<void>, stopped: () => boolean): Promise<void> {
-    const { group, consumer, streamKey } = this.settings;
+    const { group, consumer, streamKey, blockMs } = this.settings;
     let from = '0';
     while (!stopped()) {
-      // Watched like a blocking read: a half-open connection would otherwise stall this consumer for good.
-      const read = this.client.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', BATCH, 'STREAMS', streamKey, from);
-      const reply = await this.watch(read, Math.max(WATCHDOG_GRACE_MS, this.settings.blockMs));
+      const reply = await this.node.read(
+        ['GROUP', group, consumer, 'COUNT', BATCH, 'STREAMS', streamKey, from],
+        Math.max(WATCHDOG_GRACE_MS, blockMs),
+        `the pending entries of '${streamKey}'`,
+        this.setAbort,
+      );
       const entries = entriesOfReadReply(reply, streamKey);
       if (entries.length === 0) return;
       await run(entries);
@@ -82,36 +99,16 @@ export class StreamReader {
     }
   }
 
-  /** Wakes a blocked XREADGROUP (the consumer is stopping). */
+  /** Ends a wait for new entries (the consumer is stopping). */
   async unblock(): Promise<void> {
-    const id = this.readerId;
-    if (id === undefined || id < 0 || Number.isNaN(id) || !this.commands.ready || this.commands.client === this.client) return;
-    try {
-      await settlesBy(this.commands.call('CLIENT', 'UNBLOCK', id), Date.now() + 1000);
-    } catch {
-      // Not allowed by an ACL: stop() drops the connection instead.
-    }
+    this.stopped = true;
+    this.cancelWait?.();
   }
 
-  /** Drops the connection and fails the read in progress (still blocked after `unblock()`). */
+  /** Fails the read in progress (still unanswered after `unblock()`); the shared connection stays. */
   drop(): void {
-    this.client.disconnect();
+    this.stopped = true;
+    this.cancelWait?.();
     this.abortRead?.(new Error('consumer stopped'));
-  }
-
-  /** A read that fails when the connection closes or stays silent past `timeoutMs` (then it is dropped and re-made). */
-  private async watch<T>(read: Promise<T>, timeoutMs: number): Promise<T> {
-    const aborted = new Promise<never>((_, reject) => {
-      this.abortRead = reject;
-    });
-    try {
-      const reply = await beforeDeadline(Promise.race([read, aborted]), Date.now() + timeoutMs);
-      if (reply !== TIMED_OUT) return reply;
-    } finally {
-      this.abortRead = undefined;
-    }
-    this.log('warn', `no answer to a read on '${this.settings.streamKey}' within ${timeoutMs} ms; reconnecting`);
-    this.client.disconnect(true);
-    throw new Error('blocking read timed out');
   }
 }
