@@ -415,7 +415,7 @@ describe('redis-streams driver: start-up, lifecycle and faults', () => {
     const before = await namedClients(redis);
     const app = await bootStreamsApp({ providers: [Slow] }, { url: server.url, prefix, streams: { group: 'svc' } });
     apps.push(app);
-    await until(async () => (await namedClients(redis)) === before + 3, 5000, 'one command connection, one read and one wake-up connection');
+    await until(async () => (await namedClients(redis)) === before + 4, 5000, 'one command connection, two read connections and one wake-up connection');
     await app.bus.dispatch('slow.job', 'j1');
     const key = `${prefix}slow.job`;
     await until(async () => (await pendingCount(redis, key, 'svc:Slow.run')) === 1, 5000, 'entry taken');
@@ -474,13 +474,13 @@ describe('redis-streams driver: start-up, lifecycle and faults', () => {
     const plain = app.app.get(Plain);
     await app.bus.dispatch('plain.thing', 1);
     await until(() => plain.seen.length === 1, 5000, 'first event');
-    // Kill the reading connections (reads and wake-up) from the server side.
+    // Kill the reading connections (both read lanes and the wake-up) from the server side.
     const list = String(await redis.call('CLIENT', 'LIST'));
     const readerIds = list
       .split('\n')
       .filter((l) => l.includes('name=nestjs-event-bus:streams-reader'))
       .map((l) => /id=(\d+)/.exec(l)![1]);
-    expect(readerIds.length).toBe(2);
+    expect(readerIds.length).toBe(3);
     for (const id of readerIds) await redis.call('CLIENT', 'KILL', 'ID', id);
     await app.bus.dispatch('plain.thing', 2);
     await until(() => plain.seen.length === 2, 10_000, 'event after the reader was killed');

@@ -25,8 +25,8 @@ import { StreamPublisher } from './stream-publisher';
  * at-least-once delivery with retries, reclaiming and dead letters.
  *
  * Connections: one command connection (appends, acks, claims, dead letters; the user's client if
- * one was passed) and, once the app has a listener, two reading connections shared by all of them
- * (see StreamReadNode): three per app whatever the number of listeners and event names.
+ * one was passed) and, once the app has a listener, three reading connections shared by all of them
+ * (see StreamReadNode): four per app whatever the number of listeners and event names.
  */
 export class RedisStreamsDriver implements EventBusDriver {
   readonly delivery = 'durable' as const;
@@ -233,7 +233,7 @@ export class RedisStreamsDriver implements EventBusDriver {
   }
 
   /**
-   * The two connections every consumer reads on (one Redis node: on a cluster there would be one
+   * The three connections every consumer reads on (one Redis node: on a cluster there would be one
    * node per master). Opened with the first listener; an app that only dispatches opens neither.
    */
   private openReadNode(commands: StreamCommands): Promise<StreamReadNode> {
@@ -255,8 +255,12 @@ export class RedisStreamsDriver implements EventBusDriver {
         });
         return client;
       };
-      const [reads, wake] = await Promise.all([open('read connection', 'streams-reader'), open('wake-up connection', 'streams-reader-wake')]);
-      return new StreamReadNode(reads, wake, commands, this.options.streams.blockMs ?? STREAMS_DEFAULTS.blockMs, log);
+      const [fresh, bulk, wake] = await Promise.all([
+        open('read connection', 'streams-reader'),
+        open('bulk read connection', 'streams-reader-bulk'),
+        open('wake-up connection', 'streams-reader-wake'),
+      ]);
+      return new StreamReadNode(fresh, bulk, wake, commands, this.options.streams.blockMs ?? STREAMS_DEFAULTS.blockMs, log);
     })().catch((err: unknown) => {
       this.readNode = undefined;
       throw err;

@@ -4,12 +4,18 @@ import type { RedisClient } from '../../redis/shared/redis-connection';
 import type { CommandArg, StreamCommands } from '../stream-commands';
 import { StreamWakeWatcher } from './stream-wake-watcher';
 
+/** Which read connection a read goes on. */
+export type ReadLane = 'fresh' | 'bulk';
+
 /**
- * What every consumer reading from one Redis node shares: two connections, whatever the number of
- * listeners and event names. The read connection carries the consumers' non-blocking XREADGROUPs
- * (each group read on its own, with its own COUNT, so a busy group never holds back a quiet one:
- * they are pipelined, and none waits for another's listener); the wake-up connection blocks on all
- * the node's streams at once (see StreamWakeWatcher) and tells consumers when to read.
+ * What every consumer reading from one Redis node shares: three connections, whatever the number
+ * of listeners and event names. Consumers read their groups with non-blocking XREADGROUPs, each
+ * group on its own with its own COUNT, so none waits for another's listener. Replies on one
+ * connection come back in order, so reads go on two lanes: a read that follows a wake-up (a
+ * consumer that had caught up: usually a few entries) goes on the `fresh` connection, a read that
+ * follows a full batch (a busy consumer working through a backlog) on the `bulk` one. A quiet
+ * stream's entries thus never wait behind a busy stream's thousand-entry replies. The wake-up
+ * connection blocks on all the node's streams at once (see StreamWakeWatcher) and says when to read.
  *
  * One node today; on a cluster there would be one per master the app reads from.
  */
@@ -27,21 +33,28 @@ export class StreamReadNode {
     for (const abort of [...this.inFlight]) abort(new Error('the read connection closed during a read'));
   };
 
+  private readonly clients: Record<ReadLane, RedisClient>;
+
   constructor(
-    private readonly client: RedisClient,
+    fresh: RedisClient,
+    bulk: RedisClient,
     wakeClient: RedisClient,
     commands: StreamCommands,
     blockMs: number,
     private readonly log: DriverContext['log'],
   ) {
     this.wake = new StreamWakeWatcher(wakeClient, commands, blockMs, log);
-    this.client.on('ready', this.onReady);
-    this.client.on('close', this.onClose);
+    this.clients = { fresh, bulk };
+    for (const client of [fresh, bulk]) {
+      client.on('ready', this.onReady);
+      client.on('close', this.onClose);
+    }
     this.wake.start();
   }
 
+  /** Both read connections are up. */
   get ready(): boolean {
-    return this.client.status === 'ready';
+    return this.clients.fresh.status === 'ready' && this.clients.bulk.status === 'ready';
   }
 
   /** A consumer starts reading `streamKey`; `onReconnect` runs each time the read connection is back. */
@@ -60,7 +73,14 @@ export class StreamReadNode {
    * consumer aborts it (`onAbort` hands the abort function over), or when it stays unanswered past
    * `timeoutMs`: then the connection is presumed half-open, dropped and re-made.
    */
-  async read(args: CommandArg[], timeoutMs: number, what: string, onAbort: (abort: ((reason: Error) => void) | undefined) => void): Promise<unknown> {
+  async read(
+    lane: ReadLane,
+    args: CommandArg[],
+    timeoutMs: number,
+    what: string,
+    onAbort: (abort: ((reason: Error) => void) | undefined) => void,
+  ): Promise<unknown> {
+    const client = this.clients[lane];
     let abort!: (reason: Error) => void;
     const aborted = new Promise<never>((_, reject) => {
       abort = reject;
@@ -68,15 +88,15 @@ export class StreamReadNode {
     this.inFlight.add(abort);
     onAbort(abort);
     try {
-      const reply = await beforeDeadline(Promise.race([this.client.call('XREADGROUP', ...args), aborted]), Date.now() + timeoutMs);
+      const reply = await beforeDeadline(Promise.race([client.call('XREADGROUP', ...args), aborted]), Date.now() + timeoutMs);
       if (reply !== TIMED_OUT) return reply;
     } finally {
       this.inFlight.delete(abort);
       onAbort(undefined);
     }
-    if (this.client.status === 'ready') {
-      this.log('warn', `redis-streams driver: no answer to a read of ${what} within ${timeoutMs} ms; reconnecting the read connection`);
-      this.client.disconnect(true);
+    if (client.status === 'ready') {
+      this.log('warn', `redis-streams driver: no answer to a read of ${what} within ${timeoutMs} ms; reconnecting the ${lane} read connection`);
+      client.disconnect(true);
     }
     throw new Error('read timed out');
   }
@@ -84,7 +104,9 @@ export class StreamReadNode {
   /** Stops the wake-up loop (the connections themselves are closed with all the driver's). */
   async close(): Promise<void> {
     await this.wake.close();
-    this.client.off('ready', this.onReady);
-    this.client.off('close', this.onClose);
+    for (const client of Object.values(this.clients)) {
+      client.off('ready', this.onReady);
+      client.off('close', this.onClose);
+    }
   }
 }

@@ -58,6 +58,7 @@ export class StreamReader {
         this.seen = generation;
         this.check = false;
         const reply = await this.node.read(
+          this.more ? 'bulk' : 'fresh',
           ['GROUP', group, consumer, 'COUNT', count, 'STREAMS', streamKey, '>'],
           Math.max(WATCHDOG_GRACE_MS, blockMs),
           `'${streamKey}'`,
@@ -65,7 +66,11 @@ export class StreamReader {
         );
         const entries = entriesOfReadReply(reply, streamKey);
         this.more = entries.length >= count;
-        if (entries.length > 0) return entries;
+        if (entries.length > 0) {
+          // The other consumers of the stream may have these to read too: wake them without a round trip.
+          wake.advance(streamKey, entries[entries.length - 1].id);
+          return entries;
+        }
         continue;
       }
       const changed = await wake.waitForChange(streamKey, generation, blockMs, (cancel) => (this.cancelWait = cancel));
@@ -86,6 +91,7 @@ export class StreamReader {
     let from = '0';
     while (!stopped()) {
       const reply = await this.node.read(
+        'bulk',
         ['GROUP', group, consumer, 'COUNT', BATCH, 'STREAMS', streamKey, from],
         Math.max(WATCHDOG_GRACE_MS, blockMs),
         `the pending entries of '${streamKey}'`,

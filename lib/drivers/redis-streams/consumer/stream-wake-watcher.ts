@@ -146,10 +146,7 @@ export class StreamWakeWatcher {
           continue;
         }
         const woken = await this.blockingRead();
-        for (const key of woken) {
-          const watched = this.streams.get(key);
-          if (watched !== undefined) watched.lastId = undefined;
-        }
+        for (const [key, id] of woken) this.advance(key, id);
         failures = 0;
       } catch (err) {
         if (this.closed) break;
@@ -190,8 +187,23 @@ export class StreamWakeWatcher {
     });
   }
 
-  /** Blocks until some watched stream has entries past its end (or BLOCK passed): the keys of those that have. */
-  private async blockingRead(): Promise<string[]> {
+  /**
+   * `id` exists in the stream (a wake-up or a consumer's read saw it). If it is past the stream's
+   * known end, that end moves to it and the stream's consumers are woken: a read they issue now
+   * covers every entry up to `id`, and the next blocking read fires for any entry past it. This is
+   * what keeps a busy stream from waking the loop once per entry: its consumers' reads move its
+   * end forward in big steps.
+   */
+  advance(streamKey: string, id: string): void {
+    const watched = this.streams.get(streamKey);
+    if (watched === undefined || watched.lastId === undefined || compareIds(id, watched.lastId) <= 0) return;
+    watched.lastId = id;
+    watched.generation++;
+    for (const wake of [...watched.waiters]) wake();
+  }
+
+  /** Blocks until some watched stream has entries past its end (or BLOCK passed): each such stream with its first new id. */
+  private async blockingRead(): Promise<Array<[string, string]>> {
     if (this.clientId === undefined) {
       // An ACL that forbids CLIENT ID only makes changes of the stream set drop the connection instead.
       this.clientId = Number(await this.client.call('CLIENT', 'ID').catch(() => -1));
@@ -207,7 +219,7 @@ export class StreamWakeWatcher {
     this.blocking = true;
     try {
       const read = this.client.call('XREAD', 'COUNT', 1, 'BLOCK', this.blockMs, 'STREAMS', ...keys, ...ids);
-      return keysOfReadReply(await this.watchdog(read, this.blockMs + Math.max(WATCHDOG_GRACE_MS, this.blockMs)));
+      return firstIdsOfReadReply(await this.watchdog(read, this.blockMs + Math.max(WATCHDOG_GRACE_MS, this.blockMs)));
     } finally {
       this.blocking = false;
     }
@@ -281,15 +293,30 @@ function newestId(reply: unknown): string | undefined {
   return undefined;
 }
 
-/** The stream keys of an XREAD reply: RESP2 `[[key, entries], ...]`, RESP3 flattened `[key, entries, ...]`, or a map. */
-function keysOfReadReply(reply: unknown): string[] {
-  if (reply === null || reply === undefined) return [];
+/** Each stream of an XREAD reply with its (first) entry's id: RESP2 `[[key, entries], ...]`, RESP3 flattened `[key, entries, ...]`, or a map. */
+function firstIdsOfReadReply(reply: unknown): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const add = (key: unknown, entries: unknown): void => {
+    const first: unknown = Array.isArray(entries) ? entries[0] : undefined;
+    if (Array.isArray(first)) out.push([text(key), text(first[0])]);
+  };
+  if (reply === null || reply === undefined) return out;
   if (Array.isArray(reply)) {
-    if (reply.length > 0 && !Array.isArray(reply[0])) return reply.filter((_, i) => i % 2 === 0).map(text);
-    return reply.filter(Array.isArray).map((item) => text(item[0]));
+    if (reply.length > 0 && !Array.isArray(reply[0])) for (let i = 0; i + 1 < reply.length; i += 2) add(reply[i], reply[i + 1]);
+    else for (const item of reply) if (Array.isArray(item)) add(item[0], item[1]);
+  } else if (typeof reply === 'object') {
+    for (const [key, entries] of Object.entries(reply)) add(key, entries);
   }
-  if (typeof reply === 'object') return Object.keys(reply);
-  return [];
+  return out;
+}
+
+/** Orders two stream entry ids (`ms-seq`). */
+export function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-');
+  const [bm, bs] = b.split('-');
+  const ms = Number(am) - Number(bm);
+  if (ms !== 0) return ms;
+  return Number(as ?? 0) - Number(bs ?? 0);
 }
 
 function text(value: unknown): string {
