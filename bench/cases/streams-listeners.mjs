@@ -6,6 +6,7 @@
 //        BENCH_PACKAGE_MAIN=<other dist/index.js> ...        (compare with another build)
 // Prints one JSON line per listener count.
 import { eventBusPackage, require } from '../lib/nest.mjs';
+import { RESULT_PREFIX } from '../lib/harness.mjs';
 import { startRedis } from '../lib/redis-launcher.mjs';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -132,10 +133,13 @@ async function run(server, listeners) {
   return result;
 }
 
-const server = await startRedis();
+// Under `npm run bench` the runner's redis-server (BENCH_REDIS_URL) and one listener count per
+// process (LISTENERS), reported on a RESULT line; run by hand it starts its own redis-server.
+const server = process.env.BENCH_REDIS_URL !== undefined ? { url: process.env.BENCH_REDIS_URL, stop: async () => undefined } : await startRedis();
 try {
   for (const listeners of (process.env.LISTENERS ?? '1,60').split(',').map(Number)) {
-    console.log(JSON.stringify(await run(server, listeners)));
+    const result = await run(server, listeners);
+    console.log(process.env.BENCH_REDIS_URL !== undefined ? `${RESULT_PREFIX}${JSON.stringify(result)}` : JSON.stringify(result));
   }
 } finally {
   await server.stop();

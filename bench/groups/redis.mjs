@@ -170,3 +170,39 @@ export const redisLatencyGroup = {
     { label: 'raw ioredis p99 (latency ratio)', perRound: latencyRatio('p99Us'), target: atMost(1.15) },
   ],
 };
+
+const median1 = (key, digits = 0) => (list) => fmtNum(median(list.map(key)), digits);
+
+/** The streams driver with 1 and 60 listeners in one app (bench/cases/streams-listeners.mjs). */
+export const redisStreamsListenersGroup = {
+  needsRedis: true,
+  family: 'redis',
+  rounds: 1,
+  title: 'Redis Streams with many listeners: connections, throughput, latency, idle CPU',
+  note: (quick) =>
+    `One process holds the sender and the receiver app; ${quick ? '5,000 (quick)' : '50,000'} events round robin over ` +
+    'min(listeners, 10) event names, each handled by every listener of its name; then one-at-a-time latency to the ' +
+    `first listener; then ${quick ? 3 : 10} s with nothing dispatched (CPU time of the app and of redis-server, INFO cpu). ` +
+    'CPU figures are CPU time, not utilisation: they hold on a loaded machine.',
+  cases: ['1', '60'].map((listeners) =>
+    c(`streams-${listeners}-listeners`, `redis-streams, ${listeners} listener${listeners === '1' ? '' : 's'}`, 'streams-listeners', 'all', {
+      listeners,
+      available: driverBuilt('redis-streams/redis-streams.driver.js'),
+      unavailable: 'lib/drivers/redis-streams/redis-streams.driver.ts not built',
+    }),
+  ),
+  sample: async (cse, ctx) =>
+    runNode(cse.file, { env: { ...ctx.env, LISTENERS: cse.listeners, ...(ctx.quick ? { BENCH_QUICK: '1' } : {}) }, timeoutMs: 300_000 }),
+  summary: (s) =>
+    `${s.connections} connections, ${fmtRate(s.throughput.eventsPerSec)} events/s, p50 ${s.latencyMs.p50} ms, idle CPU app ${s.idle.appCpuMs} ms / redis ${s.idle.redisCpuMs} ms`,
+  columns: [
+    { title: 'connections', cell: median1((s) => s.connections) },
+    { title: 'events/s', cell: median1((s) => s.throughput.eventsPerSec) },
+    { title: 'deliveries/s', cell: median1((s) => s.throughput.deliveriesPerSec) },
+    { title: 'latency p50 ms', cell: median1((s) => s.latencyMs.p50, 2) },
+    { title: 'latency p99 ms', cell: median1((s) => s.latencyMs.p99, 2) },
+    { title: 'idle app CPU ms', cell: median1((s) => s.idle.appCpuMs) },
+    { title: 'idle redis CPU ms', cell: median1((s) => s.idle.redisCpuMs) },
+    { title: 'idle redis commands', cell: median1((s) => s.idle.redisCommands) },
+  ],
+};
