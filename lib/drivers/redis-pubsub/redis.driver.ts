@@ -3,6 +3,7 @@ import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import { EventBusClosedError } from '../../errors/event-bus-closed.error';
 import { EventError, SUBSCRIBER } from '../../errors/event.error';
 import { MessageRejectedError } from '../../errors/message-rejected.error';
+import { SubscriberDisconnectedError } from '../../errors/subscriber-disconnected.error';
 import type { DeliverFn, DriverContext, EventBusDriver, PublishTracker } from '../../interfaces/event-bus-driver.interface';
 import type { IncomingEvent, OutgoingEvent } from '../../interfaces/event-envelope.interface';
 import type { ResolvedEventBusOptions } from '../../options/resolved-options.interface';
@@ -75,6 +76,7 @@ export class RedisDriver implements EventBusDriver {
     const target = this.connections.describeTarget();
     const closing = (): boolean => this.closed;
     const log: DriverContext['log'] = (level, message) => context.log(level, message);
+    log('log', `redis driver: connecting to ${target}`);
     try {
       const publisher = (await this.connections.create(connectionName('publisher'), PUBLISHER_OPTIONS)) as Redis;
       const subscriber = (await this.connections.create(connectionName('subscriber'), SUBSCRIBER_OPTIONS)) as Redis;
@@ -82,6 +84,7 @@ export class RedisDriver implements EventBusDriver {
       this.publishing = new PubSubPublisher(publisher, this.prefix, this.publishTimeoutMs, log);
       this.subscriber = subscriber;
       this.watchSubscriber(subscriber);
+      this.watchDisconnects(subscriber, target);
       const subscriberHealth = new ConnectionHealth(subscriber, log, {
         driver: 'redis driver',
         role: 'subscriber',
@@ -94,6 +97,10 @@ export class RedisDriver implements EventBusDriver {
       const timeoutMs = this.options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
       await Promise.all([publisherHealth.connect(timeoutMs), subscriberHealth.connect(timeoutMs)]);
     } catch (err) {
+      // A failed start releases everything now (Nest runs no shutdown hook after a failed init): no
+      // reconnect timer, no "lost its connection" line, nothing that keeps the process alive.
+      this.closed = true;
+      this.publishing?.close();
       await this.connections.closeAll();
       throw new DriverUnavailableError(
         `redis driver: cannot connect to Redis at ${target}: ${errorMessage(err)} ` +
@@ -188,6 +195,35 @@ export class RedisDriver implements EventBusDriver {
     client.on('pmessageBuffer', (pattern: string | Buffer, channel: Buffer, message: Buffer) => {
       const subscription = this.patterns.get(pattern.toString());
       if (subscription !== undefined) this.receive(subscription, channel.toString(), message);
+    });
+  }
+
+  /**
+   * Every time Redis (or the network) closes a subscriber connection that was ready, events are
+   * missed until it has resubscribed: that is reported on `errors$` and counted, never only logged.
+   * Redis sends no reason when it drops a client (client-output-buffer-limit, CLIENT KILL, a restart):
+   * a socket error is the reason when there is one.
+   */
+  private watchDisconnects(client: Redis, target: string): void {
+    let ready = false;
+    let socketError: Error | undefined;
+    client.on('ready', () => {
+      ready = true;
+      socketError = undefined;
+    });
+    client.on('error', (err: Error) => {
+      socketError ??= err;
+    });
+    client.on('close', () => {
+      if (!ready) return;
+      ready = false;
+      if (this.closed) return;
+      const reason =
+        socketError !== undefined
+          ? `the connection failed (${socketError.message})`
+          : 'the connection was closed by Redis, not by this app (likely client-output-buffer-limit pubsub: the subscriber ' +
+            'fell behind; a restart of Redis or CLIENT KILL look the same)';
+      this.context?.reportError(new EventError('*', SUBSCRIBER, '', new SubscriberDisconnectedError(target, reason)));
     });
   }
 
