@@ -201,29 +201,40 @@ export class RedisDriver implements EventBusDriver {
   /**
    * Every time Redis (or the network) closes a subscriber connection that was ready, events are
    * missed until it has resubscribed: that is reported on `errors$` and counted, never only logged.
-   * Redis sends no reason when it drops a client (client-output-buffer-limit, CLIENT KILL, a restart):
-   * a socket error is the reason when there is one.
+   * Redis sends no reason when it drops a client, so the first reconnect attempt tells the cases
+   * apart: refused means Redis went away (a restart, an outage); accepted means Redis dropped this
+   * client while it kept running (client-output-buffer-limit pubsub, CLIENT KILL). A socket error is
+   * the reason when there is one.
    */
   private watchDisconnects(client: Redis, target: string): void {
-    let ready = false;
-    let socketError: Error | undefined;
+    let state: 'connecting' | 'up' | 'lost' | 'reported' = 'connecting';
+    let lastError: Error | undefined;
+    const report = (reason: string): void => {
+      state = 'reported';
+      if (this.closed) return;
+      this.context?.reportError(new EventError('*', SUBSCRIBER, '', new SubscriberDisconnectedError(target, reason)));
+    };
     client.on('ready', () => {
-      ready = true;
-      socketError = undefined;
+      if (state === 'lost') {
+        report(
+          'the connection was closed by Redis while Redis kept running (likely client-output-buffer-limit pubsub: the ' +
+            'subscriber fell behind; CLIENT KILL looks the same)',
+        );
+      }
+      state = 'up';
+      lastError = undefined;
     });
     client.on('error', (err: Error) => {
-      socketError ??= err;
+      lastError = err;
     });
     client.on('close', () => {
-      if (!ready) return;
-      ready = false;
-      if (this.closed) return;
-      const reason =
-        socketError !== undefined
-          ? `the connection failed (${socketError.message})`
-          : 'the connection was closed by Redis, not by this app (likely client-output-buffer-limit pubsub: the subscriber ' +
-            'fell behind; a restart of Redis or CLIENT KILL look the same)';
-      this.context?.reportError(new EventError('*', SUBSCRIBER, '', new SubscriberDisconnectedError(target, reason)));
+      if (state === 'up') {
+        if (lastError !== undefined) report(`the connection failed (${lastError.message})`);
+        else state = 'lost';
+      } else if (state === 'lost') {
+        report(`Redis went away (reconnecting failed: ${lastError?.message ?? 'connection closed'}): restarted, stopped or unreachable`);
+      }
+      lastError = undefined;
     });
   }
 
