@@ -4,6 +4,7 @@ import { ErrorLog } from '../dispatch/error-log';
 import { EventError, PUBLISHER, SUBSCRIBER } from '../errors/event.error';
 import { SubscriberDisconnectedError } from '../errors/subscriber-disconnected.error';
 import type { EventBusStats, RetryNotice } from '../interfaces/event-bus-stats.interface';
+import type { ErrorLogLimiter } from '../logging/error-log-limiter';
 import type { BusObserver } from './bus-observer';
 
 /**
@@ -31,6 +32,8 @@ export class BusTelemetry {
   readonly deliveryHooks: DeliveryHooks;
   /** Set by the runtime when something observes the bus. */
   observer: BusObserver | undefined = undefined;
+  /** Writes each recorded error to the log, rate-limited; unset with `logErrors: false`. */
+  log: ErrorLogLimiter | undefined = undefined;
 
   private readonly errorSubject = new Subject<EventError>();
   private readonly retrySubject = new Subject<RetryNotice>();
@@ -65,6 +68,7 @@ export class BusTelemetry {
     else this.counters.listenerErrors++;
     this.errorLog.push(error);
     this.errorSubject.next(error);
+    if (this.log !== undefined) this.log.report(error);
     if (this.observer !== undefined) this.observer.error(error);
   }
 
@@ -87,6 +91,7 @@ export class BusTelemetry {
 
   /** The bus closed: the streams complete. */
   complete(): void {
+    this.log?.flush();
     this.errorSubject.complete();
     this.retrySubject.complete();
   }
