@@ -64,8 +64,7 @@ export class BusTelemetry {
       // A lost subscriber connection is not a rejected message: it is counted on its own.
       if (error.cause instanceof SubscriberDisconnectedError) this.counters.subscriberDisconnects++;
       else this.counters.rejectedMessages++;
-    }
-    else this.counters.listenerErrors++;
+    } else this.counters.listenerErrors++;
     this.errorLog.push(error);
     this.errorSubject.next(error);
     if (this.log !== undefined) this.log.report(error);

@@ -52,7 +52,9 @@ function run(script: string, env: Record<string, string>): Run {
         const line = lines.find((l) => pattern.test(l.text));
         if (line !== undefined) return line;
         if (child.exitCode !== null || Date.now() > deadline)
-          throw new Error(`no line matching ${pattern} (exit ${child.exitCode}); stdout:\n${lines.map((l) => l.text).join('\n')}\nstderr:\n${stderr}`);
+          throw new Error(
+            `no line matching ${pattern} (exit ${child.exitCode}); stdout:\n${lines.map((l) => l.text).join('\n')}\nstderr:\n${stderr}`,
+          );
         await sleep(10);
       }
     },
@@ -98,7 +100,9 @@ describe.each(['redis', 'redis-streams'] as const)('driver %s: a failed start', 
     const proc = run(START_FAILS, { DRIVER: driver, REDIS_URL: `redis://127.0.0.1:${port}`, NO_IOREDIS: '1' });
     const failed = await proc.lineMatching(/^FAILED after/, 15_000);
     const exit = await exitOf(proc, 10_000);
-    expect(failed.text).toContain(`driver '${driver}' needs the 'ioredis' package (>= 5.10), which is not installed: run \`npm install ioredis\``);
+    expect(failed.text).toContain(
+      `driver '${driver}' needs the 'ioredis' package (>= 5.10), which is not installed: run \`npm install ioredis\``,
+    );
     expect(failed.text).not.toMatch(/cannot connect|check redis\.url/);
     expect(exit.at - failed.at).toBeLessThan(EXIT_WITHIN_MS);
   });

@@ -124,7 +124,9 @@ describe.each([2, 3] as const)('redis driver outages over RESP%i', (protocol) =>
     await until(() => late.length >= 1, 'b to receive late.event');
     expect(late[0]).toEqual({ n: 1 });
     // One forced disconnect; no other receive error.
-    expect(b.errors.filter((e) => e.listener === 'subscriber').map((e) => (e.cause as Error).name)).toEqual(['SubscriberDisconnectedError']);
+    expect(b.errors.filter((e) => e.listener === 'subscriber').map((e) => (e.cause as Error).name)).toEqual([
+      'SubscriberDisconnectedError',
+    ]);
   });
 
   it('fails a dispatch made while Redis is down with a typed publisher error by publishTimeoutMs, and never sends it later', async () => {
@@ -198,7 +200,9 @@ describe.each([2, 3] as const)('redis driver outages over RESP%i', (protocol) =>
     for (const { errors } of results) {
       expect(errors).toHaveLength(1);
       expect(errors[0].cause).toBeInstanceOf(DriverUnavailableError);
-      expect((errors[0].cause as Error).message).toMatch(/was not confirmed.*It is not resent; it may still have been delivered once \(at-most-once\)\.$/);
+      expect((errors[0].cause as Error).message).toMatch(
+        /was not confirmed.*It is not resent; it may still have been delivered once \(at-most-once\)\.$/,
+      );
     }
     await server.launch();
     await until(() => resubscribed(2), 'both apps to resubscribe', 15_000);

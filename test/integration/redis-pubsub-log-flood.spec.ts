@@ -36,7 +36,9 @@ describe('redis driver: rejected messages do not flood the log', () => {
     @Module({ imports: [EventBusModule.forRoot({ driver: 'redis', redis: { url: server.url } })], providers: [Listener] })
     class AppModule {}
     const logger = new CapturingLogger();
-    const app = await Test.createTestingModule({ imports: [AppModule] }).setLogger(logger).compile();
+    const app = await Test.createTestingModule({ imports: [AppModule] })
+      .setLogger(logger)
+      .compile();
     await app.init();
     try {
       const bus = app.get(EventBus);
@@ -46,7 +48,10 @@ describe('redis driver: rejected messages do not flood the log', () => {
       });
       const pipeline = admin.pipeline();
       for (let i = 0; i < 1_000; i++) {
-        pipeline.publish('goevent:flood.bad', i % 2 === 0 ? `{not json ${i}` : JSON.stringify({ event_name: 'flood.bad', event_data: { __proto__x: 1, constructor: i } }));
+        pipeline.publish(
+          'goevent:flood.bad',
+          i % 2 === 0 ? `{not json ${i}` : JSON.stringify({ event_name: 'flood.bad', event_data: { __proto__x: 1, constructor: i } }),
+        );
       }
       await pipeline.exec();
       await until(() => bus.stats().rejectedMessages === 1_000, 'every message counted');

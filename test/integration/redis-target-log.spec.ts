@@ -28,7 +28,9 @@ describe.each(['redis', 'redis-streams'] as const)('driver %s logs its Redis tar
     @Module({ imports: [EventBusModule.forRoot({ driver, redis: redis(server.port), streams: { group: 'svc' } })], providers: [Listener] })
     class AppModule {}
     const logger = new CapturingLogger();
-    const app = await Test.createTestingModule({ imports: [AppModule] }).setLogger(logger).compile();
+    const app = await Test.createTestingModule({ imports: [AppModule] })
+      .setLogger(logger)
+      .compile();
     await app.init();
     await app.close();
     const target = logger.lines.filter((l) => /connecting to/.test(l.message));

@@ -3,7 +3,13 @@ import { describeRedisTarget } from '../../lib/drivers/redis/shared/redis-target
 import type { ResolvedEventBusOptions } from '../../lib/options/resolved-options.interface';
 
 const target = (redis: Record<string, unknown>): string =>
-  describeRedisTarget({ channelPrefix: 'goevent:', maxEventSize: 1, maxEventDepth: 64, publishTimeoutMs: 1, ...redis } as ResolvedEventBusOptions['redis']);
+  describeRedisTarget({
+    channelPrefix: 'goevent:',
+    maxEventSize: 1,
+    maxEventDepth: 64,
+    publishTimeoutMs: 1,
+    ...redis,
+  } as ResolvedEventBusOptions['redis']);
 
 describe('the Redis target in log lines and errors', () => {
   it('names host, port, db and user, never the password', () => {

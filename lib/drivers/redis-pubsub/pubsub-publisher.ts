@@ -67,10 +67,11 @@ export class PubSubPublisher {
     this.disarmDeadline();
     for (const publish of this.pending) {
       const outcome =
-        publish.state === 'sent'
-          ? UNCONFIRMED_NOTE
-          : 'It was not sent and will not be sent later; other processes do not get it.';
-      this.settle(publish, new DriverUnavailableError(`redis driver: closed before Redis confirmed the PUBLISH on '${publish.channel}'. ${outcome}`));
+        publish.state === 'sent' ? UNCONFIRMED_NOTE : 'It was not sent and will not be sent later; other processes do not get it.';
+      this.settle(
+        publish,
+        new DriverUnavailableError(`redis driver: closed before Redis confirmed the PUBLISH on '${publish.channel}'. ${outcome}`),
+      );
     }
     this.batcher.clear();
   }
@@ -188,7 +189,9 @@ export class PubSubPublisher {
   private timeoutError(publish: PendingPublish): DriverUnavailableError {
     const limit = `within publishTimeoutMs (${this.publishTimeoutMs} ms)`;
     if (publish.state === 'sent') {
-      return new DriverUnavailableError(`redis driver: the PUBLISH on '${publish.channel}' was not confirmed ${limit}. ${UNCONFIRMED_NOTE}`);
+      return new DriverUnavailableError(
+        `redis driver: the PUBLISH on '${publish.channel}' was not confirmed ${limit}. ${UNCONFIRMED_NOTE}`,
+      );
     }
     return new DriverUnavailableError(
       `redis driver: Redis is unreachable (connection ${this.client.status}): the event on '${publish.channel}' ` +
