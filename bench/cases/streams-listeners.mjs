@@ -78,9 +78,8 @@ async function run(server, listeners) {
     if (groups.reduce((sum, g) => sum + g.length, 0) === listeners) break;
     await new Promise((r) => setTimeout(r, 20));
   }
-  // The receiver app's connections (before the sender app opens its own).
-  const result = { listeners, names: names.length, connections: await connections(redis) };
   const sender = await app(server.url, prefix, false);
+  const result = { listeners, names: names.length };
 
   // Throughput: EVENTS dispatched round robin over the names; every listener of a name handles each.
   const perEvent = listeners / names.length;
@@ -98,6 +97,10 @@ async function run(server, listeners) {
     appCpuMs: Math.round((cpu.user + cpu.system) / 1000),
     redisCpuMs: Math.round(((await redisCpuSeconds(redis)) - redis0) * 1000),
   };
+
+  // The receiver app's connections: every one but the sender's command connection (its readers
+  // are open by now: a group is created before its reader connects).
+  result.connections = (await connections(redis)) - 1;
 
   // Latency: one event at a time to the first name, timed until its first listener has it.
   await new Promise((r) => setTimeout(r, 500));
