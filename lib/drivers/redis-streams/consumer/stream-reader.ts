@@ -14,7 +14,7 @@ import { WATCHDOG_GRACE_MS } from './stream-wake-watcher';
 export class StreamReader {
   /** The wake-up generation of the stream this consumer's last read of new entries covered. */
   private seen = 0;
-  /** The last read of new entries came back full: read again without waiting for a wake-up. */
+  /** The last read of new entries returned some: read again without waiting for a wake-up. */
   private more = false;
   /** The last wait ended without a wake-up: read once anyway (a safety net, once per blockMs at most). */
   private check = false;
@@ -65,7 +65,9 @@ export class StreamReader {
           this.setAbort,
         );
         const entries = entriesOfReadReply(reply, streamKey);
-        this.more = entries.length >= count;
+        // Entries came: more may have come meanwhile, so read again at once (an empty read costs one
+        // round trip; waiting for a wake-up costs two, and a busy stream rarely comes back empty).
+        this.more = entries.length > 0;
         if (entries.length > 0) {
           // The other consumers of the stream may have these to read too: wake them without a round trip.
           wake.advance(streamKey, entries[entries.length - 1].id);
