@@ -138,7 +138,8 @@ async function run(server, listeners) {
 
 // Under `npm run bench` the runner's redis-server (BENCH_REDIS_URL) and one listener count per
 // process (LISTENERS), reported on a RESULT line; run by hand it starts its own redis-server.
-const server = process.env.BENCH_REDIS_URL !== undefined ? { url: process.env.BENCH_REDIS_URL, stop: async () => undefined } : await startRedis();
+const server =
+  process.env.BENCH_REDIS_URL !== undefined ? { url: process.env.BENCH_REDIS_URL, stop: async () => undefined } : await startRedis();
 try {
   for (const listeners of (process.env.LISTENERS ?? '1,60').split(',').map(Number)) {
     const result = await run(server, listeners);

@@ -171,7 +171,10 @@ export const redisLatencyGroup = {
   ],
 };
 
-const median1 = (key, digits = 0) => (list) => fmtNum(median(list.map(key)), digits);
+const median1 =
+  (key, digits = 0) =>
+  (list) =>
+    fmtNum(median(list.map(key)), digits);
 
 /** The streams driver with 1 and 60 listeners in one app (bench/cases/streams-listeners.mjs). */
 export const redisStreamsListenersGroup = {

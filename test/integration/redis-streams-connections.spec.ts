@@ -105,7 +105,11 @@ describe('redis-streams connections: a constant number per app, however many lis
         },
       });
     }
-    await until(async () => (await Promise.all(names.map((name) => groupsOf(redis, prefix + name)))).every((n) => n === 6), 10_000, 'the groups');
+    await until(
+      async () => (await Promise.all(names.map((name) => groupsOf(redis, prefix + name)))).every((n) => n === 6),
+      10_000,
+      'the groups',
+    );
     const perName = 300;
     const handles = [];
     for (let n = 0; n < perName; n++) for (const name of names) handles.push(sender.bus.dispatch(name, { n, name }));
@@ -141,7 +145,11 @@ describe('redis-streams connections: a constant number per app, however many lis
     let arrived: ((at: number) => void) | undefined;
     app.bus.registerListener({ eventName: 'quiet.ping', name: 'Quiet', onEvent: () => arrived?.(performance.now()) });
     await until(async () => (await groupsOf(redis, `${prefix}quiet.ping`)) === 1, 10_000, 'the quiet group');
-    await until(async () => (await Promise.all(floodNames.map((n) => groupsOf(redis, prefix + n)))).every((n) => n > 0), 10_000, 'the groups');
+    await until(
+      async () => (await Promise.all(floodNames.map((n) => groupsOf(redis, prefix + n)))).every((n) => n > 0),
+      10_000,
+      'the groups',
+    );
 
     // The flood: a backlog of 2000 entries on every flooded stream (each read by 6 or 7 groups),
     // dispatched before the measurement so the sender is idle while the quiet listener is measured.

@@ -95,7 +95,10 @@ export class StreamReadNode {
       onAbort(undefined);
     }
     if (client.status === 'ready') {
-      this.log('warn', `redis-streams driver: no answer to a read of ${what} within ${timeoutMs} ms; reconnecting the ${lane} read connection`);
+      this.log(
+        'warn',
+        `redis-streams driver: no answer to a read of ${what} within ${timeoutMs} ms; reconnecting the ${lane} read connection`,
+      );
       client.disconnect(true);
     }
     throw new Error('read timed out');
