@@ -11,7 +11,7 @@ import { connectionName, STREAMS_DEFAULTS } from '../redis/redis.defaults';
 import { ConnectionHealth } from '../redis/shared/connection-health';
 import { beforeDeadline, TIMED_OUT } from '../redis/shared/deadline';
 import { publishAsPromise } from '../redis/shared/publish-batcher';
-import { RedisConnectionFactory, type RedisClient } from '../redis/shared/redis-connection';
+import { RedisConnectionFactory, type RedisClient, type RedisNodeView } from '../redis/shared/redis-connection';
 import { StreamConsumer, type StreamConsumerSettings } from './consumer/stream-consumer';
 import { ensureGroup, groupOf } from './consumer-group';
 import { StreamGroupInspector } from './consumer-group-inspector';
@@ -58,7 +58,7 @@ export class RedisStreamsDriver implements EventBusDriver {
     this.publisher = new StreamPublisher({
       commands: () => this.openCommands(),
       openCommands: () => this.commands,
-      prefix: options.redis.channelPrefix,
+      streamKey: (eventName) => this.streamKey(eventName),
       maxLen: options.streams.maxLen ?? STREAMS_DEFAULTS.maxLen,
       publishTimeoutMs: options.redis.publishTimeoutMs,
     });
@@ -95,10 +95,15 @@ export class RedisStreamsDriver implements EventBusDriver {
     const context = this.context;
     // Our own connection never resends an append that was in flight when it dropped: a dispatch
     // reported as failed is then not appended later. A client you pass in keeps its settings.
-    const owned = this.options.redis.client === undefined;
+    // On a Cluster the driver always uses a connection of its own (a duplicate of yours), made to fail
+    // fast during a failover: ioredis's defaults would retry an unanswered append on the new master.
+    const cluster = this.connections.cluster;
+    const owned = this.options.redis.client === undefined || cluster;
     const name = connectionName('streams');
     const open = (): Promise<RedisClient> =>
-      owned ? this.connections.create(name, { autoResendUnfulfilledCommands: false }) : this.connections.commandClient(name);
+      owned
+        ? this.connections.create(name, cluster ? { autoResendUnfulfilledCommands: false, enableOfflineQueue: false } : { autoResendUnfulfilledCommands: false })
+        : this.connections.commandClient(name);
     return (this.commandsOpening ??= open().then((client) => {
       if (this.released) {
         // close() ran while this connection was being made: it must not keep the process alive.
@@ -118,9 +123,18 @@ export class RedisStreamsDriver implements EventBusDriver {
     }));
   }
 
-  /** The stream key of an event (`channelPrefix + name`). */
+  /**
+   * The stream key of an event: `channelPrefix + name`, and on a cluster `channelPrefix + '{' + name + '}'`,
+   * so the stream and its dead-letter stream (`key + ':dlq'`) share a hash slot (one transaction
+   * dead-letters an entry) while the streams of different events spread over the shards.
+   */
   streamKey(eventName: string): string {
-    return this.options.redis.channelPrefix + eventName;
+    return this.connections.cluster ? `${this.options.redis.channelPrefix}{${eventName}}` : this.options.redis.channelPrefix + eventName;
+  }
+
+  /** The nodes the driver's connections see (health and the event board). */
+  nodes(): RedisNodeView[] {
+    return this.connections.nodes();
   }
 
   // ---------------------------------------------------------------- publishing

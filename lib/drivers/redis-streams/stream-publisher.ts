@@ -15,7 +15,8 @@ export interface StreamPublisherHost {
   commands(): Promise<StreamCommands>;
   /** The command connection if open (appends are written at once when it is ready). */
   openCommands(): StreamCommands | undefined;
-  readonly prefix: string;
+  /** The stream of an event (hash-tagged on a cluster). */
+  streamKey(eventName: string): string;
   readonly maxLen: number;
   readonly publishTimeoutMs: number;
 }
@@ -84,7 +85,6 @@ export class StreamPublisher {
   private write(commands: StreamCommands, batch: Appends, deadline: number): Promise<void> {
     const client = commands.client;
     const maxLen = String(this.host.maxLen);
-    const prefix = this.host.prefix;
     const cluster = isCluster(client);
     const chunks: Array<Promise<void>> = [];
     for (let from = 0; from < batch.events.length; from += MAX_PUBLISH_BATCH) {
@@ -96,7 +96,7 @@ export class StreamPublisher {
       for (let i = from; i < to; i++) {
         const name = batch.events[i].name;
         const stream = streams.get(name);
-        if (stream === undefined) streams.set(name, { key: prefix + name, last: i });
+        if (stream === undefined) streams.set(name, { key: this.host.streamKey(name), last: i });
         else stream.last = i;
       }
       let exec: Promise<Array<[Error | null, unknown]> | null>;
