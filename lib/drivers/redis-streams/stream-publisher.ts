@@ -140,7 +140,8 @@ export class StreamPublisher {
             }
             for (let i = from; i < to; i++) {
               const reply = results?.[i - from];
-              batch.trackers[i].published(reply === undefined ? new Error('no reply') : (reply[0] ?? undefined));
+              const error = reply === undefined ? new Error('no reply') : (reply[0] ?? undefined);
+              batch.trackers[i].published(error !== undefined && isUnavailable(error) ? appendFailed(error) : error);
             }
           },
           (err: unknown) => fail(batch, appendFailed(err), from, to),
@@ -163,6 +164,16 @@ function fail(batch: Appends, error: unknown, from = 0, to = batch.trackers.leng
 
 function unavailable(why: string, timeoutMs: number): DriverUnavailableError {
   return new DriverUnavailableError(`Redis ${why}: the event was not confirmed within redis.publishTimeoutMs (${timeoutMs} ms)`);
+}
+
+/**
+ * A per-command error that means "Redis could not take it now" (a connection lost in a failover, a
+ * cluster without a master for the slot, a slot in motion), as opposed to a refusal of the command.
+ */
+const UNAVAILABLE = /^(Connection is closed|CLUSTERDOWN|TRYAGAIN|MOVED|ASK|Cluster isn't ready|Too many Cluster redirections|Stream isn't writeable|LOADING|READONLY|MASTERDOWN)/;
+
+function isUnavailable(error: unknown): boolean {
+  return error instanceof Error && UNAVAILABLE.test(error.message);
 }
 
 function appendFailed(err: unknown): DriverUnavailableError {

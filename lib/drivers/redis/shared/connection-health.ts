@@ -1,5 +1,5 @@
 import type { DriverContext } from '../../../interfaces/event-bus-driver.interface';
-import type { RedisClient } from './redis-connection';
+import { connectClusterNodes, isCluster, type RedisClient } from './redis-connection';
 import { beforeDeadline, TIMED_OUT } from './deadline';
 
 /** How a driver describes one of its connections in its logs. */
@@ -53,7 +53,10 @@ export class ConnectionHealth {
    */
   async connect(timeoutMs: number): Promise<void> {
     const client = this.client;
-    if (client.status === 'ready') return;
+    if (client.status === 'ready') {
+      if (isCluster(client)) await connectClusterNodes(client);
+      return;
+    }
     if (client.status === 'end') throw new Error('connection closed');
     const attempt =
       client.status === 'wait'
@@ -74,7 +77,8 @@ export class ConnectionHealth {
             client.once('close', onClose);
             client.once('error', onError);
           });
-    if ((await beforeDeadline(attempt, Date.now() + timeoutMs)) === TIMED_OUT) {
+    const connected = isCluster(client) ? attempt.then(() => connectClusterNodes(client)) : attempt;
+    if ((await beforeDeadline(connected, Date.now() + timeoutMs)) === TIMED_OUT) {
       throw new Error(`not ready within connectTimeout (${timeoutMs} ms)`);
     }
   }

@@ -51,6 +51,12 @@ export class RedisConnectionFactory {
       this.options.client !== undefined
         ? duplicate(this.options.client, { connectionName: name, ...overrides }, clusterRole)
         : await this.open(name, overrides, clusterRole);
+    if (isCluster(client)) {
+      // A node that joins the pool later (a promoted replica) is connected at once, for the same reason.
+      client.on('+node', (node: Redis) => {
+        if (node.status === 'wait') node.connect().catch(() => undefined);
+      });
+    }
     this.owned.add(client);
     return client;
   }
@@ -181,6 +187,20 @@ function describeNode(node: ClusterNode | { host?: string; port?: number }): str
 /** True for an ioredis Cluster (keys of different slots cannot share a pipeline or a transaction). */
 export function isCluster(client: RedisClient): client is Cluster {
   return (client as { isCluster?: boolean }).isCluster === true;
+}
+
+/**
+ * Opens a Cluster's node connections that are still lazy (status `wait`). ioredis makes them on
+ * demand, and a Cluster without an offline queue fails the first commands sent to one that is
+ * still connecting ("Connection is closed."): a publisher warms them up before it is ready.
+ */
+export async function connectClusterNodes(client: Cluster): Promise<void> {
+  await Promise.all(
+    client
+      .nodes('all')
+      .filter((node) => node.status === 'wait')
+      .map((node) => node.connect().catch(() => undefined)),
+  );
 }
 
 /** The socket a connection writes to now (undefined while it has none). */
