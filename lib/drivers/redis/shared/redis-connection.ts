@@ -1,6 +1,7 @@
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import type { Socket } from 'node:net';
 import type { ResolvedEventBusOptions } from '../../../options/resolved-options.interface';
+import { settlesBy } from './deadline';
 import { resetSocket } from './socket-reset';
 
 /** Options of ours that ioredis must not see. */
@@ -53,8 +54,12 @@ export class RedisConnectionFactory {
         : await this.open(name, overrides, clusterRole);
     if (isCluster(client)) {
       // A node that joins the pool later (a promoted replica) is connected at once, for the same reason.
-      client.on('+node', (node: Redis) => {
-        if (node.status === 'wait') node.connect().catch(() => undefined);
+      // Only once the Cluster is up: during its own start-up it connects the nodes it needs itself.
+      const cluster = client;
+      cluster.on('+node', (node: Redis) => {
+        setImmediate(() => {
+          if (cluster.status === 'ready' && node.status === 'wait') node.connect().catch(() => undefined);
+        });
       });
     }
     this.owned.add(client);
@@ -194,13 +199,15 @@ export function isCluster(client: RedisClient): client is Cluster {
  * demand, and a Cluster without an offline queue fails the first commands sent to one that is
  * still connecting ("Connection is closed."): a publisher warms them up before it is ready.
  */
-export async function connectClusterNodes(client: Cluster): Promise<void> {
-  await Promise.all(
+export async function connectClusterNodes(client: Cluster, timeoutMs = 1000): Promise<void> {
+  const connecting = Promise.all(
     client
       .nodes('all')
       .filter((node) => node.status === 'wait')
       .map((node) => node.connect().catch(() => undefined)),
   );
+  // Bounded: a node the pool drops meanwhile (a topology refresh) may never settle its connect().
+  await settlesBy(connecting, Date.now() + timeoutMs);
 }
 
 /** The socket a connection writes to now (undefined while it has none). */
