@@ -17,6 +17,7 @@ import { ensureGroup, groupOf } from './consumer-group';
 import { StreamGroupInspector } from './consumer-group-inspector';
 import { deadLetterKey, DeadLetterStream } from './dead-letter-stream';
 import { StreamCommands } from './stream-commands';
+import { ReplicatedAppender } from './replicated-appender';
 import { StreamPublisher } from './stream-publisher';
 
 /**
@@ -38,6 +39,9 @@ export class RedisStreamsDriver implements EventBusDriver {
 
   private readonly connections: RedisConnectionFactory;
   private readonly publisher: StreamPublisher;
+  /** Appends confirmed by replicas (`streams.waitReplicas` > 0), on a connection of their own. */
+  private readonly replicated: ReplicatedAppender | undefined;
+  private replicatedConnection: Promise<RedisClient> | undefined;
   private context: DriverContext | undefined;
   /** The command connection being opened, or open (see `openCommands()`). */
   private commandsOpening: Promise<StreamCommands> | undefined;
@@ -62,6 +66,17 @@ export class RedisStreamsDriver implements EventBusDriver {
       maxLen: options.streams.maxLen ?? STREAMS_DEFAULTS.maxLen,
       publishTimeoutMs: options.redis.publishTimeoutMs,
     });
+    const waitReplicas = options.streams.waitReplicas ?? 0;
+    this.replicated =
+      waitReplicas > 0
+        ? new ReplicatedAppender({
+            connection: () => this.openReplicatedConnection(),
+            streamKey: (eventName) => this.streamKey(eventName),
+            maxLen: options.streams.maxLen ?? STREAMS_DEFAULTS.maxLen,
+            publishTimeoutMs: options.redis.publishTimeoutMs,
+            waitReplicas,
+          })
+        : undefined;
     this.consumerGroups = new StreamGroupInspector(
       { commands: () => this.openCommands(), streamKey: (eventName) => this.streamKey(eventName) },
       options.streams.group,
@@ -85,6 +100,27 @@ export class RedisStreamsDriver implements EventBusDriver {
     if (commands !== undefined && commands.client.status !== 'wait') {
       await commands.health.connect(this.options.redis.publishTimeoutMs).catch(() => undefined);
     }
+  }
+
+  /**
+   * The waited appends' connection, opened on first use: fail-fast (no offline queue, nothing resent,
+   * no failover retries), since a WAIT blocks its connection and an append must never go out late.
+   */
+  private openReplicatedConnection(): Promise<RedisClient> {
+    if (this.context === undefined || this.released) return Promise.reject(new EventBusClosedError('the redis-streams driver is not running'));
+    const context = this.context;
+    return (this.replicatedConnection ??= this.connections
+      .create(connectionName('streams-replicated'), { enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 })
+      .then(async (client) => {
+        const health = new ConnectionHealth(client, (level, message) => context.log(level, message), {
+          driver: 'redis-streams driver',
+          role: 'replicated-append connection',
+          target: this.connections.describeTarget(),
+          closing: () => this.closing !== undefined,
+        });
+        await health.connect(this.options.redis.publishTimeoutMs).catch(() => undefined);
+        return client;
+      }));
   }
 
   /** The command connection, opened on first use (an app that fails start-up early opens none). */
@@ -150,7 +186,8 @@ export class RedisStreamsDriver implements EventBusDriver {
       tracker.published(new EventBusClosedError());
       return;
     }
-    this.publisher.append(event, tracker);
+    if (this.replicated !== undefined) this.replicated.append(event, tracker);
+    else this.publisher.append(event, tracker);
   }
 
   // ---------------------------------------------------------------- consuming
@@ -268,7 +305,7 @@ export class RedisStreamsDriver implements EventBusDriver {
   private async doClose(): Promise<void> {
     const deadline = Date.now() + this.options.shutdownTimeoutMs;
     await Promise.all([...this.consumers].map(([id, consumer]) => this.stopConsumer(id, consumer, deadline)));
-    await this.publisher.drain(deadline);
+    await Promise.all([this.publisher.drain(deadline), this.replicated?.drain(deadline)]);
     this.released = true;
     await this.connections.closeAll();
   }
