@@ -250,6 +250,37 @@ describe('redis drivers on a Redis Cluster', () => {
     return { ...counts, deliveredAfter };
   }
 
+  it('redis-streams follows a slot move (MOVED) for plain and waited appends: every dispatch resolves and is handled', async () => {
+    const seen: string[] = [];
+    @Injectable()
+    class Collector {
+      @OnEvent(['moved.event', 'still.event'])
+      on(event: { id: string }): void {
+        seen.push(event.id);
+      }
+    }
+    const redis = { cluster: { nodes: cluster.startupNodes }, channelPrefix: 'mv:' };
+    const plain = await boot({ providers: [Collector] }, { driver: 'redis-streams', redis, streams: { group: 'mv', blockMs: 200 } });
+    const waited = await boot({}, { driver: 'redis-streams', redis, streams: { waitReplicas: 1 } });
+    // Both apps learn the slot map, then the slot of one stream moves to another master.
+    expect((await plain.bus.dispatch('moved.event', { id: 'warm-1' })).errors).toEqual([]);
+    expect((await waited.bus.dispatch('moved.event', { id: 'warm-2' })).errors).toEqual([]);
+    const slot = await cluster.slotOf('mv:{moved.event}');
+    const from = await cluster.masterOfSlot(slot);
+    const other = (await cluster.masters()).find((node) => node.port !== from.port)!;
+    // A stream on a master other than the moved slot's new one, so the pipeline spans two slots of stale mapping.
+    await cluster.moveSlot(slot, other.port);
+    const handles: DispatchHandle[] = [];
+    for (let i = 0; i < 5; i++) {
+      handles.push(plain.bus.dispatch('moved.event', { id: `plain-${i}` }), plain.bus.dispatch('still.event', { id: `still-${i}` }));
+      handles.push(waited.bus.dispatch('moved.event', { id: `waited-${i}` }));
+    }
+    for (const result of await Promise.all(handles)) expect(result.errors).toEqual([]);
+    await until(() => seen.length === 17, 10_000, 'every event handled');
+    expect(new Set(seen).size).toBe(17);
+    expect((await cluster.masterOfKey('mv:{moved.event}')).port).toBe(other.port);
+  }, 30_000);
+
   describe('streams.waitReplicas: 1', () => {
     /**
      * Each run: dispatch every 20 ms to a stream whose master is SIGKILLed, then restart the old
