@@ -250,7 +250,11 @@ export class RedisStreamsDriver implements EventBusDriver {
         throw err instanceof DriverUnavailableError ? unreachable(err) : err;
       }
       if (created === TIMED_OUT) throw unreachable();
-      // Blocking reads need a connection of their own (a read holds it for up to blockMs).
+      // Blocking reads need a connection of their own (a read holds it for up to blockMs). On a cluster
+      // this is a Cluster duplicate, which follows the stream's slot to its master through failovers
+      // and slot moves. A reader shared by many groups must be one per master there: one XREADGROUP
+      // may only name streams of one slot, and the streams of different events live on different masters.
+      // Seam for that: `this.connections.cluster` and `keySlot()` + `client.slots` give a key's master.
       const reader = await this.connections.create(connectionName(`streams-reader:${group}`), {
         maxRetriesPerRequest: null,
         autoResendUnfulfilledCommands: false,
