@@ -29,7 +29,9 @@ async function app(providers) {
 }
 
 async function receive() {
-  const counter = receiveCounter(env.n);
+  // Made once the app is up: its idle timer starts at once, and starting 64 consumer groups on a cluster
+  // can take longer than the idle window on a busy machine (nothing is sent before READY anyway).
+  let counter;
   class Listener {
     handle(event) {
       listener(event);
@@ -38,7 +40,10 @@ async function receive() {
   }
   decorateMethod(Listener, 'handle', OnEvent(names));
   Injectable()(Listener);
+  const started = Date.now();
   await app([Listener]);
+  counter = receiveCounter(env.n);
+  process.stderr.write(`receiver started in ${Date.now() - started} ms\n`);
   ready();
 }
 
