@@ -1,7 +1,9 @@
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import type { Socket } from 'node:net';
 import type { ResolvedEventBusOptions } from '../../../options/resolved-options.interface';
-import { settlesBy } from './deadline';
+import { beforeDeadline, settlesBy } from './deadline';
+import { loadIoredis } from './ioredis-loader';
+import { describeRedisTarget } from './redis-target';
 import { resetSocket } from './socket-reset';
 
 /** Options of ours that ioredis must not see. */
@@ -31,6 +33,18 @@ export interface RedisNodeView {
 export type RedisClient = Redis | Cluster;
 
 /**
+ * Set on every connection made here. ioredis's disconnect() ends the socket and keeps a ref'd timer of
+ * `disconnectTimeout` (2 s by default) to destroy it, cleared only by the socket's 'close' event: on a
+ * socket that had already closed (Redis down, a refused connection) that event never comes, and the
+ * timer held the process for 2 s after a failed start or a close during an outage. We only disconnect a
+ * connection we are done with, so nothing is lost by destroying the socket at once.
+ */
+const RELEASE_AT_ONCE: RedisOptions = { disconnectTimeout: 0 };
+
+/** How long close waits for Redis to answer QUIT before dropping the connection (a stalled server never answers). */
+const QUIT_WAIT_MS = 1_000;
+
+/**
  * Opens ioredis connections from the module's `redis` options. A connection the user passed in
  * (`client`) is used for commands but never closed; every connection made here is tracked
  * and closed by `closeAll()`.
@@ -50,7 +64,7 @@ export class RedisConnectionFactory {
   async create(name: string, overrides: RedisOptions = {}, clusterRole: ClusterRoleOptions = {}): Promise<RedisClient> {
     const client =
       this.options.client !== undefined
-        ? duplicate(this.options.client, { connectionName: name, ...overrides }, clusterRole)
+        ? duplicate(this.options.client, { connectionName: name, ...overrides, ...RELEASE_AT_ONCE }, clusterRole)
         : await this.open(name, overrides, clusterRole);
     if (isCluster(client)) {
       // A node that joins the pool later (a promoted replica) is connected at once, for the same reason.
@@ -102,18 +116,18 @@ export class RedisConnectionFactory {
           client.disconnect();
           return;
         }
-        try {
-          await client.quit();
-        } catch {
-          client.disconnect();
-        }
+        const quitted = client.quit().then(
+          () => true,
+          () => false,
+        );
+        if ((await beforeDeadline(quitted, Date.now() + QUIT_WAIT_MS)) !== true) client.disconnect();
       }),
     );
   }
 
   private async open(name: string, overrides: RedisOptions, clusterRole: ClusterRoleOptions): Promise<RedisClient> {
-    const { default: RedisCtor, Cluster: ClusterCtor } = await import('ioredis');
-    const options: RedisOptions = { connectionName: name, ...this.ioredisOptions(), ...overrides };
+    const { default: RedisCtor, Cluster: ClusterCtor } = await loadIoredis('redis');
+    const options: RedisOptions = { connectionName: name, ...this.ioredisOptions(), ...overrides, ...RELEASE_AT_ONCE };
     const cluster = this.options.cluster;
     if (cluster !== undefined) {
       const { redisOptions, ...clusterOptions } = cluster.options ?? {};
@@ -123,21 +137,12 @@ export class RedisConnectionFactory {
     return url !== undefined ? new RedisCtor(url, options) : new RedisCtor(options);
   }
 
-  /** Where the connections go, without credentials (for messages). */
+  /** Where the connections go, without credentials (for messages and the start-up log line). */
   describeTarget(): string {
-    const { url, host, port, cluster, sentinels, name } = this.options;
-    if (this.options.client !== undefined) return isCluster(this.options.client) ? 'the given Cluster client' : 'the given client';
+    const { cluster, client } = this.options;
+    if (client !== undefined && isCluster(client)) return 'the given Cluster client';
     if (cluster !== undefined) return `the Redis Cluster seeded by ${cluster.nodes.map(describeNode).join(', ')}`;
-    if (sentinels !== undefined) return `master '${name}' of the Sentinels ${sentinels.map(describeNode).join(', ')}`;
-    if (url !== undefined) {
-      try {
-        const parsed = new URL(url);
-        return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
-      } catch {
-        return 'redis.url';
-      }
-    }
-    return `${host ?? '127.0.0.1'}:${port ?? 6379}`;
+    return describeRedisTarget(this.options);
   }
 
   /** Everything the user gave that is an ioredis option, with `tls: true` made concrete. */
