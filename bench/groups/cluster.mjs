@@ -12,7 +12,8 @@ import { startRedisCluster } from '../lib/redis-cluster-launcher.mjs';
 const NAMES = 64;
 const built = () => existsSync(join(dirname(process.env.BENCH_PACKAGE_MAIN), 'drivers', 'redis', 'shared', 'key-slot.js'));
 const c = (id, label, file, variant, extra = {}) => ({ id, label, file: `cases/${file}.mjs`, variant, ...extra });
-const busCase = (id, label, variant) => c(id, label, 'cluster-event-bus', variant, { available: built, unavailable: 'cluster support not built' });
+const busCase = (id, label, variant) =>
+  c(id, label, 'cluster-event-bus', variant, { available: built, unavailable: 'cluster support not built' });
 
 const rateOf = (s) => s?.opsPerSec;
 const ratio = (a, b) => (samples, r) => rateOf(samples.get(a)?.[r]) / rateOf(samples.get(b)?.[r]);
@@ -51,13 +52,24 @@ export const clusterGroup = {
   summary: (s) => `${fmtRate(s.opsPerSec)} events/s, ${s.received}/${s.n} received`,
   columns: [
     { title: 'events/s end to end (median)', cell: (list) => fmtRate(median(list.map((s) => s.opsPerSec))) },
-    { title: 'min–max', cell: (list) => `${fmtRate(Math.min(...list.map((s) => s.opsPerSec)))}–${fmtRate(Math.max(...list.map((s) => s.opsPerSec)))}` },
+    {
+      title: 'min–max',
+      cell: (list) => `${fmtRate(Math.min(...list.map((s) => s.opsPerSec)))}–${fmtRate(Math.max(...list.map((s) => s.opsPerSec)))}`,
+    },
     { title: 'received / sent (worst)', cell: (list) => `${Math.min(...list.map((s) => s.received))} / ${list[0]?.n}` },
     { title: 'dispatch errors', cell: (list) => fmtNum(Math.max(...list.map((s) => s.errors)), 0) },
   ],
   targets: [
-    { label: 'sharded pub/sub: bus ÷ raw ioredis Cluster', perRound: ratio('bus-sharded', 'raw-sharded'), target: { text: '≥ 0.8×', test: (v) => v >= 0.8 } },
-    { label: 'streams: bus ÷ raw ioredis Cluster', perRound: ratio('bus-streams', 'raw-streams'), target: { text: '≥ 0.8×', test: (v) => v >= 0.8 } },
+    {
+      label: 'sharded pub/sub: bus ÷ raw ioredis Cluster',
+      perRound: ratio('bus-sharded', 'raw-sharded'),
+      target: { text: '≥ 0.8×', test: (v) => v >= 0.8 },
+    },
+    {
+      label: 'streams: bus ÷ raw ioredis Cluster',
+      perRound: ratio('bus-streams', 'raw-streams'),
+      target: { text: '≥ 0.8×', test: (v) => v >= 0.8 },
+    },
     { label: 'sharded pub/sub: cluster ÷ single node (same bus)', perRound: ratio('bus-sharded', 'bus-sharded-single') },
     { label: 'streams: cluster ÷ single node (same bus)', perRound: ratio('bus-streams', 'bus-streams-single') },
   ],

@@ -286,7 +286,9 @@ function isSeedNode(node: unknown): boolean {
   if (typeof node === 'number') return Number.isSafeInteger(node) && node > 0;
   if (node === null || typeof node !== 'object') return false;
   const { host, port } = node as { host?: unknown; port?: unknown };
-  return (host === undefined || (typeof host === 'string' && host.length > 0)) && (port === undefined || (typeof port === 'number' && port > 0));
+  return (
+    (host === undefined || (typeof host === 'string' && host.length > 0)) && (port === undefined || (typeof port === 'number' && port > 0))
+  );
 }
 
 /** The cluster, Sentinel and sharding options: wrong shapes fail here rather than as a vague connection error later. */
@@ -305,8 +307,14 @@ function validateDistributedTarget(redis: Record<string, unknown>): void {
         `must be a non-empty array of seed nodes ({ host, port } or 'host:port'); one reachable node is enough (got ${describe(cluster.nodes)})`,
       );
     }
-    if (cluster.options !== undefined && (cluster.options === null || typeof cluster.options !== 'object' || Array.isArray(cluster.options))) {
-      throw new InvalidOptionsError('redis.cluster.options', `must be an object of ioredis ClusterOptions (got ${describe(cluster.options)})`);
+    if (
+      cluster.options !== undefined &&
+      (cluster.options === null || typeof cluster.options !== 'object' || Array.isArray(cluster.options))
+    ) {
+      throw new InvalidOptionsError(
+        'redis.cluster.options',
+        `must be an object of ioredis ClusterOptions (got ${describe(cluster.options)})`,
+      );
     }
     for (const other of ['client', 'url', 'sentinels']) {
       if (redis[other] !== undefined) {

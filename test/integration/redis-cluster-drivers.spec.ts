@@ -1,6 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { Cluster } from 'ioredis';
-import { DeadLetterService, DriverUnavailableError, InvalidOptionsError, OnEvent, type DispatchHandle, type EventBus } from 'nestjs-event-bus';
+import {
+  DeadLetterService,
+  DriverUnavailableError,
+  InvalidOptionsError,
+  OnEvent,
+  type DispatchHandle,
+  type EventBus,
+} from 'nestjs-event-bus';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootApp, sleep, type BootedApp } from '../support/boot-app';
 import { RedisCluster } from '../support/redis-cluster';
@@ -217,7 +224,9 @@ describe('redis drivers on a Redis Cluster', () => {
           Promise.race([
             handle.then((result) => {
               if (result.errors.length === 0) return 'resolved' as const;
-              return result.errors.every((error) => error.cause instanceof DriverUnavailableError) ? ('failed' as const) : ('other' as const);
+              return result.errors.every((error) => error.cause instanceof DriverUnavailableError)
+                ? ('failed' as const)
+                : ('other' as const);
             }),
             sleep(publishTimeoutMs + 1500).then(() => 'hung' as const),
           ]),
@@ -366,7 +375,11 @@ describe('redis drivers on a Redis Cluster', () => {
       const publishTimeoutMs = 2000;
       const app = await boot(
         { providers: [Counter] },
-        { driver: 'redis-streams', redis: { cluster: { nodes: cluster.startupNodes }, channelPrefix: 'fo:', publishTimeoutMs }, streams: { group: 'fo', blockMs: 200 } },
+        {
+          driver: 'redis-streams',
+          redis: { cluster: { nodes: cluster.startupNodes }, channelPrefix: 'fo:', publishTimeoutMs },
+          streams: { group: 'fo', blockMs: 200 },
+        },
       );
       const counts = await dispatchThroughFailover(app.bus, 'failover.streams', 'fo:{failover.streams}', publishTimeoutMs, () => handled);
       console.log(`[cluster failover, redis-streams] ${JSON.stringify(counts)}`);

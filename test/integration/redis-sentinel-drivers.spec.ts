@@ -43,7 +43,9 @@ describe('redis drivers behind Sentinel', () => {
           Promise.race([
             bus.dispatch(eventName, { i }).then((result) => {
               if (result.errors.length === 0) return 'resolved' as const;
-              return result.errors.every((error) => error.cause instanceof DriverUnavailableError) ? ('failed' as const) : ('other' as const);
+              return result.errors.every((error) => error.cause instanceof DriverUnavailableError)
+                ? ('failed' as const)
+                : ('other' as const);
             }),
             sleep(publishTimeoutMs + 1500).then(() => 'hung' as const),
           ]),

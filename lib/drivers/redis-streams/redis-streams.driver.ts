@@ -119,10 +119,15 @@ export class RedisStreamsDriver implements EventBusDriver {
    * no failover retries), since a WAIT blocks its connection and an append must never go out late.
    */
   private openReplicatedConnection(): Promise<RedisClient> {
-    if (this.context === undefined || this.released) return Promise.reject(new EventBusClosedError('the redis-streams driver is not running'));
+    if (this.context === undefined || this.released)
+      return Promise.reject(new EventBusClosedError('the redis-streams driver is not running'));
     const context = this.context;
     return (this.replicatedConnection ??= this.connections
-      .create(connectionName('streams-replicated'), { enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 })
+      .create(connectionName('streams-replicated'), {
+        enableOfflineQueue: false,
+        autoResendUnfulfilledCommands: false,
+        maxRetriesPerRequest: 0,
+      })
       .then(async (client) => {
         const health = new ConnectionHealth(client, (level, message) => context.log(level, message), {
           driver: 'redis-streams driver',
@@ -150,7 +155,10 @@ export class RedisStreamsDriver implements EventBusDriver {
     const name = connectionName('streams');
     const open = (): Promise<RedisClient> =>
       owned
-        ? this.connections.create(name, cluster ? { autoResendUnfulfilledCommands: false, enableOfflineQueue: false } : { autoResendUnfulfilledCommands: false })
+        ? this.connections.create(
+            name,
+            cluster ? { autoResendUnfulfilledCommands: false, enableOfflineQueue: false } : { autoResendUnfulfilledCommands: false },
+          )
         : this.connections.commandClient(name);
     return (this.commandsOpening ??= open().then((client) => {
       if (this.released) {

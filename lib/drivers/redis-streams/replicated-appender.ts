@@ -59,7 +59,10 @@ export class ReplicatedAppender {
   /** Waits (until `deadline`) for every pipeline in flight. */
   async drain(deadline: number): Promise<void> {
     while (this.inFlight.size > 0 && Date.now() < deadline) {
-      await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())))]);
+      await Promise.race([
+        Promise.allSettled([...this.inFlight]),
+        new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now()))),
+      ]);
     }
   }
 

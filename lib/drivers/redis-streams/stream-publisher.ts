@@ -213,7 +213,8 @@ function unavailable(why: string, timeoutMs: number): DriverUnavailableError {
  * A per-command error that means "Redis could not take it now" (a connection lost in a failover, a
  * cluster without a master for the slot, a slot in motion), as opposed to a refusal of the command.
  */
-const UNAVAILABLE = /^(Connection is closed|CLUSTERDOWN|TRYAGAIN|MOVED|ASK|Cluster isn't ready|Too many Cluster redirections|Stream isn't writeable|LOADING|READONLY|MASTERDOWN)/;
+const UNAVAILABLE =
+  /^(Connection is closed|CLUSTERDOWN|TRYAGAIN|MOVED|ASK|Cluster isn't ready|Too many Cluster redirections|Stream isn't writeable|LOADING|READONLY|MASTERDOWN)/;
 
 function isUnavailable(error: unknown): boolean {
   return error instanceof Error && UNAVAILABLE.test(error.message);

@@ -7,7 +7,17 @@ import { describeRedisTarget } from './redis-target';
 import { resetSocket } from './socket-reset';
 
 /** Options of ours that ioredis must not see. */
-const OWN_KEYS = new Set(['url', 'client', 'channelPrefix', 'maxEventSize', 'maxEventDepth', 'publishTimeoutMs', 'tls', 'cluster', 'sharded']);
+const OWN_KEYS = new Set([
+  'url',
+  'client',
+  'channelPrefix',
+  'maxEventSize',
+  'maxEventDepth',
+  'publishTimeoutMs',
+  'tls',
+  'cluster',
+  'sharded',
+]);
 
 /**
  * Role options that belong to the Cluster itself, not to its node connections: ioredis creates node
@@ -131,7 +141,10 @@ export class RedisConnectionFactory {
     const cluster = this.options.cluster;
     if (cluster !== undefined) {
       const { redisOptions, ...clusterOptions } = cluster.options ?? {};
-      return new ClusterCtor(cluster.nodes, clusterConnectionOptions({ ...clusterOptions, redisOptions: { ...redisOptions, ...options } }, clusterRole));
+      return new ClusterCtor(
+        cluster.nodes,
+        clusterConnectionOptions({ ...clusterOptions, redisOptions: { ...redisOptions, ...options } }, clusterRole),
+      );
     }
     const url = this.options.url;
     return url !== undefined ? new RedisCtor(url, options) : new RedisCtor(options);
@@ -163,7 +176,10 @@ function duplicate(client: RedisClient, overrides: RedisOptions, clusterRole: Cl
   if (!isCluster(client)) return client.duplicate(overrides);
   // Seeded from the topology the client discovered, not its original seed list (whose nodes may be down).
   const known = client.nodes('master').map((node) => ({ host: node.options.host, port: node.options.port }));
-  const options = clusterConnectionOptions({ ...client.options, redisOptions: { ...client.options.redisOptions, ...overrides } }, clusterRole);
+  const options = clusterConnectionOptions(
+    { ...client.options, redisOptions: { ...client.options.redisOptions, ...overrides } },
+    clusterRole,
+  );
   return client.duplicate(known.length > 0 ? known : undefined, options);
 }
 
