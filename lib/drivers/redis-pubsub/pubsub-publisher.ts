@@ -1,8 +1,8 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import type { DriverContext, PublishTracker } from '../../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../../interfaces/event-envelope.interface';
-import { errorMessage, resetConnection } from '../redis/shared/redis-connection';
+import { errorMessage, isCluster, resetConnection } from '../redis/shared/redis-connection';
 import { PublishBatcher } from '../redis/shared/publish-batcher';
 
 /** ioredis's rejection for a command it did not write because the connection is down. */
@@ -37,13 +37,18 @@ export class PubSubPublisher {
   private readonly pending = new Set<PendingPublish>();
   private readonly batcher: PublishBatcher<PendingPublish>;
   private deadlineTimer: NodeJS.Timeout | undefined;
+  private readonly perCommand: boolean;
 
   constructor(
-    readonly client: Redis,
+    readonly client: Redis | Cluster,
     private readonly prefix: string,
     private readonly publishTimeoutMs: number,
     private readonly log: DriverContext['log'],
+    /** SPUBLISH (sharded pub/sub) instead of PUBLISH. */
+    private readonly sharded = false,
   ) {
+    // On a cluster SPUBLISHes of different channels go to different masters: no shared pipeline.
+    this.perCommand = sharded && isCluster(client);
     this.batcher = new PublishBatcher(this.write, () => this.client.status === 'ready', false);
     client.on('ready', () => this.batcher.flush());
     client.on('close', () => this.failUnconfirmed());
@@ -81,14 +86,15 @@ export class PubSubPublisher {
     const batch = queued.filter((p) => p.state === 'waiting');
     if (batch.length === 0) return;
     const publisher = this.client;
-    if (batch.length === 1) {
+    if (batch.length === 1 || this.perCommand) {
       // One event (one-at-a-time dispatch): a plain command; a pipeline of one costs ~10 µs more CPU.
-      const publish = batch[0];
-      publish.state = 'sent';
-      publisher.publish(publish.channel, publish.payload).then(
-        () => this.published(publish, undefined),
-        (err: unknown) => this.published(publish, err),
-      );
+      for (const publish of batch) {
+        publish.state = 'sent';
+        (this.sharded ? publisher.spublish(publish.channel, publish.payload) : publisher.publish(publish.channel, publish.payload)).then(
+          () => this.published(publish, undefined),
+          (err: unknown) => this.published(publish, err),
+        );
+      }
       return;
     }
     // A pipeline of our own rather than ioredis auto-pipelining: auto-pipelining waits for the previous
@@ -96,7 +102,8 @@ export class PubSubPublisher {
     const pipeline = publisher.pipeline();
     for (const publish of batch) {
       publish.state = 'sent';
-      pipeline.publish(publish.channel, publish.payload);
+      if (this.sharded) pipeline.spublish(publish.channel, publish.payload);
+      else pipeline.publish(publish.channel, publish.payload);
     }
     pipeline.exec().then(
       (results) => {

@@ -11,7 +11,8 @@ import { connectionName, DEFAULT_CONNECT_TIMEOUT_MS } from '../redis/redis.defau
 import { ConnectionHealth } from '../redis/shared/connection-health';
 import { beforeDeadline, TIMED_OUT } from '../redis/shared/deadline';
 import { publishAsPromise } from '../redis/shared/publish-batcher';
-import { errorMessage, RedisConnectionFactory } from '../redis/shared/redis-connection';
+import { errorMessage, RedisConnectionFactory, type RedisNodeView } from '../redis/shared/redis-connection';
+import { InvalidOptionsError } from '../../errors/invalid-options.error';
 import { subscriptionTarget, type RedisSubscriptionTarget } from './channels';
 import { PubSubPublisher } from './pubsub-publisher';
 
@@ -50,6 +51,8 @@ export class RedisDriver implements EventBusDriver {
   private readonly connections: RedisConnectionFactory;
   private readonly prefix: string;
   private readonly publishTimeoutMs: number;
+  /** SPUBLISH/SSUBSCRIBE instead of PUBLISH/SUBSCRIBE (`redis.sharded`). */
+  private readonly sharded: boolean;
   private context: DriverContext | undefined;
   /** The publisher connection, with the publishes it holds, writes and times out. */
   private publishing: PubSubPublisher | undefined;
@@ -68,6 +71,12 @@ export class RedisDriver implements EventBusDriver {
     this.prefix = options.channelPrefix;
     this.maxEventSize = options.maxEventSize;
     this.publishTimeoutMs = options.publishTimeoutMs;
+    this.sharded = options.sharded === true;
+  }
+
+  /** The nodes the driver's connections see (health and the event board). */
+  nodes(): RedisNodeView[] {
+    return this.connections.nodes();
   }
 
   async init(context: DriverContext): Promise<void> {
@@ -79,9 +88,12 @@ export class RedisDriver implements EventBusDriver {
     log('log', `redis driver: connecting to ${target}`);
     try {
       const publisher = (await this.connections.create(connectionName('publisher'), PUBLISHER_OPTIONS)) as Redis;
-      const subscriber = (await this.connections.create(connectionName('subscriber'), SUBSCRIBER_OPTIONS)) as Redis;
+      // A sharded subscriber on a Cluster keeps one connection per master that owns a subscribed channel.
+      const subscriber = (await this.connections.create(connectionName('subscriber'), SUBSCRIBER_OPTIONS, {
+        shardedSubscribers: this.sharded,
+      })) as Redis;
       const publisherHealth = new ConnectionHealth(publisher, log, { driver: 'redis driver', role: 'publisher', target, closing });
-      this.publishing = new PubSubPublisher(publisher, this.prefix, this.publishTimeoutMs, log);
+      this.publishing = new PubSubPublisher(publisher, this.prefix, this.publishTimeoutMs, log, this.sharded);
       this.subscriber = subscriber;
       this.watchSubscriber(subscriber);
       this.watchDisconnects(subscriber, target);
@@ -130,10 +142,20 @@ export class RedisDriver implements EventBusDriver {
   async subscribe(key: string, deliver: DeliverFn): Promise<void> {
     if (this.closed) throw new EventBusClosedError('the redis driver is closed: cannot subscribe');
     const target = subscriptionTarget(this.prefix, key);
+    if (this.sharded && target.kind === 'pattern') {
+      throw new InvalidOptionsError(
+        'redis.sharded',
+        `cannot serve the wildcard listener on '${key}': sharded pub/sub has no pattern subscriptions (a pattern spans every shard). ` +
+          `List the event names (@OnEvent(['user.created', 'user.deleted'])) or set redis.sharded: false`,
+      );
+    }
     const table = target.kind === 'channel' ? this.channels : this.patterns;
     let subscription = table.get(target.name);
     if (subscription === undefined) {
-      const request = target.kind === 'channel' ? this.subscriber!.subscribe(target.name) : this.subscriber!.psubscribe(target.name);
+      const sub = this.subscriber!;
+      // One SSUBSCRIBE per channel: on a cluster the channels of one call must share a slot.
+      const request =
+        target.kind === 'pattern' ? sub.psubscribe(target.name) : this.sharded ? sub.ssubscribe(target.name) : sub.subscribe(target.name);
       subscription = { target, delivers: new Map(), confirmed: this.confirmed(request, `subscribing to '${target.name}'`) };
       table.set(target.name, subscription);
     }
@@ -183,11 +205,17 @@ export class RedisDriver implements EventBusDriver {
 
   private redisUnsubscribe(target: RedisSubscriptionTarget): Promise<unknown> {
     const sub = this.subscriber!;
-    return target.kind === 'channel' ? sub.unsubscribe(target.name) : sub.punsubscribe(target.name);
+    if (target.kind === 'pattern') return sub.punsubscribe(target.name);
+    return this.sharded ? sub.sunsubscribe(target.name) : sub.unsubscribe(target.name);
   }
 
   private watchSubscriber(client: Redis): void {
     client.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      const name = channel.toString();
+      const subscription = this.channels.get(name);
+      if (subscription !== undefined) this.receive(subscription, name, message);
+    });
+    client.on('smessageBuffer', (channel: Buffer, message: Buffer) => {
       const name = channel.toString();
       const subscription = this.channels.get(name);
       if (subscription !== undefined) this.receive(subscription, name, message);
@@ -286,7 +314,8 @@ export class RedisDriver implements EventBusDriver {
     this.patterns.clear();
     if (sub !== undefined && sub.status === 'ready') {
       const released: Array<Promise<unknown>> = [];
-      if (channels.length > 0) released.push(sub.unsubscribe(...channels));
+      if (this.sharded) released.push(...channels.map((channel) => sub.sunsubscribe(channel)));
+      else if (channels.length > 0) released.push(sub.unsubscribe(...channels));
       if (patterns.length > 0) released.push(sub.punsubscribe(...patterns));
       await this.confirmed(Promise.all(released), 'unsubscribing on close').catch(() => undefined);
     }

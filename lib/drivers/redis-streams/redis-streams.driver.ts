@@ -11,13 +11,16 @@ import { connectionName, DEFAULT_CONNECT_TIMEOUT_MS, STREAMS_DEFAULTS } from '..
 import { ConnectionHealth } from '../redis/shared/connection-health';
 import { beforeDeadline, TIMED_OUT } from '../redis/shared/deadline';
 import { publishAsPromise } from '../redis/shared/publish-batcher';
-import { errorMessage, RedisConnectionFactory, type RedisClient } from '../redis/shared/redis-connection';
+import { errorMessage, RedisConnectionFactory, type RedisClient, type RedisNodeView } from '../redis/shared/redis-connection';
 import { StreamConsumer, type StreamConsumerSettings } from './consumer/stream-consumer';
+import { BlockingStreamReader } from './consumer/blocking-stream-reader';
 import { StreamReadNode } from './consumer/stream-read-node';
+import { StreamReader, type ConsumerReader } from './consumer/stream-reader';
 import { ensureGroup, groupOf } from './consumer-group';
 import { StreamGroupInspector } from './consumer-group-inspector';
 import { deadLetterKey, DeadLetterStream } from './dead-letter-stream';
 import { StreamCommands } from './stream-commands';
+import { ReplicatedAppender } from './replicated-appender';
 import { StreamPublisher } from './stream-publisher';
 
 /**
@@ -39,13 +42,18 @@ export class RedisStreamsDriver implements EventBusDriver {
 
   private readonly connections: RedisConnectionFactory;
   private readonly publisher: StreamPublisher;
+  /** Appends confirmed by replicas (`streams.waitReplicas` > 0), on a connection of their own. */
+  private readonly replicated: ReplicatedAppender | undefined;
+  private replicatedConnection: Promise<RedisClient> | undefined;
   private context: DriverContext | undefined;
   /** The command connection being opened, or open (see `openCommands()`). */
   private commandsOpening: Promise<StreamCommands> | undefined;
   /** The command connection once open (appends are written at once when it is ready). */
   private commands: StreamCommands | undefined;
   private readonly consumers = new Map<string, StreamConsumer>();
-  /** The reading connections, opened with the first listener. */
+  /** On a cluster: each consumer's own blocking connection, by consumer id. */
+  private readonly ownReaders = new Map<string, RedisClient>();
+  /** The reading connections on a single node, opened with the first listener. */
   private readNode: Promise<StreamReadNode> | undefined;
   /** Subscriptions being set up (group creation in progress). */
   private readonly reserved = new Set<string>();
@@ -60,10 +68,21 @@ export class RedisStreamsDriver implements EventBusDriver {
     this.publisher = new StreamPublisher({
       commands: () => this.openCommands(),
       openCommands: () => this.commands,
-      prefix: options.redis.channelPrefix,
+      streamKey: (eventName) => this.streamKey(eventName),
       maxLen: options.streams.maxLen ?? STREAMS_DEFAULTS.maxLen,
       publishTimeoutMs: options.redis.publishTimeoutMs,
     });
+    const waitReplicas = options.streams.waitReplicas ?? 0;
+    this.replicated =
+      waitReplicas > 0
+        ? new ReplicatedAppender({
+            connection: () => this.openReplicatedConnection(),
+            streamKey: (eventName) => this.streamKey(eventName),
+            maxLen: options.streams.maxLen ?? STREAMS_DEFAULTS.maxLen,
+            publishTimeoutMs: options.redis.publishTimeoutMs,
+            waitReplicas,
+          })
+        : undefined;
     this.consumerGroups = new StreamGroupInspector(
       { commands: () => this.openCommands(), streamKey: (eventName) => this.streamKey(eventName) },
       options.streams.group,
@@ -101,6 +120,32 @@ export class RedisStreamsDriver implements EventBusDriver {
     }
   }
 
+  /**
+   * The waited appends' connection, opened on first use: fail-fast (no offline queue, nothing resent,
+   * no failover retries), since a WAIT blocks its connection and an append must never go out late.
+   */
+  private openReplicatedConnection(): Promise<RedisClient> {
+    if (this.context === undefined || this.released)
+      return Promise.reject(new EventBusClosedError('the redis-streams driver is not running'));
+    const context = this.context;
+    return (this.replicatedConnection ??= this.connections
+      .create(connectionName('streams-replicated'), {
+        enableOfflineQueue: false,
+        autoResendUnfulfilledCommands: false,
+        maxRetriesPerRequest: 0,
+      })
+      .then(async (client) => {
+        const health = new ConnectionHealth(client, (level, message) => context.log(level, message), {
+          driver: 'redis-streams driver',
+          role: 'replicated-append connection',
+          target: this.connections.describeTarget(),
+          closing: () => this.closing !== undefined,
+        });
+        await health.connect(this.options.redis.publishTimeoutMs).catch(() => undefined);
+        return client;
+      }));
+  }
+
   /** The command connection, opened on first use (an app that fails start-up early opens none). */
   private openCommands(): Promise<StreamCommands> {
     if (this.context === undefined)
@@ -109,10 +154,18 @@ export class RedisStreamsDriver implements EventBusDriver {
     const context = this.context;
     // Our own connection never resends an append that was in flight when it dropped: a dispatch
     // reported as failed is then not appended later. A client you pass in keeps its settings.
-    const owned = this.options.redis.client === undefined;
+    // On a Cluster the driver always uses a connection of its own (a duplicate of yours), made to fail
+    // fast during a failover: ioredis's defaults would retry an unanswered append on the new master.
+    const cluster = this.connections.cluster;
+    const owned = this.options.redis.client === undefined || cluster;
     const name = connectionName('streams');
     const open = (): Promise<RedisClient> =>
-      owned ? this.connections.create(name, { autoResendUnfulfilledCommands: false }) : this.connections.commandClient(name);
+      owned
+        ? this.connections.create(
+            name,
+            cluster ? { autoResendUnfulfilledCommands: false, enableOfflineQueue: false } : { autoResendUnfulfilledCommands: false },
+          )
+        : this.connections.commandClient(name);
     return (this.commandsOpening ??= open().then((client) => {
       if (this.released) {
         // close() ran while this connection was being made: it must not keep the process alive.
@@ -132,9 +185,18 @@ export class RedisStreamsDriver implements EventBusDriver {
     }));
   }
 
-  /** The stream key of an event (`channelPrefix + name`). */
+  /**
+   * The stream key of an event: `channelPrefix + name`, and on a cluster `channelPrefix + '{' + name + '}'`,
+   * so the stream and its dead-letter stream (`key + ':dlq'`) share a hash slot (one transaction
+   * dead-letters an entry) while the streams of different events spread over the shards.
+   */
   streamKey(eventName: string): string {
-    return this.options.redis.channelPrefix + eventName;
+    return this.connections.cluster ? `${this.options.redis.channelPrefix}{${eventName}}` : this.options.redis.channelPrefix + eventName;
+  }
+
+  /** The nodes the driver's connections see (health and the event board). */
+  nodes(): RedisNodeView[] {
+    return this.connections.nodes();
   }
 
   // ---------------------------------------------------------------- publishing
@@ -150,7 +212,8 @@ export class RedisStreamsDriver implements EventBusDriver {
       tracker.published(new EventBusClosedError());
       return;
     }
-    this.publisher.append(event, tracker);
+    if (this.replicated !== undefined) this.replicated.append(event, tracker);
+    else this.publisher.append(event, tracker);
   }
 
   // ---------------------------------------------------------------- consuming
@@ -213,8 +276,33 @@ export class RedisStreamsDriver implements EventBusDriver {
         throw err instanceof DriverUnavailableError ? unreachable(err) : err;
       }
       if (created === TIMED_OUT) throw unreachable();
-      const node = await this.openReadNode(commands);
-      const consumer = new StreamConsumer(settings, commands, node, this.context!, deliver);
+      const context = this.context!;
+      const log: DriverContext['log'] = (level, message) => context.log(level, message);
+      let reader: (onReconnect: () => void) => ConsumerReader;
+      if (this.connections.cluster) {
+        // One XREAD cannot span the streams of different masters and slots: on a cluster each group
+        // keeps a blocking connection of its own (a Cluster duplicate, which follows the stream's slot
+        // through failovers and slot moves). Seam for fewer: a StreamReadNode per master, with
+        // `keySlot()` + `client.slots` giving a stream's master.
+        const client = await this.connections.create(connectionName(`streams-reader:${group}`), {
+          maxRetriesPerRequest: null,
+          autoResendUnfulfilledCommands: false,
+          enableAutoPipelining: false,
+        });
+        new ConnectionHealth(client, log, {
+          driver: 'redis-streams driver',
+          role: `reader ${group}`,
+          target: this.connections.describeTarget(),
+          // A reader is closed on purpose when its listener goes away, not only on close().
+          closing: () => this.closing !== undefined || ![...this.ownReaders.values()].includes(client),
+        });
+        this.ownReaders.set(id, client);
+        reader = (onReconnect) => new BlockingStreamReader(client, commands, settings, log, onReconnect);
+      } else {
+        const node = await this.openReadNode(commands);
+        reader = (onReconnect) => new StreamReader(node, settings, onReconnect);
+      }
+      const consumer = new StreamConsumer(settings, commands, reader, context, deliver);
       this.consumers.set(id, consumer);
       if (this.closing !== undefined) {
         await this.stopConsumer(id, consumer, Date.now());
@@ -242,6 +330,9 @@ export class RedisStreamsDriver implements EventBusDriver {
   private async stopConsumer(id: string, consumer: StreamConsumer, deadline: number): Promise<void> {
     if (this.consumers.get(id) === consumer) this.consumers.delete(id);
     await consumer.stop(deadline);
+    const own = this.ownReaders.get(id);
+    this.ownReaders.delete(id);
+    own?.disconnect();
   }
 
   /**
@@ -288,7 +379,7 @@ export class RedisStreamsDriver implements EventBusDriver {
     await Promise.all([...this.consumers].map(([id, consumer]) => this.stopConsumer(id, consumer, deadline)));
     const node = await this.readNode?.catch(() => undefined);
     await node?.close();
-    await this.publisher.drain(deadline);
+    await Promise.all([this.publisher.drain(deadline), this.replicated?.drain(deadline)]);
     this.released = true;
     await this.connections.closeAll();
   }

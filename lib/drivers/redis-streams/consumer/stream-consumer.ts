@@ -14,8 +14,7 @@ import { BATCH, describe, type ConsumerState, type StreamConsumerSettings } from
 import { EntryTracker } from './entry-tracker';
 import { Reclaimer } from './reclaimer';
 import { Redelivery } from './redelivery';
-import type { StreamReadNode } from './stream-read-node';
-import { StreamReader } from './stream-reader';
+import type { ConsumerReader } from './stream-reader';
 
 export type { StreamConsumerSettings } from './consumer-settings';
 
@@ -40,7 +39,7 @@ const MAX_RETRYING = 1000;
  */
 export class StreamConsumer implements DeadLetterReplayer {
   private readonly state: ConsumerState = { stopped: false, refused: false };
-  private readonly reader: StreamReader;
+  private readonly reader: ConsumerReader;
   private readonly reclaimer: Reclaimer;
   private readonly tracker: EntryTracker;
   private readonly redelivery: Redelivery;
@@ -55,14 +54,14 @@ export class StreamConsumer implements DeadLetterReplayer {
     private readonly settings: StreamConsumerSettings,
     /** Appends, acks and claims, each with a deadline (a silent connection is reset). */
     private readonly commands: StreamCommands,
-    /** The connections this consumer reads on, shared with every consumer of its Redis node. */
-    node: StreamReadNode,
+    /** Makes this consumer's reader; `onReconnect` runs when its connection is (back) up. */
+    reader: (onReconnect: () => void) => ConsumerReader,
     private readonly context: DriverContext,
     private readonly deliver: DeliverFn,
   ) {
     const log: DriverContext['log'] = (level, message) => context.log(level, message);
     const { streamKey, group } = settings;
-    this.reader = new StreamReader(node, settings, () => {
+    this.reader = reader(() => {
       this.needHistory = true;
       this.wakeLoop?.();
     });

@@ -4,6 +4,17 @@ import { BATCH, type StreamConsumerSettings } from './consumer-settings';
 import type { StreamReadNode } from './stream-read-node';
 import { WATCHDOG_GRACE_MS } from './stream-wake-watcher';
 
+/** How a consumer reads: on its node's shared connections (StreamReader) or, on a cluster, a blocking connection of its own. */
+export interface ConsumerReader {
+  readonly ready: boolean;
+  attach(): void;
+  detach(): void;
+  readNew(count: number): Promise<StreamEntry[]>;
+  readHistory(run: (entries: StreamEntry[]) => Promise<void>, stopped: () => boolean): Promise<void>;
+  unblock(): Promise<void>;
+  drop(): void;
+}
+
 /**
  * One consumer's reads, on the connections its Redis node shares with every other consumer:
  * non-blocking XREADGROUPs of new entries (`>`) and of this consumer's own pending entries (the
@@ -11,7 +22,7 @@ import { WATCHDOG_GRACE_MS } from './stream-wake-watcher';
  * new entries, or while the last read came back full. Every read has a watchdog: one left
  * unanswered (a half-open socket) fails, and the shared connection is dropped and re-made.
  */
-export class StreamReader {
+export class StreamReader implements ConsumerReader {
   /** The wake-up generation of the stream this consumer's last read of new entries covered. */
   private seen = 0;
   /** The last read of new entries returned some: read again without waiting for a wake-up. */

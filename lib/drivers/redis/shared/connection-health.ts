@@ -1,5 +1,5 @@
 import type { DriverContext } from '../../../interfaces/event-bus-driver.interface';
-import type { RedisClient } from './redis-connection';
+import { connectClusterNodes, isCluster, type RedisClient } from './redis-connection';
 import { beforeDeadline, TIMED_OUT } from './deadline';
 
 /** How a driver describes one of its connections in its logs. */
@@ -55,7 +55,10 @@ export class ConnectionHealth {
    */
   async connect(timeoutMs: number): Promise<void> {
     const client = this.client;
-    if (client.status === 'ready') return;
+    if (client.status === 'ready') {
+      if (isCluster(client)) await connectClusterNodes(client);
+      return;
+    }
     if (client.status === 'end') throw new Error('connection closed');
     // ioredis rejects a failed connect() with "Connection is closed."; the 'error' event before it has
     // the cause (`connect ECONNREFUSED 127.0.0.1:6390`, an auth failure…), which is what the user needs.
@@ -88,8 +91,9 @@ export class ConnectionHealth {
             client.once('close', onClose);
             client.once('error', onError);
           });
+    const connected = isCluster(client) ? attempt.then(() => connectClusterNodes(client)) : attempt;
     try {
-      if ((await beforeDeadline(attempt, Date.now() + timeoutMs)) === TIMED_OUT) {
+      if ((await beforeDeadline(connected, Date.now() + timeoutMs)) === TIMED_OUT) {
         throw new Error(`not ready within connectTimeout (${timeoutMs} ms)${cause ? `: ${cause.message}` : ''}`);
       }
     } finally {
