@@ -4,4 +4,12 @@ import { routingGroup } from './groups/routing.mjs';
 import { redisLatencyGroup, redisPubSubGroup, redisStreamsGroup, redisStreamsListenersGroup } from './groups/redis.mjs';
 
 /** Every group `npm run bench` knows, in the order it runs them. */
-export const GROUPS = [inProcessGroup, routingGroup, redisPubSubGroup, redisStreamsGroup, redisLatencyGroup, redisStreamsListenersGroup, clusterGroup];
+export const GROUPS = [
+  inProcessGroup,
+  routingGroup,
+  redisPubSubGroup,
+  redisStreamsGroup,
+  redisLatencyGroup,
+  redisStreamsListenersGroup,
+  clusterGroup,
+];
