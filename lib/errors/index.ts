@@ -12,3 +12,6 @@ export * from './invalid-options.error';
 export * from './listener-timeout.error';
 export * from './message-rejected.error';
 export * from './queue-full.error';
+export * from './remote-listener.error';
+export * from './remote-tracking-timeout.error';
+export * from './tracking-limit.error';

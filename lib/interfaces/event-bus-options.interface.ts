@@ -59,6 +59,18 @@ export interface EventBusModuleOptions {
   shutdownTimeoutMs?: number;
   /** Reject received events whose `event_type` is not registered. Default false. */
   strictTypes?: boolean;
+  /** Dispatches tracked across processes (`dispatch(event, { trackRemote: true })`). */
+  tracking?: TrackingOptions;
+}
+
+export interface TrackingOptions {
+  /**
+   * Tracked dispatches that may wait for remote reports at once; past it a tracked dispatch fails at
+   * once with `TrackingLimitError`. Default 10 000.
+   */
+  maxInFlight?: number;
+  /** This app's reports include the stack of a failed listener (receiving side). Default false. */
+  reportStacks?: boolean;
 }
 
 /** What a class given to `forRootAsync({ useClass })` or `{ useExisting }` implements. */

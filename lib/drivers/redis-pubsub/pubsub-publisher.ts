@@ -76,7 +76,7 @@ export class PubSubPublisher {
       const publish = batch[0];
       publish.state = 'sent';
       publisher.publish(publish.channel, publish.payload).then(
-        () => this.published(publish, undefined),
+        (receivers) => this.published(publish, undefined, receivers),
         (err: unknown) => this.published(publish, err),
       );
       return;
@@ -90,7 +90,7 @@ export class PubSubPublisher {
     }
     pipeline.exec().then(
       (results) => {
-        for (let i = 0; i < batch.length; i++) this.published(batch[i], results?.[i]?.[0] ?? undefined);
+        for (let i = 0; i < batch.length; i++) this.published(batch[i], results?.[i]?.[0] ?? undefined, results?.[i]?.[1]);
       },
       (err: unknown) => {
         for (const publish of batch) this.published(publish, err);
@@ -99,10 +99,10 @@ export class PubSubPublisher {
   };
 
   /** The outcome of one written publish. */
-  private published(publish: PendingPublish, err: unknown): void {
+  private published(publish: PendingPublish, err: unknown, receivers?: unknown): void {
     if (publish.state !== 'sent') return;
     if (err === undefined || err === null) {
-      this.settle(publish);
+      this.settle(publish, undefined, typeof receivers === 'number' ? receivers : undefined);
       return;
     }
     if (errorMessage(err).startsWith(NOT_WRITTEN)) {
@@ -114,12 +114,14 @@ export class PubSubPublisher {
     this.settle(publish, new DriverUnavailableError(`redis driver: PUBLISH to '${publish.channel}' failed: ${errorMessage(err)}`, err));
   }
 
-  private settle(publish: PendingPublish, error?: Error): void {
+  private settle(publish: PendingPublish, error?: Error, receivers?: number): void {
     if (publish.state === 'done') return;
     publish.state = 'done';
     this.pending.delete(publish);
     if (this.pending.size === 0) this.disarmDeadline();
-    publish.tracker.published(error);
+    // PUBLISH's reply (subscriptions that got it) only matters to tracked dispatches.
+    if (receivers === undefined) publish.tracker.published(error);
+    else publish.tracker.published(error, receivers);
   }
 
   /** Written but unconfirmed publishes are not resent (autoResendUnfulfilledCommands: false): fail them now. */
