@@ -18,6 +18,9 @@ import { StreamGroupInspector } from './consumer-group-inspector';
 import { deadLetterKey, DeadLetterStream } from './dead-letter-stream';
 import { StreamCommands } from './stream-commands';
 import { StreamPublisher } from './stream-publisher';
+import { GroupCache } from '../../tracking/group-cache';
+import { RedisReportTransport } from '../../tracking/redis-report-transport';
+import type { Redis } from 'ioredis';
 
 /**
  * Durable driver on Redis Streams: one stream per event name, one consumer group per listener,
@@ -35,6 +38,12 @@ export class RedisStreamsDriver implements EventBusDriver {
   /** The dead-letter streams of this service's listeners (`DeadLetterService` reads them). */
   readonly deadLetters: DeadLetterStream;
   readonly consumerGroups: StreamGroupInspector;
+  /** Reports of tracked dispatches: sent on the command connection, received on a subscriber opened on first use. */
+  tracking: (RedisReportTransport & { expectedReporters(eventName: string): Promise<readonly string[]> }) | undefined;
+  private readonly groupCache = new GroupCache(async (eventName) =>
+    (await this.consumerGroups.groups([eventName])).map((g) => g.group),
+  );
+  private reportsSubscriber: Promise<Redis> | undefined;
 
   private readonly connections: RedisConnectionFactory;
   private readonly publisher: StreamPublisher;
@@ -77,6 +86,14 @@ export class RedisStreamsDriver implements EventBusDriver {
 
   async init(context: DriverContext): Promise<void> {
     this.context = context;
+    const transport = new RedisReportTransport(
+      this.options.redis.channelPrefix,
+      context.busId,
+      () => this.commands?.client,
+      () => (this.reportsSubscriber ??= this.openReportsSubscriber()),
+    );
+    // The listeners reached by a tracked append: the stream's consumer groups at append time.
+    this.tracking = Object.assign(transport, { expectedReporters: (eventName: string) => this.groupCache.groups(eventName) });
     // Connect now, so the first dispatches find the connection ready and are written as they come.
     // Start-up waits for the first attempt only: with Redis down the app still starts (appends fail
     // by publishTimeoutMs; listeners fail start-up when their groups cannot be created). A client of
@@ -116,6 +133,17 @@ export class RedisStreamsDriver implements EventBusDriver {
       this.commands = commands;
       return commands;
     }));
+  }
+
+  private async openReportsSubscriber(): Promise<Redis> {
+    if (this.released || this.closing !== undefined) throw new EventBusClosedError('the redis-streams driver is closed');
+    const client = (await this.connections.create(connectionName('tracking-reports'), {
+      autoResubscribe: true,
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+    })) as Redis;
+    client.on('error', () => undefined);
+    return client;
   }
 
   /** The stream key of an event (`channelPrefix + name`). */
@@ -213,7 +241,9 @@ export class RedisStreamsDriver implements EventBusDriver {
         // A reader is closed on purpose when its listener goes away, not only on close().
         closing: () => this.closing !== undefined || ![...this.readers.values()].includes(reader),
       });
-      const consumer = new StreamConsumer(settings, commands, reader, context, deliver);
+      const consumer = new StreamConsumer(settings, commands, reader, context, deliver, (replyTo, report) =>
+        this.tracking?.send(replyTo, report),
+      );
       this.consumers.set(id, consumer);
       this.readers.set(consumer, reader);
       if (this.closing !== undefined) {
