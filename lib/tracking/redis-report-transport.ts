@@ -32,10 +32,32 @@ export class RedisReportTransport implements TrackingTransport {
   send(replyTo: string, report: string): void {
     // Only to a reports channel under this prefix: a forged envelope cannot make a receiver publish elsewhere.
     if (!replyTo.startsWith(this.prefix + REPORTS_SEGMENT)) return;
-    const client = this.sender();
-    if (client === undefined || client.status !== 'ready') return;
-    client.publish(replyTo, report).catch(() => undefined);
+    this.queued.push(replyTo, report);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // After the reports of the messages read with this one: one write for all of them.
+      void RESOLVED.then(this.flush);
+    }
   }
+
+  /** Channel and report pairs waiting for this tick's write. */
+  private queued: string[] = [];
+  private flushScheduled = false;
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const queued = this.queued;
+    this.queued = [];
+    const client = this.sender();
+    // Not connected: dropped (the publishers time out); a report is never worth holding.
+    if (client === undefined || client.status !== 'ready') return;
+    if (queued.length === 2) {
+      client.publish(queued[0], queued[1]).catch(() => undefined);
+      return;
+    }
+    const pipeline = client.pipeline();
+    for (let i = 0; i < queued.length; i += 2) pipeline.publish(queued[i], queued[i + 1]);
+    pipeline.exec().catch(() => undefined);
+  };
 
   close(): Promise<void> {
     return Promise.resolve();
@@ -55,5 +77,6 @@ export function trackedEchoHandleId(message: Buffer): string | undefined {
   return message.toString('latin1', start, start + 16);
 }
 
+const RESOLVED: Promise<void> = Promise.resolve();
 const REPLY_TO = Buffer.from('"reply_to":');
 const HANDLE_ID = Buffer.from('"handle_id":"');
