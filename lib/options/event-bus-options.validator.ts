@@ -14,7 +14,7 @@ import type { ListenerOptions } from '../interfaces/listener-options.interface';
 import type { ResolvedEventBusOptions } from './resolved-options.interface';
 
 const DRIVER_NAMES = ['memory', 'redis', 'redis-streams'];
-const TOP_LEVEL = ['driver', 'redis', 'streams', 'maxErrors', 'shutdownTimeoutMs', 'strictTypes', 'tracking'];
+const TOP_LEVEL = ['driver', 'redis', 'streams', 'maxErrors', 'shutdownTimeoutMs', 'strictTypes', 'logErrors', 'tracking'];
 const TRACKING_KEYS = ['maxInFlight', 'reportStacks'];
 /** Tracked dispatches waiting for remote reports at once, by default. */
 export const DEFAULT_MAX_TRACKED_IN_FLIGHT = 10_000;
@@ -110,6 +110,9 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
   if (tracking.reportStacks !== undefined && typeof tracking.reportStacks !== 'boolean') {
     throw new InvalidOptionsError('tracking.reportStacks', `must be true or false (got ${describe(tracking.reportStacks)})`);
   }
+  if (options.logErrors !== undefined && typeof options.logErrors !== 'boolean') {
+    throw new InvalidOptionsError('logErrors', `must be true or false (got ${describe(options.logErrors)})`);
+  }
   return {
     driver,
     tracking: { maxInFlight: tracking.maxInFlight ?? DEFAULT_MAX_TRACKED_IN_FLIGHT, reportStacks: tracking.reportStacks ?? false },
@@ -124,6 +127,7 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
     maxErrors: options.maxErrors ?? DEFAULT_MAX_ERRORS,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
     strictTypes: options.strictTypes ?? DEFAULT_STRICT_TYPES,
+    logErrors: options.logErrors ?? true,
   };
 }
 
@@ -192,7 +196,8 @@ export function validateListenerOptions(options: ListenerOptions, where: string)
       fail('overflow', `must be 'reject' or 'drop-oldest' (got ${describe(options.overflow)})`);
     }
     if (options.concurrency === undefined) fail('overflow', 'needs concurrency: events only queue when concurrency calls are running');
-    if (options.maxQueue === Number.POSITIVE_INFINITY) fail('overflow', 'has no effect with maxQueue: Infinity (an unbounded queue never overflows)');
+    if (options.maxQueue === Number.POSITIVE_INFINITY)
+      fail('overflow', 'has no effect with maxQueue: Infinity (an unbounded queue never overflows)');
   }
   delay(options.timeoutMs, 'timeoutMs', 1, fail);
 }

@@ -15,4 +15,5 @@ export interface ResolvedEventBusOptions {
   readonly shutdownTimeoutMs: number;
   readonly strictTypes: boolean;
   readonly tracking: { readonly maxInFlight: number; readonly reportStacks: boolean };
+  readonly logErrors: boolean;
 }
