@@ -15,9 +15,10 @@ const WINDOW = Number(process.env.BENCH_WINDOW ?? 256);
 
 async function app(providers) {
   class AppModule {}
-  Module({ imports: [EventBusModule.forRoot({ driver: 'redis', redis: { url: env.url, channelPrefix: process.env.BENCH_PREFIX } })], providers })(
-    AppModule,
-  );
+  Module({
+    imports: [EventBusModule.forRoot({ driver: 'redis', redis: { url: env.url, channelPrefix: process.env.BENCH_PREFIX } })],
+    providers,
+  })(AppModule);
   const context = await NestFactory.createApplicationContext(AppModule, { logger: false });
   return { context, bus: context.get(EventBus) };
 }

@@ -119,7 +119,10 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
       const handle = new DispatchHandle(name, this);
       handle._fail(
         PUBLISHER,
-        new InvalidOptionsError('trackRemote', `must be true or { timeoutMs: <positive ms> } (got ${JSON.stringify(track) ?? String(track)})`),
+        new InvalidOptionsError(
+          'trackRemote',
+          `must be true or { timeoutMs: <positive ms> } (got ${JSON.stringify(track) ?? String(track)})`,
+        ),
       );
       handle._release();
       return handle;

@@ -31,7 +31,13 @@ export class OutboundPublisher {
   ) {}
 
   /** The driver is connected; `runsLocalListeners`: this bus runs its own listeners on dispatch too. */
-  attach(driver: EventBusDriver, codec: EventCodec, runsLocalListeners: boolean, tracking: TrackingRegistry, defaultTimeoutMs: number): void {
+  attach(
+    driver: EventBusDriver,
+    codec: EventCodec,
+    runsLocalListeners: boolean,
+    tracking: TrackingRegistry,
+    defaultTimeoutMs: number,
+  ): void {
     this.driver = driver;
     this.codec = codec;
     this.runsLocalListeners = runsLocalListeners;

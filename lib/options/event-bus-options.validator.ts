@@ -99,7 +99,8 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
     throw new InvalidOptionsError('tracking', `must be an object such as { maxInFlight: 10000 } (got ${describe(tracking)})`);
   }
   for (const key of Object.keys(tracking)) {
-    if (!TRACKING_KEYS.includes(key)) throw new InvalidOptionsError(`tracking.${key}`, `is not an option; allowed: ${TRACKING_KEYS.join(', ')}`);
+    if (!TRACKING_KEYS.includes(key))
+      throw new InvalidOptionsError(`tracking.${key}`, `is not an option; allowed: ${TRACKING_KEYS.join(', ')}`);
   }
   if (tracking.maxInFlight !== undefined && (!Number.isSafeInteger(tracking.maxInFlight) || tracking.maxInFlight < 1)) {
     throw new InvalidOptionsError(

@@ -29,7 +29,9 @@ export class HandleTracking {
 
   record(listener: string, error: unknown, failed: boolean, attempts: number, durationMs: number): void {
     this.outcomes.push(
-      failed ? { listener, origin: 'local', ok: false, error, attempts, durationMs } : { listener, origin: 'local', ok: true, attempts, durationMs },
+      failed
+        ? { listener, origin: 'local', ok: false, error, attempts, durationMs }
+        : { listener, origin: 'local', ok: true, attempts, durationMs },
     );
   }
 }

@@ -68,10 +68,12 @@ export class TrackingRegistry implements TrackingHooks {
   /** Resolves once this bus receives its reports (subscribes on the first call). */
   ready(): Promise<void> {
     const transport = this.transport!;
-    return (this.listening ??= transport.listen((raw, channel) => this.receive(raw, channel)).catch((err: unknown) => {
-      this.listening = undefined;
-      throw err;
-    }));
+    return (this.listening ??= transport
+      .listen((raw, channel) => this.receive(raw, channel))
+      .catch((err: unknown) => {
+        this.listening = undefined;
+        throw err;
+      }));
   }
 
   /** Tracks `handle`'s remote part (one unit of it stays pending until the receivers reported). Throws `TrackingLimitError` when full. */
@@ -131,7 +133,9 @@ export class TrackingRegistry implements TrackingHooks {
       this.check(wait, report);
     } catch (err) {
       const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
-      this.recordError(new EventError(report.eventName, SUBSCRIBER, report.handleId, new MessageRejectedError(channel, size, (err as Error).message)));
+      this.recordError(
+        new EventError(report.eventName, SUBSCRIBER, report.handleId, new MessageRejectedError(channel, size, (err as Error).message)),
+      );
       return;
     }
     wait.answered.add(`${report.reporter}\n${report.via}`);
@@ -152,7 +156,8 @@ export class TrackingRegistry implements TrackingHooks {
     const refuse = (reason: string): never => {
       throw new RefusedReport(`tracking report refused: ${reason}`);
     };
-    if (report.eventName !== wait.handle.eventName) refuse(`it names event '${report.eventName}', the handle is '${wait.handle.eventName}'`);
+    if (report.eventName !== wait.handle.eventName)
+      refuse(`it names event '${report.eventName}', the handle is '${wait.handle.eventName}'`);
     if (wait.answered.has(`${report.reporter}\n${report.via}`)) refuse(`'${report.reporter}' already reported for '${report.via}'`);
     if (wait.names !== undefined) {
       if (!wait.names.includes(report.via)) refuse(`'${report.via}' is not a consumer group of the stream when the event was appended`);

@@ -25,7 +25,11 @@ function byListener(outcomes: readonly ListenerOutcome[]): ListenerOutcome[] {
 }
 
 describe('tracking a dispatch across processes, redis-streams', () => {
-  async function service(prefix: string, group: string | undefined, extra: Partial<EventBusModuleOptions> = {}): Promise<{ bus: EventBus; runtime: BusRuntime }> {
+  async function service(
+    prefix: string,
+    group: string | undefined,
+    extra: Partial<EventBusModuleOptions> = {},
+  ): Promise<{ bus: EventBus; runtime: BusRuntime }> {
     const made = await readyStandaloneBus({
       driver: 'redis-streams',
       redis: { url: server.url, channelPrefix: prefix },
@@ -108,7 +112,9 @@ describe('tracking a dispatch across processes, redis-streams', () => {
     const client = rawClient(server.url);
     const entries = (await client.xrange(`${prefix}nobody.listens`, '-', '+')) as Array<[string, string[]]>;
     await client.quit();
-    const envelopes = entries.map(([, fields]) => JSON.parse(fields[fields.indexOf('envelope') + 1] ?? fields[1]) as Record<string, unknown>);
+    const envelopes = entries.map(
+      ([, fields]) => JSON.parse(fields[fields.indexOf('envelope') + 1] ?? fields[1]) as Record<string, unknown>,
+    );
     expect(envelopes[0].reply_to).toBe(`${prefix}__reports:${publisher.runtime.busId}`);
     expect(envelopes[1]).not.toHaveProperty('reply_to');
   });

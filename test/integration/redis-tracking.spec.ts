@@ -1,4 +1,11 @@
-import { DomainEvent, EventError, MessageRejectedError, RemoteListenerError, RemoteTrackingTimeoutError, TrackingLimitError } from 'nestjs-event-bus';
+import {
+  DomainEvent,
+  EventError,
+  MessageRejectedError,
+  RemoteListenerError,
+  RemoteTrackingTimeoutError,
+  TrackingLimitError,
+} from 'nestjs-event-bus';
 import type { EventBus, ListenerOutcome, RedisDriverOptions } from 'nestjs-event-bus';
 import type { BusRuntime } from '../../lib/core/bus-runtime';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -102,7 +109,11 @@ describe.each([2, 3] as const)('tracking a dispatch across processes, redis pub/
     const publisher = await app();
     const receiver = await app();
     let tries = 0;
-    publisher.bus.registerListener({ name: 'Local.fails', eventName: 'payment.requested', onEvent: () => Promise.reject(new TypeError('local boom')) });
+    publisher.bus.registerListener({
+      name: 'Local.fails',
+      eventName: 'payment.requested',
+      onEvent: () => Promise.reject(new TypeError('local boom')),
+    });
     receiver.bus.registerListener(
       { name: 'Remote.sync', eventName: 'payment.requested', onEvent: () => undefined },
       { name: 'Remote.async', eventName: 'payment.requested', options: { async: true }, onEvent: async () => undefined },
@@ -151,7 +162,11 @@ describe.each([2, 3] as const)('tracking a dispatch across processes, redis pub/
     fresh();
     const publisher = await app();
     const receiver = await app({ tracking: { reportStacks: true } });
-    receiver.bus.registerListener({ name: 'Remote.fails', eventName: 'payment.requested', onEvent: () => Promise.reject(new Error('with stack')) });
+    receiver.bus.registerListener({
+      name: 'Remote.fails',
+      eventName: 'payment.requested',
+      onEvent: () => Promise.reject(new Error('with stack')),
+    });
     await subscribed(`${redis.channelPrefix}payment.requested`, 1);
     const { errors } = await publisher.bus.dispatch('payment.requested', {}, { trackRemote: true });
     expect((errors[0].cause as Error).stack).toContain('redis-tracking.spec');
@@ -181,7 +196,11 @@ describe.each([2, 3] as const)('tracking a dispatch across processes, redis pub/
     const handle = publisher.bus.dispatch(name, {}, { trackRemote: { timeoutMs: 3_000 } });
     const { outcomes, errors } = await handle;
     expect(errors).toEqual([]);
-    expect(sorted(outcomes).map((o) => `${o.origin}:${o.listener}`)).toEqual(['local:Local.exact', 'remote:Remote.deep', 'remote:Remote.exact']);
+    expect(sorted(outcomes).map((o) => `${o.origin}:${o.listener}`)).toEqual([
+      'local:Local.exact',
+      'remote:Remote.deep',
+      'remote:Remote.exact',
+    ]);
     // Four copies (echo, channel, two patterns) were all answered well before the timeout.
     expect(publisher.runtime['tracking'].inFlight).toBe(0);
     expect(await counter.publish(`${redis.channelPrefix}${name}`, 'x')).toBe(4);
@@ -252,7 +271,9 @@ describe.each([2, 3] as const)('tracking a dispatch across processes, redis pub/
       },
     });
     await subscribed(`${redis.channelPrefix}payment.requested`, 2);
-    const handles = Array.from({ length: 1000 }, (_, n) => publisher.bus.dispatch('payment.requested', { n }, { trackRemote: { timeoutMs: 10_000 } }));
+    const handles = Array.from({ length: 1000 }, (_, n) =>
+      publisher.bus.dispatch('payment.requested', { n }, { trackRemote: { timeoutMs: 10_000 } }),
+    );
     const results = await Promise.all(handles);
     results.forEach((result, n) => {
       expect(sorted(result.outcomes).map((o) => `${o.listener}:${o.ok}`)).toEqual([`A.handle:${!failsOn(n)}`, `B.handle:${n % 11 !== 0}`]);
@@ -314,7 +335,10 @@ describe.each([2, 3] as const)('tracking a dispatch across processes, redis pub/
     receiver.bus.registerListener({ name: 'Remote.held', eventName: 'payment.requested', onEvent: () => held.wait });
     publisher.bus.registerListener({ name: 'Local', eventName: 'payment.requested', onEvent: () => void ran++ });
     await subscribed(`${redis.channelPrefix}payment.requested`, 2);
-    const first = [publisher.bus.dispatch('payment.requested', {}, { trackRemote: true }), publisher.bus.dispatch('payment.requested', {}, { trackRemote: true })];
+    const first = [
+      publisher.bus.dispatch('payment.requested', {}, { trackRemote: true }),
+      publisher.bus.dispatch('payment.requested', {}, { trackRemote: true }),
+    ];
     const refused = publisher.bus.dispatch('payment.requested', {}, { trackRemote: true });
     expect(refused.settled).toBe(true);
     expect(refused.errors[0].cause).toBeInstanceOf(TrackingLimitError);

@@ -91,7 +91,7 @@ describe('tracking a dispatch across three sample-app processes (redis pub/sub)'
     ]);
   });
 
-  it("remote failures come back with their message, and a stopped replica is no longer counted (Redis counts live subscriptions)", async () => {
+  it('remote failures come back with their message, and a stopped replica is no longer counted (Redis counts live subscriptions)', async () => {
     const failed = await placeTracked(apps[1].port, { orderId: 'big', total: 20_000 });
     expect(summary(failed.outcomes).filter((s) => s.includes('Billing'))).toEqual([
       'local:BillingListener.charge:false',

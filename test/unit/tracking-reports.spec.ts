@@ -8,10 +8,17 @@ import { readyStandaloneBus } from '../support/standalone-bus';
 describe('tracking reports', () => {
   it('round-trip: outcomes with name and message, no stack unless asked, never the event', () => {
     const failure = new RangeError('too big');
-    const raw = reportOf('0123456789abcdef', 'order.placed', 'bus1', 'p:order.placed', [
-      { listener: 'A.ok', ok: true, attempts: 1, durationMs: 1.23456 },
-      { listener: 'B.fails', ok: false, error: failure, attempts: 3, durationMs: 10 },
-    ], false);
+    const raw = reportOf(
+      '0123456789abcdef',
+      'order.placed',
+      'bus1',
+      'p:order.placed',
+      [
+        { listener: 'A.ok', ok: true, attempts: 1, durationMs: 1.23456 },
+        { listener: 'B.fails', ok: false, error: failure, attempts: 3, durationMs: 10 },
+      ],
+      false,
+    );
     const report = decodeReport(raw, 'p:__reports:x');
     expect(report).toEqual({
       handleId: '0123456789abcdef',
@@ -23,7 +30,12 @@ describe('tracking reports', () => {
         { listener: 'B.fails', ok: false, attempts: 3, durationMs: 10, error: { name: 'RangeError', message: 'too big' } },
       ],
     });
-    expect(decodeReport(reportOf('0123456789abcdef', 'e', 'b', 'v', [{ listener: 'L', ok: false, error: failure, attempts: 1, durationMs: 0 }], true), 'c').outcomes[0].error?.stack).toContain('RangeError: too big');
+    expect(
+      decodeReport(
+        reportOf('0123456789abcdef', 'e', 'b', 'v', [{ listener: 'L', ok: false, error: failure, attempts: 1, durationMs: 0 }], true),
+        'c',
+      ).outcomes[0].error?.stack,
+    ).toContain('RangeError: too big');
   });
 
   it.each([
@@ -31,8 +43,14 @@ describe('tracking reports', () => {
     ['[]', 'not a JSON object'],
     ['{"v":2}', 'unknown version'],
     ['{"v":1,"handle_id":"ABC"}', 'handle_id'],
-    ['{"v":1,"handle_id":"0123456789abcdef","event_name":"e","reporter":"r","via":"v","outcomes":[{"listener":"L","ok":false,"attempts":1,"duration_ms":1}]}', 'without an error'],
-    ['{"v":1,"handle_id":"0123456789abcdef","event_name":"e","reporter":"r","via":"v","outcomes":[{"listener":"L","ok":true,"attempts":0,"duration_ms":1}]}', 'attempts'],
+    [
+      '{"v":1,"handle_id":"0123456789abcdef","event_name":"e","reporter":"r","via":"v","outcomes":[{"listener":"L","ok":false,"attempts":1,"duration_ms":1}]}',
+      'without an error',
+    ],
+    [
+      '{"v":1,"handle_id":"0123456789abcdef","event_name":"e","reporter":"r","via":"v","outcomes":[{"listener":"L","ok":true,"attempts":0,"duration_ms":1}]}',
+      'attempts',
+    ],
   ])('refuses %s (%s) with a MessageRejectedError naming the channel', (raw, reason) => {
     let caught: unknown;
     try {
@@ -68,7 +86,14 @@ describe('tracking reports', () => {
     let calls = 0;
     bus.registerListener(
       { name: 'A', eventName: 'x.y', onEvent: () => void calls++ },
-      { name: 'B', eventName: 'x.y', options: { retry: { attempts: 2, backoff: { baseMs: 1 } } }, onEvent: () => { if (++calls === 2) throw new Error('once'); } },
+      {
+        name: 'B',
+        eventName: 'x.y',
+        options: { retry: { attempts: 2, backoff: { baseMs: 1 } } },
+        onEvent: () => {
+          if (++calls === 2) throw new Error('once');
+        },
+      },
     );
     const { outcomes, errors } = await bus.dispatch('x.y', {}, { trackRemote: true });
     expect(errors).toEqual([]);

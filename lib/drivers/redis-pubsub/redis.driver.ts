@@ -255,7 +255,9 @@ export class RedisDriver implements EventBusDriver {
     const runs: Array<Promise<void>> = [];
     for (const deliver of subscription.delivers.values()) {
       try {
-        runs.push(deliver(copy).catch((err: unknown) => context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err))));
+        runs.push(
+          deliver(copy).catch((err: unknown) => context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err))),
+        );
       } catch (err) {
         context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err));
       }
@@ -264,7 +266,10 @@ export class RedisDriver implements EventBusDriver {
     const report = (): void => {
       if (sink.dropped || this.closed) return;
       const stacks = context.tracking?.reportStacks === true;
-      this.tracking!.send(replyTo, reportOf(incoming.handleId, incoming.name, context.busId, subscription.target.name, sink.outcomes, stacks));
+      this.tracking!.send(
+        replyTo,
+        reportOf(incoming.handleId, incoming.name, context.busId, subscription.target.name, sink.outcomes, stacks),
+      );
     };
     if (runs.length === 0) report();
     else void Promise.all(runs).then(report);

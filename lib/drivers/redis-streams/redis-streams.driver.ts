@@ -40,9 +40,7 @@ export class RedisStreamsDriver implements EventBusDriver {
   readonly consumerGroups: StreamGroupInspector;
   /** Reports of tracked dispatches: sent on the command connection, received on a subscriber opened on first use. */
   tracking: (RedisReportTransport & { expectedReporters(eventName: string): Promise<readonly string[]> }) | undefined;
-  private readonly groupCache = new GroupCache(async (eventName) =>
-    (await this.consumerGroups.groups([eventName])).map((g) => g.group),
-  );
+  private readonly groupCache = new GroupCache(async (eventName) => (await this.consumerGroups.groups([eventName])).map((g) => g.group));
   private reportsSubscriber: Promise<Redis> | undefined;
 
   private readonly connections: RedisConnectionFactory;

@@ -314,9 +314,15 @@ export class StreamConsumer implements DeadLetterReplayer {
     const replyTo = incoming.replyTo;
     if (replyTo === undefined) return;
     const group = this.settings.group;
-    const outcome = error === undefined ? { listener: group, ok: true, attempts, durationMs } : { listener: group, ok: false, error, attempts, durationMs };
+    const outcome =
+      error === undefined
+        ? { listener: group, ok: true, attempts, durationMs }
+        : { listener: group, ok: false, error, attempts, durationMs };
     try {
-      this.sendReport(replyTo, reportOf(incoming.handleId, incoming.name, this.context.busId, group, [outcome], this.context.tracking?.reportStacks === true));
+      this.sendReport(
+        replyTo,
+        reportOf(incoming.handleId, incoming.name, this.context.busId, group, [outcome], this.context.tracking?.reportStacks === true),
+      );
     } catch {
       // A report that cannot be built or sent is dropped: the publisher's timeout names this group.
     }
