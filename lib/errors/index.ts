@@ -14,4 +14,5 @@ export * from './message-rejected.error';
 export * from './queue-full.error';
 export * from './remote-listener.error';
 export * from './remote-tracking-timeout.error';
+export * from './subscriber-disconnected.error';
 export * from './tracking-limit.error';
