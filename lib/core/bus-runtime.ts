@@ -19,6 +19,7 @@ import type { ResolvedEventBusOptions } from '../options/resolved-options.interf
 import type { ListenerCall, ListenerEntry } from '../routing/listener-entry';
 import { INVALID_NAME_ROUTE, ListenerIndex } from '../routing/listener-index';
 import { EventCodec } from '../serialization/event-codec';
+import { BusInstrumentation } from '../telemetry/bus-instrumentation';
 import { BusLifecycle } from './bus-lifecycle';
 import { ObserverSet, type BusObserver } from './bus-observer';
 import { BusTelemetry } from './bus-telemetry';
@@ -65,6 +66,8 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
   private seq = 0;
   private observers: BusObserver[] = [];
   private observer: BusObserver | undefined = undefined;
+  /** OpenTelemetry, when `telemetry` asks for it. */
+  private instrumentation: BusInstrumentation | undefined;
   /** Completes each open observe() stream when the bus closes. */
   private readonly closeListeners = new Set<() => void>();
 
@@ -250,6 +253,11 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
     return this.driver;
   }
 
+  /** The validated options, once started (health checks read the driver name and timeouts). */
+  getOptions(): ResolvedEventBusOptions | undefined {
+    return this.options;
+  }
+
   async onApplicationShutdown(): Promise<void> {
     await this.close();
   }
@@ -265,6 +273,8 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
     this.options = options;
     // Keep what was recorded before start (e.g. a bad dispatch from a constructor), within the new bound.
     this.telemetry.resize(options.maxErrors);
+    // Before anything connects: a missing optional peer fails start-up with nothing to release.
+    const instrumentation = await BusInstrumentation.load(options);
     const driver = await createDriver(options);
     const delivery = driver.delivery ?? 'broadcast';
     const traits = SubscriptionManager.traitsOf(delivery);
@@ -287,6 +297,14 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
     // close() came while the driver connected: it closes this driver once start is over; attach nothing, stay closed.
     if (this.lifecycle.state !== 'created') return;
     this.lifecycle.state = 'starting';
+    if (instrumentation !== undefined) {
+      instrumentation.attach(
+        { addObserver: (o) => this.addObserver(o), retries$: this.telemetry.retries$, listenerKeys: () => this.index.entries().map((e) => e.key) },
+        driver,
+        options,
+      );
+      this.instrumentation = instrumentation;
+    }
     this.outbound.attach(driver, codec, traits.runsListenersOnDispatch);
     this.publishes = traits.publishes;
     // Listeners registered before the driver existed subscribe now.
@@ -319,6 +337,7 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
       this.logger.error(`closing the driver failed: ${(err as Error)?.message ?? String(err)}`);
     }
     this.lifecycle.state = 'closed';
+    this.instrumentation?.detach();
     this.telemetry.complete();
     // observe() streams end with the bus, like errors$ (lastValueFrom(bus.observe(...)) resolves).
     for (const complete of [...this.closeListeners]) complete();

@@ -31,7 +31,7 @@ export class InboundDelivery {
     // steady traffic the drain would never end).
     if (incoming.origin === this.busId || this.lifecycle.closed) return DONE;
     const handle = new DispatchHandle(incoming.name, this.owner, incoming.handleId || undefined);
-    if (this.observer !== undefined) this.observer.received(handle, incoming.event, undefined);
+    if (this.observer !== undefined) this.observer.received(handle, incoming.event, undefined, incoming.headers);
     this.local.run(handle, this.index.routeKey(key, incoming.name), incoming.event, undefined);
     if (handle.settled) return DONE;
     handle._tracked = true;
@@ -52,7 +52,7 @@ export class InboundDelivery {
       } else {
         // A handle only for the observer to correlate by: the driver, not a handle, tracks this delivery.
         const handle = new DispatchHandle(incoming.name, this.owner, incoming.handleId || undefined);
-        observer.received(handle, incoming.event, meta);
+        observer.received(handle, incoming.event, meta, incoming.headers);
         try {
           await callObserved(observer, handle, entry, incoming.event, meta);
         } finally {

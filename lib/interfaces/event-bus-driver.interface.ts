@@ -94,6 +94,23 @@ export interface EventBusDriver {
   readonly deadLetters?: DeadLetterStore;
   /** Set by a driver whose listeners read through consumer groups (the event board, health, metrics). */
   readonly consumerGroups?: ConsumerGroupInspector;
+  /**
+   * Optional: the state of the driver's connections, for health checks. Must answer within
+   * `timeoutMs` (a bounded round trip, never a wait for a server that does not answer).
+   */
+  health?(timeoutMs: number): Promise<DriverHealth>;
+}
+
+/** What `EventBusDriver.health()` reports. */
+export interface DriverHealth {
+  /** Every connection is up and the server answered in time. */
+  readonly connected: boolean;
+  /** Each connection's state by its role (`publisher`, `subscriber`, `reader <group>`…): `ready`, `reconnecting`… */
+  readonly connections: Readonly<Record<string, string>>;
+  /** Consumers (subscriptions, stream readers) that are running; undefined when the driver has none to tell. */
+  readonly consumers?: number;
+  /** Why it is not connected. */
+  readonly error?: string;
 }
 
 /** One consumer group of one event's stream, as Redis reports it. */

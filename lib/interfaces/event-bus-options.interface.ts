@@ -59,6 +59,21 @@ export interface EventBusModuleOptions {
   shutdownTimeoutMs?: number;
   /** Reject received events whose `event_type` is not registered. Default false. */
   strictTypes?: boolean;
+  /**
+   * OpenTelemetry spans and metrics (needs the optional peer `@opentelemetry/api`, loaded only when
+   * one of them is on). The bus uses the global tracer and meter providers your OTel SDK registers.
+   */
+  telemetry?: TelemetryOptions;
+}
+
+/** `telemetry` options. Both off by default: then nothing of OpenTelemetry is loaded. */
+export interface TelemetryOptions {
+  /** A PRODUCER span per event sent, a CONSUMER span per remote listener call, INTERNAL per in-process one. */
+  tracing?: boolean;
+  /** Counters, the listener duration histogram and (redis-streams) consumer group gauges. */
+  metrics?: boolean;
+  /** How long a read of consumer group lag / pending / dead letters is reused by the gauges. Default 5000 ms. */
+  groupStatsCacheMs?: number;
 }
 
 /** What a class given to `forRootAsync({ useClass })` or `{ useExisting }` implements. */

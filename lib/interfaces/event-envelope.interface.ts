@@ -35,4 +35,6 @@ export interface IncomingEvent {
   /** The rebuilt event: a registered class instance, or plain data. */
   readonly event: unknown;
   readonly origin?: string;
+  /** The envelope's `headers` (string values only), e.g. W3C `traceparent` / `tracestate`. */
+  readonly headers?: Readonly<Record<string, string>>;
 }

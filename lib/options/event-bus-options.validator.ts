@@ -14,7 +14,8 @@ import type { ListenerOptions } from '../interfaces/listener-options.interface';
 import type { ResolvedEventBusOptions } from './resolved-options.interface';
 
 const DRIVER_NAMES = ['memory', 'redis', 'redis-streams'];
-const TOP_LEVEL = ['driver', 'redis', 'streams', 'maxErrors', 'shutdownTimeoutMs', 'strictTypes'];
+const TOP_LEVEL = ['driver', 'redis', 'streams', 'maxErrors', 'shutdownTimeoutMs', 'strictTypes', 'telemetry'];
+const TELEMETRY_KEYS = ['tracing', 'metrics', 'groupStatsCacheMs'];
 const STREAM_KEYS = ['group', 'maxAttempts', 'claimIdleMs', 'maxLen', 'startFrom', 'blockMs', 'consumer'];
 
 /** Validates module options and fills in defaults; throws `InvalidOptionsError` naming the option. */
@@ -91,6 +92,7 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
   if (options.strictTypes !== undefined && typeof options.strictTypes !== 'boolean') {
     throw new InvalidOptionsError('strictTypes', `must be true or false (got ${describe(options.strictTypes)})`);
   }
+  const telemetry = resolveTelemetry(options.telemetry);
   return {
     driver,
     redis: {
@@ -104,6 +106,29 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
     maxErrors: options.maxErrors ?? DEFAULT_MAX_ERRORS,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
     strictTypes: options.strictTypes ?? DEFAULT_STRICT_TYPES,
+    telemetry,
+  };
+}
+
+function resolveTelemetry(input: unknown): ResolvedEventBusOptions['telemetry'] {
+  const telemetry = input ?? {};
+  if (typeof telemetry !== 'object' || Array.isArray(telemetry)) {
+    throw new InvalidOptionsError('telemetry', `must be an object such as { tracing: true, metrics: true } (got ${describe(telemetry)})`);
+  }
+  const t = telemetry as Record<string, unknown>;
+  for (const key of Object.keys(t)) {
+    if (!TELEMETRY_KEYS.includes(key)) throw new InvalidOptionsError(`telemetry.${key}`, `is not an option; allowed: ${TELEMETRY_KEYS.join(', ')}`);
+  }
+  for (const key of ['tracing', 'metrics']) {
+    if (t[key] !== undefined && typeof t[key] !== 'boolean') {
+      throw new InvalidOptionsError(`telemetry.${key}`, `must be true or false (got ${describe(t[key])})`);
+    }
+  }
+  positive(t.groupStatsCacheMs, 'telemetry.groupStatsCacheMs', 'ms');
+  return {
+    tracing: t.tracing === true,
+    metrics: t.metrics === true,
+    groupStatsCacheMs: (t.groupStatsCacheMs as number | undefined) ?? 5000,
   };
 }
 
