@@ -299,7 +299,11 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
     this.lifecycle.state = 'starting';
     if (instrumentation !== undefined) {
       instrumentation.attach(
-        { addObserver: (o) => this.addObserver(o), retries$: this.telemetry.retries$, listenerKeys: () => this.index.entries().map((e) => e.key) },
+        {
+          addObserver: (o) => this.addObserver(o),
+          retries$: this.telemetry.retries$,
+          listenerKeys: () => this.index.entries().map((e) => e.key),
+        },
         driver,
         options,
       );

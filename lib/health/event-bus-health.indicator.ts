@@ -1,12 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import type { HealthIndicatorService } from '@nestjs/terminus';
 import { BusRuntime } from '../core/bus-runtime';
-import { DEFAULT_CONNECT_TIMEOUT_MS } from '../drivers/redis/redis.defaults';
-import { beforeDeadline, TIMED_OUT } from '../drivers/redis/shared/deadline';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import type { ConsumerGroupInfo, DriverHealth } from '../interfaces/event-bus-driver.interface';
 import { isPattern } from '../routing/event-pattern';
 import { ownGroups } from '../telemetry/group-stats-cache';
+
+/** The Redis drivers' default `connectTimeout` (not imported: a memory app loads no driver file). */
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const TIMED_OUT: unique symbol = Symbol('timed out');
 
 /** Limits `isHealthy()` checks on redis-streams (each one per consumer group of this app). */
 export interface EventBusHealthLimits {
@@ -114,12 +116,18 @@ export class EventBusHealthIndicator {
 
 /** `promise`'s value, or an Error when it failed or was not done by `deadline`. */
 async function bounded<T>(promise: Promise<T>, deadline: number, timeoutMs: number): Promise<T | Error> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, deadline - Date.now()));
+  });
   try {
-    const value = await beforeDeadline(promise, deadline);
+    const value = await Promise.race([promise, late]);
     if (value === TIMED_OUT) return new Error(`no answer from Redis within connectTimeout (${timeoutMs} ms)`);
     return value;
   } catch (err) {
     return err instanceof Error ? err : new Error(String(err));
+  } finally {
+    clearTimeout(timer);
   }
 }
 

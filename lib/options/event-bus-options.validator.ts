@@ -117,7 +117,8 @@ function resolveTelemetry(input: unknown): ResolvedEventBusOptions['telemetry'] 
   }
   const t = telemetry as Record<string, unknown>;
   for (const key of Object.keys(t)) {
-    if (!TELEMETRY_KEYS.includes(key)) throw new InvalidOptionsError(`telemetry.${key}`, `is not an option; allowed: ${TELEMETRY_KEYS.join(', ')}`);
+    if (!TELEMETRY_KEYS.includes(key))
+      throw new InvalidOptionsError(`telemetry.${key}`, `is not an option; allowed: ${TELEMETRY_KEYS.join(', ')}`);
   }
   for (const key of ['tracing', 'metrics']) {
     if (t[key] !== undefined && typeof t[key] !== 'boolean') {
@@ -197,7 +198,8 @@ export function validateListenerOptions(options: ListenerOptions, where: string)
       fail('overflow', `must be 'reject' or 'drop-oldest' (got ${describe(options.overflow)})`);
     }
     if (options.concurrency === undefined) fail('overflow', 'needs concurrency: events only queue when concurrency calls are running');
-    if (options.maxQueue === Number.POSITIVE_INFINITY) fail('overflow', 'has no effect with maxQueue: Infinity (an unbounded queue never overflows)');
+    if (options.maxQueue === Number.POSITIVE_INFINITY)
+      fail('overflow', 'has no effect with maxQueue: Infinity (an unbounded queue never overflows)');
   }
   delay(options.timeoutMs, 'timeoutMs', 1, fail);
 }

@@ -1,6 +1,5 @@
 import type { Subscription } from 'rxjs';
 import type { BusObserver } from '../core/bus-observer';
-import { groupOf } from '../drivers/redis-streams/consumer-group';
 import type { EventBusDriver } from '../interfaces/event-bus-driver.interface';
 import type { RetryNotice } from '../interfaces/event-bus-stats.interface';
 import type { ResolvedEventBusOptions } from '../options/resolved-options.interface';
@@ -42,7 +41,9 @@ export class BusInstrumentation {
     const system = messagingSystem(driverName);
     const serviceGroup = driver.consumerGroups?.serviceGroup;
     const durable = driver.delivery === 'durable';
-    const group = (listener: string): string | undefined => (durable ? groupOf(serviceGroup, listener) : undefined);
+    // The streams driver's naming (`streams.group:Listener`), spelled here so a memory app loads no driver file.
+    const group = (listener: string): string | undefined =>
+      durable && serviceGroup !== undefined ? `${serviceGroup}:${listener}` : undefined;
     if (options.telemetry.tracing) {
       this.stops.push(bus.addObserver(new TracingObserver(this.api, { system, groupOf: group })));
     }

@@ -3,7 +3,14 @@ import { hostname } from 'node:os';
 import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import { EventBusClosedError } from '../../errors/event-bus-closed.error';
 import { InvalidOptionsError } from '../../errors/invalid-options.error';
-import type { DeliverFn, DriverContext, DriverHealth, DriverListener, EventBusDriver, PublishTracker } from '../../interfaces/event-bus-driver.interface';
+import type {
+  DeliverFn,
+  DriverContext,
+  DriverHealth,
+  DriverListener,
+  EventBusDriver,
+  PublishTracker,
+} from '../../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../../interfaces/event-envelope.interface';
 import type { ResolvedEventBusOptions } from '../../options/resolved-options.interface';
 import { isPattern } from '../../routing/event-pattern';
