@@ -55,9 +55,15 @@ export type EventBusHealthResult<Key extends string = string> = Record<Key, Even
  */
 @Injectable()
 export class EventBusHealthIndicator {
+  /** @internal */
   private indicators: HealthIndicatorService | undefined;
+  /** @internal */
+  private readonly runtime: BusRuntime;
 
-  constructor(private readonly runtime: BusRuntime) {}
+  /** @internal Built by the module (inject `EventBusHealthIndicator`). */
+  constructor(runtime: BusRuntime) {
+    this.runtime = runtime;
+  }
 
   async isHealthy<const Key extends string = 'event-bus'>(
     key: Key = 'event-bus' as Key,
@@ -107,6 +113,7 @@ export class EventBusHealthIndicator {
     return result as unknown as EventBusHealthResult<Key>;
   }
 
+  /** @internal */
   private async readGroups(): Promise<ConsumerGroupInfo[]> {
     const inspector = this.runtime.getDriver()!.consumerGroups!;
     const names = [...new Set(this.runtime.index.entries().map((e) => e.key))].filter((k) => !isPattern(k));
