@@ -2,7 +2,9 @@ import { Observable, Subject } from 'rxjs';
 import type { DeliveryCounter, DeliveryHooks } from '../delivery/delivery-pipeline';
 import { ErrorLog } from '../dispatch/error-log';
 import { EventError, PUBLISHER, SUBSCRIBER } from '../errors/event.error';
+import { SubscriberDisconnectedError } from '../errors/subscriber-disconnected.error';
 import type { EventBusStats, RetryNotice } from '../interfaces/event-bus-stats.interface';
+import type { ErrorLogLimiter } from '../logging/error-log-limiter';
 import type { BusObserver } from './bus-observer';
 
 /**
@@ -17,6 +19,7 @@ export class BusTelemetry {
     listenerErrors: 0,
     publishErrors: 0,
     rejectedMessages: 0,
+    subscriberDisconnects: 0,
     retries: 0,
     timeouts: 0,
     queueOverflows: 0,
@@ -29,6 +32,8 @@ export class BusTelemetry {
   readonly deliveryHooks: DeliveryHooks;
   /** Set by the runtime when something observes the bus. */
   observer: BusObserver | undefined = undefined;
+  /** Writes each recorded error to the log, rate-limited; unset with `logErrors: false`. */
+  log: ErrorLogLimiter | undefined = undefined;
 
   private readonly errorSubject = new Subject<EventError>();
   private readonly retrySubject = new Subject<RetryNotice>();
@@ -55,10 +60,14 @@ export class BusTelemetry {
 
   record(error: EventError): void {
     if (error.listener === PUBLISHER) this.counters.publishErrors++;
-    else if (error.listener === SUBSCRIBER) this.counters.rejectedMessages++;
-    else this.counters.listenerErrors++;
+    else if (error.listener === SUBSCRIBER) {
+      // A lost subscriber connection is not a rejected message: it is counted on its own.
+      if (error.cause instanceof SubscriberDisconnectedError) this.counters.subscriberDisconnects++;
+      else this.counters.rejectedMessages++;
+    } else this.counters.listenerErrors++;
     this.errorLog.push(error);
     this.errorSubject.next(error);
+    if (this.log !== undefined) this.log.report(error);
     if (this.observer !== undefined) this.observer.error(error);
   }
 
@@ -81,6 +90,7 @@ export class BusTelemetry {
 
   /** The bus closed: the streams complete. */
   complete(): void {
+    this.log?.flush();
     this.errorSubject.complete();
     this.retrySubject.complete();
   }

@@ -60,6 +60,11 @@ export interface EventBusModuleOptions {
   /** Reject received events whose `event_type` is not registered. Default false. */
   strictTypes?: boolean;
   /**
+   * Log listener, publisher and receive errors through Nest's `Logger` (context `EventBus`): once
+   * each, a few lines per kind of error per 10 s and then a summary with the count. Default true.
+   */
+  logErrors?: boolean;
+  /**
    * OpenTelemetry spans and metrics (needs the optional peer `@opentelemetry/api`, loaded only when
    * one of them is on). The bus uses the global tracer and meter providers your OTel SDK registers.
    */

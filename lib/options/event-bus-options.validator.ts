@@ -5,6 +5,7 @@ import {
   DEFAULT_PUBLISH_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   DEFAULT_STRICT_TYPES,
+  DEFAULT_GROUP_STATS_CACHE_MS,
 } from '../event-bus.constants';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { DEFAULT_MAX_EVENT_DEPTH } from '../serialization/payload-safety';
@@ -14,7 +15,7 @@ import type { ListenerOptions } from '../interfaces/listener-options.interface';
 import type { ResolvedEventBusOptions } from './resolved-options.interface';
 
 const DRIVER_NAMES = ['memory', 'redis', 'redis-streams'];
-const TOP_LEVEL = ['driver', 'redis', 'streams', 'maxErrors', 'shutdownTimeoutMs', 'strictTypes', 'telemetry'];
+const TOP_LEVEL = ['driver', 'redis', 'streams', 'maxErrors', 'shutdownTimeoutMs', 'strictTypes', 'logErrors', 'telemetry'];
 const TELEMETRY_KEYS = ['tracing', 'metrics', 'groupStatsCacheMs'];
 const STREAM_KEYS = ['group', 'maxAttempts', 'claimIdleMs', 'maxLen', 'startFrom', 'blockMs', 'consumer'];
 
@@ -92,6 +93,9 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
   if (options.strictTypes !== undefined && typeof options.strictTypes !== 'boolean') {
     throw new InvalidOptionsError('strictTypes', `must be true or false (got ${describe(options.strictTypes)})`);
   }
+  if (options.logErrors !== undefined && typeof options.logErrors !== 'boolean') {
+    throw new InvalidOptionsError('logErrors', `must be true or false (got ${describe(options.logErrors)})`);
+  }
   const telemetry = resolveTelemetry(options.telemetry);
   return {
     driver,
@@ -106,6 +110,7 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
     maxErrors: options.maxErrors ?? DEFAULT_MAX_ERRORS,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
     strictTypes: options.strictTypes ?? DEFAULT_STRICT_TYPES,
+    logErrors: options.logErrors ?? true,
     telemetry,
   };
 }
@@ -129,7 +134,7 @@ function resolveTelemetry(input: unknown): ResolvedEventBusOptions['telemetry'] 
   return {
     tracing: t.tracing === true,
     metrics: t.metrics === true,
-    groupStatsCacheMs: (t.groupStatsCacheMs as number | undefined) ?? 5000,
+    groupStatsCacheMs: (t.groupStatsCacheMs as number | undefined) ?? DEFAULT_GROUP_STATS_CACHE_MS,
   };
 }
 

@@ -14,5 +14,6 @@ export interface ResolvedEventBusOptions {
   readonly maxErrors: number;
   readonly shutdownTimeoutMs: number;
   readonly strictTypes: boolean;
+  readonly logErrors: boolean;
   readonly telemetry: Required<TelemetryOptions>;
 }

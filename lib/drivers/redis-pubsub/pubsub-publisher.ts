@@ -8,6 +8,12 @@ import { PublishBatcher } from '../redis/shared/publish-batcher';
 /** ioredis's rejection for a command it did not write because the connection is down. */
 const NOT_WRITTEN = "Stream isn't writeable";
 
+/**
+ * What a caller must know about a publish that was written but never confirmed: Redis may have read it
+ * before the connection failed or stalled, so "failed" means "not confirmed", not "not delivered".
+ */
+export const UNCONFIRMED_NOTE = 'It is not resent; it may still have been delivered once (at-most-once).';
+
 /** A publish waiting for Redis: queued while the connection is down, then written, then confirmed. */
 interface PendingPublish {
   readonly channel: string;
@@ -22,7 +28,9 @@ interface PendingPublish {
  * The pub/sub driver's publishing connection. It has no ioredis offline queue and never resends
  * unanswered commands: while Redis is down it holds publishes itself, sends them when the
  * connection is back, and fails each one with `DriverUnavailableError` once `publishTimeoutMs` has
- * passed since it was dispatched — a failed publish is never sent.
+ * passed since it was dispatched — a failed publish is never sent later. One that was written but not
+ * confirmed may still have been delivered once: the server may have read it before it stalled or the
+ * connection dropped, and no client can take it back (at-most-once).
  */
 export class PubSubPublisher {
   /** Publishes not yet confirmed, in deadline order (every one has the same timeout). */
@@ -58,9 +66,11 @@ export class PubSubPublisher {
   close(): void {
     this.disarmDeadline();
     for (const publish of this.pending) {
+      const outcome =
+        publish.state === 'sent' ? UNCONFIRMED_NOTE : 'It was not sent and will not be sent later; other processes do not get it.';
       this.settle(
         publish,
-        new DriverUnavailableError(`redis driver: closed before Redis confirmed the PUBLISH on '${publish.channel}'; not sent`),
+        new DriverUnavailableError(`redis driver: closed before Redis confirmed the PUBLISH on '${publish.channel}'. ${outcome}`),
       );
     }
     this.batcher.clear();
@@ -111,7 +121,16 @@ export class PubSubPublisher {
       this.batcher.add(publish);
       return;
     }
-    this.settle(publish, new DriverUnavailableError(`redis driver: PUBLISH to '${publish.channel}' failed: ${errorMessage(err)}`, err));
+    // Written, then failed without a reply from Redis (the connection dropped, a MaxRetriesPerRequest…): the
+    // server may have read it. A reply that is a Redis error (NOPERM, say) means it was refused, not delivered.
+    const refused = err instanceof Error && err.name === 'ReplyError';
+    this.settle(
+      publish,
+      new DriverUnavailableError(
+        `redis driver: PUBLISH to '${publish.channel}' failed: ${errorMessage(err)}${refused ? '' : `. ${UNCONFIRMED_NOTE}`}`,
+        err,
+      ),
+    );
   }
 
   private settle(publish: PendingPublish, error?: Error): void {
@@ -129,8 +148,8 @@ export class PubSubPublisher {
         this.settle(
           publish,
           new DriverUnavailableError(
-            `redis driver: the connection to Redis closed before it confirmed the PUBLISH on '${publish.channel}'; ` +
-              'the event will not be resent (at-most-once)',
+            `redis driver: the PUBLISH on '${publish.channel}' was not confirmed: the connection to Redis closed ` +
+              `before Redis answered (within publishTimeoutMs, ${this.publishTimeoutMs} ms). ${UNCONFIRMED_NOTE}`,
           ),
         );
       }
@@ -171,8 +190,7 @@ export class PubSubPublisher {
     const limit = `within publishTimeoutMs (${this.publishTimeoutMs} ms)`;
     if (publish.state === 'sent') {
       return new DriverUnavailableError(
-        `redis driver: Redis did not confirm the PUBLISH on '${publish.channel}' ${limit}; ` +
-          'it is not sent again (a stalled server that already read it may still deliver it, at most once)',
+        `redis driver: the PUBLISH on '${publish.channel}' was not confirmed ${limit}. ${UNCONFIRMED_NOTE}`,
       );
     }
     return new DriverUnavailableError(

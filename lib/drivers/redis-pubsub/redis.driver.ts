@@ -3,6 +3,7 @@ import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import { EventBusClosedError } from '../../errors/event-bus-closed.error';
 import { EventError, SUBSCRIBER } from '../../errors/event.error';
 import { MessageRejectedError } from '../../errors/message-rejected.error';
+import { SubscriberDisconnectedError } from '../../errors/subscriber-disconnected.error';
 import type { DeliverFn, DriverContext, DriverHealth, EventBusDriver, PublishTracker } from '../../interfaces/event-bus-driver.interface';
 import type { IncomingEvent, OutgoingEvent } from '../../interfaces/event-envelope.interface';
 import type { ResolvedEventBusOptions } from '../../options/resolved-options.interface';
@@ -76,6 +77,7 @@ export class RedisDriver implements EventBusDriver {
     const target = this.connections.describeTarget();
     const closing = (): boolean => this.closed;
     const log: DriverContext['log'] = (level, message) => context.log(level, message);
+    log('log', `redis driver: connecting to ${target}`);
     try {
       const publisher = (await this.connections.create(connectionName('publisher'), PUBLISHER_OPTIONS)) as Redis;
       const subscriber = (await this.connections.create(connectionName('subscriber'), SUBSCRIBER_OPTIONS)) as Redis;
@@ -83,6 +85,7 @@ export class RedisDriver implements EventBusDriver {
       this.publishing = new PubSubPublisher(publisher, this.prefix, this.publishTimeoutMs, log);
       this.subscriber = subscriber;
       this.watchSubscriber(subscriber);
+      this.watchDisconnects(subscriber, target);
       const subscriberHealth = new ConnectionHealth(subscriber, log, {
         driver: 'redis driver',
         role: 'subscriber',
@@ -95,6 +98,10 @@ export class RedisDriver implements EventBusDriver {
       const timeoutMs = this.options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
       await Promise.all([publisherHealth.connect(timeoutMs), subscriberHealth.connect(timeoutMs)]);
     } catch (err) {
+      // A failed start releases everything now (Nest runs no shutdown hook after a failed init): no
+      // reconnect timer, no "lost its connection" line, nothing that keeps the process alive.
+      this.closed = true;
+      this.publishing?.close();
       await this.connections.closeAll();
       throw new DriverUnavailableError(
         `redis driver: cannot connect to Redis at ${target}: ${errorMessage(err)} ` +
@@ -189,6 +196,46 @@ export class RedisDriver implements EventBusDriver {
     client.on('pmessageBuffer', (pattern: string | Buffer, channel: Buffer, message: Buffer) => {
       const subscription = this.patterns.get(pattern.toString());
       if (subscription !== undefined) this.receive(subscription, channel.toString(), message);
+    });
+  }
+
+  /**
+   * Every time Redis (or the network) closes a subscriber connection that was ready, events are
+   * missed until it has resubscribed: that is reported on `errors$` and counted, never only logged.
+   * Redis sends no reason when it drops a client, so the first reconnect attempt tells the cases
+   * apart: refused means Redis went away (a restart, an outage); accepted means Redis dropped this
+   * client while it kept running (client-output-buffer-limit pubsub, CLIENT KILL). A socket error is
+   * the reason when there is one.
+   */
+  private watchDisconnects(client: Redis, target: string): void {
+    let state: 'connecting' | 'up' | 'lost' | 'reported' = 'connecting';
+    let lastError: Error | undefined;
+    const report = (reason: string): void => {
+      state = 'reported';
+      if (this.closed) return;
+      this.context?.reportError(new EventError('*', SUBSCRIBER, '', new SubscriberDisconnectedError(target, reason)));
+    };
+    client.on('ready', () => {
+      if (state === 'lost') {
+        report(
+          'the connection was closed by Redis while Redis kept running (likely client-output-buffer-limit pubsub: the ' +
+            'subscriber fell behind; CLIENT KILL looks the same)',
+        );
+      }
+      state = 'up';
+      lastError = undefined;
+    });
+    client.on('error', (err: Error) => {
+      lastError = err;
+    });
+    client.on('close', () => {
+      if (state === 'up') {
+        if (lastError !== undefined) report(`the connection failed (${lastError.message})`);
+        else state = 'lost';
+      } else if (state === 'lost') {
+        report(`Redis went away (reconnecting failed: ${lastError?.message ?? 'connection closed'}): restarted, stopped or unreachable`);
+      }
+      lastError = undefined;
     });
   }
 

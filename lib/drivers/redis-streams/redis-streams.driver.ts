@@ -14,12 +14,12 @@ import type {
 import type { OutgoingEvent } from '../../interfaces/event-envelope.interface';
 import type { ResolvedEventBusOptions } from '../../options/resolved-options.interface';
 import { isPattern } from '../../routing/event-pattern';
-import { connectionName, STREAMS_DEFAULTS } from '../redis/redis.defaults';
+import { connectionName, DEFAULT_CONNECT_TIMEOUT_MS, STREAMS_DEFAULTS } from '../redis/redis.defaults';
 import { ConnectionHealth } from '../redis/shared/connection-health';
 import { probeConnections } from '../redis/shared/connection-probe';
 import { beforeDeadline, TIMED_OUT } from '../redis/shared/deadline';
 import { publishAsPromise } from '../redis/shared/publish-batcher';
-import { RedisConnectionFactory, type RedisClient } from '../redis/shared/redis-connection';
+import { errorMessage, RedisConnectionFactory, type RedisClient } from '../redis/shared/redis-connection';
 import { StreamConsumer, type StreamConsumerSettings } from './consumer/stream-consumer';
 import { ensureGroup, groupOf } from './consumer-group';
 import { StreamGroupInspector } from './consumer-group-inspector';
@@ -85,13 +85,25 @@ export class RedisStreamsDriver implements EventBusDriver {
 
   async init(context: DriverContext): Promise<void> {
     this.context = context;
-    // Connect now, so the first dispatches find the connection ready and are written as they come.
-    // Start-up waits for the first attempt only: with Redis down the app still starts (appends fail
-    // by publishTimeoutMs; listeners fail start-up when their groups cannot be created). A client of
-    // the user's made with lazyConnect is left to connect on first use.
-    const commands = await this.openCommands().catch(() => undefined);
-    if (commands !== undefined && commands.client.status !== 'wait') {
-      await commands.health.connect(this.options.redis.publishTimeoutMs).catch(() => undefined);
+    const target = this.connections.describeTarget();
+    context.log('log', `redis-streams driver: connecting to ${target}`);
+    // Connect now, so the first dispatches find the connection ready and are written as they come, and
+    // an unreachable Redis fails start-up within connectTimeout with its cause (as on the pub/sub
+    // driver), not 20 s later as a consumer group that could not be created. A client of the user's
+    // made with lazyConnect is left to connect on first use.
+    const timeoutMs = this.options.redis.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    try {
+      const commands = await this.openCommands();
+      if (commands.client.status !== 'wait') await commands.health.connect(timeoutMs);
+    } catch (err) {
+      // Nest runs no shutdown hook after a failed init: release everything now.
+      this.released = true;
+      await this.connections.closeAll();
+      throw new DriverUnavailableError(
+        `redis-streams driver: cannot connect to Redis at ${target}: ${errorMessage(err)} ` +
+          '(check redis.url / host / port, credentials and TLS settings)',
+        err,
+      );
     }
   }
 

@@ -1,12 +1,27 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import type { Socket } from 'node:net';
 import type { ResolvedEventBusOptions } from '../../../options/resolved-options.interface';
+import { beforeDeadline } from './deadline';
+import { loadIoredis } from './ioredis-loader';
+import { describeRedisTarget } from './redis-target';
 import { resetSocket } from './socket-reset';
 
 /** Options of ours that ioredis must not see. */
 const OWN_KEYS = new Set(['url', 'client', 'channelPrefix', 'maxEventSize', 'publishTimeoutMs', 'tls']);
 
 export type RedisClient = Redis | Cluster;
+
+/**
+ * Set on every connection made here. ioredis's disconnect() ends the socket and keeps a ref'd timer of
+ * `disconnectTimeout` (2 s by default) to destroy it, cleared only by the socket's 'close' event: on a
+ * socket that had already closed (Redis down, a refused connection) that event never comes, and the
+ * timer held the process for 2 s after a failed start or a close during an outage. We only disconnect a
+ * connection we are done with, so nothing is lost by destroying the socket at once.
+ */
+const RELEASE_AT_ONCE: RedisOptions = { disconnectTimeout: 0 };
+
+/** How long close waits for Redis to answer QUIT before dropping the connection (a stalled server never answers). */
+const QUIT_WAIT_MS = 1_000;
 
 /**
  * Opens ioredis connections from the module's `redis` options. A connection the user passed in
@@ -28,7 +43,7 @@ export class RedisConnectionFactory {
   async create(name: string, overrides: RedisOptions = {}): Promise<RedisClient> {
     const client =
       this.options.client !== undefined
-        ? duplicate(this.options.client, { connectionName: name, ...overrides })
+        ? duplicate(this.options.client, { connectionName: name, ...overrides, ...RELEASE_AT_ONCE })
         : await this.open(name, overrides);
     this.owned.add(client);
     return client;
@@ -45,35 +60,25 @@ export class RedisConnectionFactory {
           client.disconnect();
           return;
         }
-        try {
-          await client.quit();
-        } catch {
-          client.disconnect();
-        }
+        const quitted = client.quit().then(
+          () => true,
+          () => false,
+        );
+        if ((await beforeDeadline(quitted, Date.now() + QUIT_WAIT_MS)) !== true) client.disconnect();
       }),
     );
   }
 
   private async open(name: string, overrides: RedisOptions): Promise<Redis> {
-    const { default: RedisCtor } = await import('ioredis');
-    const options: RedisOptions = { connectionName: name, ...this.ioredisOptions(), ...overrides };
+    const { default: RedisCtor } = await loadIoredis('redis');
+    const options: RedisOptions = { connectionName: name, ...this.ioredisOptions(), ...overrides, ...RELEASE_AT_ONCE };
     const url = this.options.url;
     return url !== undefined ? new RedisCtor(url, options) : new RedisCtor(options);
   }
 
-  /** Where the connections go, without credentials (for messages). */
+  /** Where the connections go, without credentials (for messages and the start-up log line). */
   describeTarget(): string {
-    const { url, host, port } = this.options;
-    if (this.options.client !== undefined) return 'the given client';
-    if (url !== undefined) {
-      try {
-        const parsed = new URL(url);
-        return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
-      } catch {
-        return 'redis.url';
-      }
-    }
-    return `${host ?? '127.0.0.1'}:${port ?? 6379}`;
+    return describeRedisTarget(this.options);
   }
 
   /** Everything the user gave that is an ioredis option, with `tls: true` made concrete. */
