@@ -20,6 +20,7 @@ import type { ListenerCall, ListenerEntry } from '../routing/listener-entry';
 import { INVALID_NAME_ROUTE, ListenerIndex } from '../routing/listener-index';
 import { ErrorLogLimiter } from '../logging/error-log-limiter';
 import { EventCodec } from '../serialization/event-codec';
+import { BusInstrumentation } from '../telemetry/bus-instrumentation';
 import { BusLifecycle } from './bus-lifecycle';
 import { ObserverSet, type BusObserver } from './bus-observer';
 import { BusTelemetry } from './bus-telemetry';
@@ -73,6 +74,8 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
   private tracking = new TrackingRegistry(DEFAULT_MAX_TRACKED_IN_FLIGHT, false, (error) => this.recordError(error));
   private observers: BusObserver[] = [];
   private observer: BusObserver | undefined = undefined;
+  /** OpenTelemetry, when `telemetry` asks for it. */
+  private instrumentation: BusInstrumentation | undefined;
   /** Completes each open observe() stream when the bus closes. */
   private readonly closeListeners = new Set<() => void>();
 
@@ -297,6 +300,11 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
     return this.driver;
   }
 
+  /** The validated options, once started (health checks read the driver name and timeouts). */
+  getOptions(): ResolvedEventBusOptions | undefined {
+    return this.options;
+  }
+
   async onApplicationShutdown(): Promise<void> {
     await this.close();
   }
@@ -314,6 +322,8 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
     this.telemetry.resize(options.maxErrors);
     this.tracking = new TrackingRegistry(options.tracking.maxInFlight, options.tracking.reportStacks, (error) => this.recordError(error));
     if (!options.logErrors) this.telemetry.log = undefined;
+    // Before anything connects: a missing optional peer fails start-up with nothing to release.
+    const instrumentation = await BusInstrumentation.load(options);
     const driver = await createDriver(options);
     const delivery = driver.delivery ?? 'broadcast';
     const traits = SubscriptionManager.traitsOf(delivery);
@@ -338,6 +348,18 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
     if (this.lifecycle.state !== 'created') return;
     this.lifecycle.state = 'starting';
     this.tracking.attach(driver.tracking);
+    if (instrumentation !== undefined) {
+      instrumentation.attach(
+        {
+          addObserver: (o) => this.addObserver(o),
+          retries$: this.telemetry.retries$,
+          listenerKeys: () => this.index.entries().map((e) => e.key),
+        },
+        driver,
+        options,
+      );
+      this.instrumentation = instrumentation;
+    }
     this.outbound.attach(driver, codec, traits.runsListenersOnDispatch, this.tracking, options.redis.publishTimeoutMs);
     this.publishes = traits.publishes;
     // Listeners registered before the driver existed subscribe now.
@@ -372,6 +394,7 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
       this.logger.error(`closing the driver failed: ${(err as Error)?.message ?? String(err)}`);
     }
     this.lifecycle.state = 'closed';
+    this.instrumentation?.detach();
     this.telemetry.complete();
     // observe() streams end with the bus, like errors$ (lastValueFrom(bus.observe(...)) resolves).
     for (const complete of [...this.closeListeners]) complete();

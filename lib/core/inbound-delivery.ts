@@ -38,7 +38,7 @@ export class InboundDelivery {
     const handle = new DispatchHandle(incoming.name, this.owner, incoming.handleId || undefined);
     // A tracked copy: the outcomes go to the report the driver sends back.
     if (incoming.sink !== undefined) handle._track = new HandleTracking(incoming.sink.outcomes);
-    if (this.observer !== undefined) this.observer.received(handle, incoming.event, undefined);
+    if (this.observer !== undefined) this.observer.received(handle, incoming.event, undefined, incoming.headers);
     this.local.run(handle, this.index.routeKey(key, incoming.name), incoming.event, undefined);
     if (handle.settled) return DONE;
     handle._tracked = true;
@@ -59,7 +59,7 @@ export class InboundDelivery {
       } else {
         // A handle only for the observer to correlate by: the driver, not a handle, tracks this delivery.
         const handle = new DispatchHandle(incoming.name, this.owner, incoming.handleId || undefined);
-        observer.received(handle, incoming.event, meta);
+        observer.received(handle, incoming.event, meta, incoming.headers);
         try {
           await callObserved(observer, handle, entry, incoming.event, meta);
         } finally {

@@ -102,6 +102,23 @@ export interface EventBusDriver {
   readonly consumerGroups?: ConsumerGroupInspector;
   /** Set by a driver that can carry tracking reports between buses (dispatch `trackRemote`). */
   readonly tracking?: TrackingTransport;
+  /**
+   * Optional: the state of the driver's connections, for health checks. Must answer within
+   * `timeoutMs` (a bounded round trip, never a wait for a server that does not answer).
+   */
+  health?(timeoutMs: number): Promise<DriverHealth>;
+}
+
+/** What `EventBusDriver.health()` reports. */
+export interface DriverHealth {
+  /** Every connection is up and the server answered in time. */
+  readonly connected: boolean;
+  /** Each connection's state by its role (`publisher`, `subscriber`, `reader <group>`…): `ready`, `reconnecting`… */
+  readonly connections: Readonly<Record<string, string>>;
+  /** Consumers (subscriptions, stream readers) that are running; undefined when the driver has none to tell. */
+  readonly consumers?: number;
+  /** Why it is not connected. */
+  readonly error?: string;
 }
 
 /** One consumer group of one event's stream, as Redis reports it. */

@@ -43,4 +43,6 @@ export interface IncomingEvent {
   readonly replyTo?: string;
   /** Set by a driver on a tracked copy: where the bus leaves the outcomes of the listeners it ran for it. */
   readonly sink?: TrackingSink;
+  /** The envelope's `headers` (string values only), e.g. W3C `traceparent` / `tracestate`. */
+  readonly headers?: Readonly<Record<string, string>>;
 }

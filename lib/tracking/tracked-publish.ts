@@ -68,7 +68,7 @@ export class TrackedPublish {
       return;
     }
     try {
-      outgoing = this.codec.encode(name, type, event, handle.id, this.transport.replyTo);
+      outgoing = this.codec.encode(name, type, event, handle.id, undefined, this.transport.replyTo);
     } catch (err) {
       this.registry.abandon(wait);
       handle._fail(PUBLISHER, err);

@@ -4,11 +4,12 @@ import { EventBusClosedError } from '../../errors/event-bus-closed.error';
 import { EventError, SUBSCRIBER } from '../../errors/event.error';
 import { MessageRejectedError } from '../../errors/message-rejected.error';
 import { SubscriberDisconnectedError } from '../../errors/subscriber-disconnected.error';
-import type { DeliverFn, DriverContext, EventBusDriver, PublishTracker } from '../../interfaces/event-bus-driver.interface';
+import type { DeliverFn, DriverContext, DriverHealth, EventBusDriver, PublishTracker } from '../../interfaces/event-bus-driver.interface';
 import type { IncomingEvent, OutgoingEvent } from '../../interfaces/event-envelope.interface';
 import type { ResolvedEventBusOptions } from '../../options/resolved-options.interface';
 import { connectionName, DEFAULT_CONNECT_TIMEOUT_MS } from '../redis/redis.defaults';
 import { ConnectionHealth } from '../redis/shared/connection-health';
+import { probeConnections } from '../redis/shared/connection-probe';
 import { beforeDeadline, TIMED_OUT } from '../redis/shared/deadline';
 import { publishAsPromise } from '../redis/shared/publish-batcher';
 import { errorMessage, RedisConnectionFactory, type RedisNodeView } from '../redis/shared/redis-connection';
@@ -351,6 +352,17 @@ export class RedisDriver implements EventBusDriver {
   }
 
   // ---------------------------------------------------------------- lifecycle
+
+  /** Both connections ready and Redis answering within `timeoutMs` (health checks). */
+  health(timeoutMs: number): Promise<DriverHealth> {
+    const publisher = this.publishing?.client;
+    const connections = new Map([
+      ['publisher', publisher],
+      ['subscriber', this.subscriber],
+    ]);
+    if (this.closed) return probeConnections(new Map(), undefined, timeoutMs, 0);
+    return probeConnections(connections, publisher, timeoutMs, this.channels.size + this.patterns.size);
+  }
 
   close(): Promise<void> {
     return (this.closing ??= this.doClose());

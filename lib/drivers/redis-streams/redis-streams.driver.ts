@@ -3,12 +3,20 @@ import { hostname } from 'node:os';
 import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import { EventBusClosedError } from '../../errors/event-bus-closed.error';
 import { InvalidOptionsError } from '../../errors/invalid-options.error';
-import type { DeliverFn, DriverContext, DriverListener, EventBusDriver, PublishTracker } from '../../interfaces/event-bus-driver.interface';
+import type {
+  DeliverFn,
+  DriverContext,
+  DriverHealth,
+  DriverListener,
+  EventBusDriver,
+  PublishTracker,
+} from '../../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../../interfaces/event-envelope.interface';
 import type { ResolvedEventBusOptions } from '../../options/resolved-options.interface';
 import { isPattern } from '../../routing/event-pattern';
 import { connectionName, DEFAULT_CONNECT_TIMEOUT_MS, STREAMS_DEFAULTS } from '../redis/redis.defaults';
 import { ConnectionHealth } from '../redis/shared/connection-health';
+import { probeConnections } from '../redis/shared/connection-probe';
 import { beforeDeadline, TIMED_OUT } from '../redis/shared/deadline';
 import { publishAsPromise } from '../redis/shared/publish-batcher';
 import { errorMessage, RedisConnectionFactory, type RedisClient, type RedisNodeView } from '../redis/shared/redis-connection';
@@ -348,6 +356,17 @@ export class RedisStreamsDriver implements EventBusDriver {
     const reader = this.readers.get(consumer);
     this.readers.delete(consumer);
     if (reader !== undefined) reader.disconnect();
+  }
+
+  /** The command connection and every consumer's reader ready, Redis answering within `timeoutMs` (health checks). */
+  health(timeoutMs: number): Promise<DriverHealth> {
+    if (this.closing !== undefined) return probeConnections(new Map(), undefined, timeoutMs, 0);
+    const connections = new Map<string, RedisClient | undefined>([['commands', this.commands?.client]]);
+    for (const [id, consumer] of this.consumers) {
+      const [stream, group] = id.split('\n');
+      connections.set(`reader ${group} on ${stream}`, this.readers.get(consumer));
+    }
+    return probeConnections(connections, this.commands?.client, timeoutMs, this.consumers.size);
   }
 
   close(): Promise<void> {
