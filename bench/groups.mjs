@@ -1,7 +1,14 @@
 import { clusterGroup } from './groups/cluster.mjs';
 import { inProcessGroup } from './groups/in-process.mjs';
 import { routingGroup } from './groups/routing.mjs';
-import { redisLatencyGroup, redisPubSubGroup, redisStreamsGroup, redisStreamsListenersGroup } from './groups/redis.mjs';
+import {
+  redisLatencyGroup,
+  redisPubSubGroup,
+  redisStreamsGroup,
+  redisStreamsListenersGroup,
+  redisTrackingLatencyGroup,
+  redisTrackingThroughputGroup,
+} from './groups/redis.mjs';
 
 /** Every group `npm run bench` knows, in the order it runs them. */
 export const GROUPS = [
@@ -11,5 +18,7 @@ export const GROUPS = [
   redisStreamsGroup,
   redisLatencyGroup,
   redisStreamsListenersGroup,
+  redisTrackingLatencyGroup,
+  redisTrackingThroughputGroup,
   clusterGroup,
 ];

@@ -8,3 +8,6 @@ export const DEFAULT_PUBLISH_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_ERRORS = 1000;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 export const DEFAULT_STRICT_TYPES = false;
+
+/** How long one read of consumer group state is reused by the telemetry gauges (ms). */
+export const DEFAULT_GROUP_STATS_CACHE_MS = 5000;

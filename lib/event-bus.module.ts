@@ -6,6 +6,7 @@ import { ListenerExplorer } from './discovery/listener.explorer';
 import { ListenerMetadataAccessor } from './discovery/listener-metadata.accessor';
 import { ASYNC_OPTIONS_TYPE, ConfigurableEventBusModule, OPTIONS_TYPE } from './event-bus.module-definition';
 import { EventBus } from './event-bus';
+import { EventBusHealthIndicator } from './health/event-bus-health.indicator';
 import { EventRegistry } from './registry/event-registry';
 
 /**
@@ -14,9 +15,9 @@ import { EventRegistry } from './registry/event-registry';
  */
 @Module({
   imports: [DiscoveryModule],
-  providers: [BusRuntime, EventBus, EventRegistry, ListenerMetadataAccessor, ListenerExplorer, DeadLetterService],
+  providers: [BusRuntime, EventBus, EventRegistry, ListenerMetadataAccessor, ListenerExplorer, DeadLetterService, EventBusHealthIndicator],
   // BusRuntime is exported for the package's own modules (the event board, health); it is not in the package root.
-  exports: [EventBus, EventRegistry, DeadLetterService, BusRuntime],
+  exports: [EventBus, EventRegistry, DeadLetterService, BusRuntime, EventBusHealthIndicator],
 })
 export class EventBusModule extends ConfigurableEventBusModule {
   static override forRoot(options: typeof OPTIONS_TYPE = {}): DynamicModule {

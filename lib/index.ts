@@ -8,6 +8,13 @@ export * from './errors';
 export { EventBus } from './event-bus';
 export { MODULE_OPTIONS_TOKEN as EVENT_BUS_OPTIONS } from './event-bus.module-definition';
 export { EventBusModule } from './event-bus.module';
+export {
+  EventBusHealthIndicator,
+  type EventBusHealthDetails,
+  type EventBusHealthGroup,
+  type EventBusHealthLimits,
+  type EventBusHealthResult,
+} from './health/event-bus-health.indicator';
 export type * from './interfaces/event-bus-driver.interface';
 export type * from './interfaces/event-bus-options.interface';
 export type * from './interfaces/event-bus-stats.interface';
@@ -20,4 +27,6 @@ export type { EventKey } from './routing/event-key';
 export type * from './board/board-source.interface';
 export type { BoardGuard, BoardGuardFunction, EventBoardOptions } from './board/event-board-options';
 export { EventBoardModule } from './board/event-board.module';
+export type { DispatchOptions, ListenerOutcome } from './tracking/listener-outcome';
+export type { TrackingHooks, TrackingSink, TrackingTransport } from './tracking/tracking-transport';
 export { EventRecorder, type RecorderTarget, type WaitForOptions } from './testing/event-recorder';

@@ -3,6 +3,11 @@ import { NestFactory } from '@nestjs/core';
 import { AppModule, eventBusOptions } from './app.module';
 
 async function bootstrap(): Promise<void> {
+  if (process.env.OTEL_CONSOLE === '1') {
+    // Loaded only when asked for: without it the app loads nothing of OpenTelemetry.
+    const { startConsoleTelemetry } = await import('./observability/console-telemetry');
+    startConsoleTelemetry();
+  }
   const app = await NestFactory.create(AppModule, { logger: process.env.QUIET ? ['error', 'warn'] : undefined });
   app.enableShutdownHooks();
   const port = Number(process.env.PORT ?? 3000);

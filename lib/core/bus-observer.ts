@@ -2,6 +2,7 @@ import type { DispatchHandle } from '../dispatch/dispatch-handle';
 import type { EventError } from '../errors/event.error';
 import type { DeliveryMeta } from '../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../interfaces/event-envelope.interface';
+import type { ListenerEntry } from '../routing/listener-entry';
 
 /** One call of one listener, as an observer sees it start and end. */
 export interface ObservedDelivery {
@@ -26,6 +27,14 @@ export interface DeliveryOutcome {
   readonly durationMs: number;
 }
 
+/** What a tracing observer opens for one event leaving the process (see `BusObserver.sending`). */
+export interface OutgoingScope {
+  /** Written into the envelope's `headers` (W3C trace context). */
+  readonly headers: Readonly<Record<string, string>> | undefined;
+  /** Called once: with no argument when the driver sent it, with the error when it was not sent. */
+  sent(error?: unknown): void;
+}
+
 /**
  * The bus's hook points, for what watches it from inside the package (tracking across processes,
  * OpenTelemetry, a test recorder, an event board). Attach one with `BusRuntime.addObserver()`.
@@ -41,22 +50,38 @@ export interface DeliveryOutcome {
  * - `deliveryStarted` / `deliveryEnded`: one listener call, sync, async or durable, and how it ended
  *   (for a call that returns a promise, when that promise settles).
  * - `error`: every `EventError` the bus records (handles and `errors$`).
+ * - `sending` (optional): opens a scope for an event about to leave the process, before it is encoded.
+ * - `runDelivery` (optional): makes one listener call (`entry.call(event, meta)`) inside a context of
+ *   the observer's, so what the listener starts (spans) nests under it.
+ * Only the first observer that has `sending` / `runDelivery` is used for them (tracing is one).
  */
 export interface BusObserver {
   dispatched(handle: DispatchHandle, event: unknown): void;
   published(handle: DispatchHandle, outgoing: OutgoingEvent): void;
-  received(handle: DispatchHandle, event: unknown, meta: DeliveryMeta | undefined): void;
+  /** `headers`: the envelope's headers (trace context), when it carried any. */
+  received(handle: DispatchHandle, event: unknown, meta: DeliveryMeta | undefined, headers?: Readonly<Record<string, string>>): void;
   deliveryStarted(delivery: ObservedDelivery): void;
   deliveryEnded(delivery: ObservedDelivery, outcome: DeliveryOutcome): void;
   error(error: EventError): void;
+  sending?(handle: DispatchHandle): OutgoingScope | undefined;
+  runDelivery?(delivery: ObservedDelivery, entry: ListenerEntry, event: unknown, meta: DeliveryMeta | undefined): unknown;
 }
 
 /** Several observers behind one: the bus reads one field, however many watch it. */
 export class ObserverSet implements BusObserver {
+  readonly sending?: (handle: DispatchHandle) => OutgoingScope | undefined;
+  readonly runDelivery?: (delivery: ObservedDelivery, entry: ListenerEntry, event: unknown, meta: DeliveryMeta | undefined) => unknown;
+
   constructor(
     private readonly list: readonly BusObserver[],
     private readonly onThrow: (err: unknown) => void,
-  ) {}
+  ) {
+    // Not guarded: a tracer's scope is part of the call (it runs the listener), and it does not throw.
+    const sender = list.find((o) => o.sending !== undefined);
+    if (sender !== undefined) this.sending = sender.sending!.bind(sender);
+    const runner = list.find((o) => o.runDelivery !== undefined);
+    if (runner !== undefined) this.runDelivery = runner.runDelivery!.bind(runner);
+  }
 
   dispatched(handle: DispatchHandle, event: unknown): void {
     for (const o of this.list) this.guard(() => o.dispatched(handle, event));
@@ -64,8 +89,8 @@ export class ObserverSet implements BusObserver {
   published(handle: DispatchHandle, outgoing: OutgoingEvent): void {
     for (const o of this.list) this.guard(() => o.published(handle, outgoing));
   }
-  received(handle: DispatchHandle, event: unknown, meta: DeliveryMeta | undefined): void {
-    for (const o of this.list) this.guard(() => o.received(handle, event, meta));
+  received(handle: DispatchHandle, event: unknown, meta: DeliveryMeta | undefined, headers?: Readonly<Record<string, string>>): void {
+    for (const o of this.list) this.guard(() => o.received(handle, event, meta, headers));
   }
   deliveryStarted(delivery: ObservedDelivery): void {
     for (const o of this.list) this.guard(() => o.deliveryStarted(delivery));

@@ -7,8 +7,10 @@ import type { OutgoingEvent } from '../interfaces/event-envelope.interface';
 import { invalidEventNameReason, quoteEventName } from '../routing/event-name';
 import type { ListenerIndex } from '../routing/listener-index';
 import type { EventCodec } from '../serialization/event-codec';
-import type { BusObserver } from './bus-observer';
+import type { BusObserver, OutgoingScope } from './bus-observer';
 import type { LocalDispatcher } from './local-dispatcher';
+import type { TrackingRegistry } from '../tracking/tracking-registry';
+import { TrackedPublish } from '../tracking/tracked-publish';
 
 /**
  * Sends a dispatch to the driver: refuses names that are no channel, encodes (an event that cannot
@@ -21,6 +23,7 @@ export class OutboundPublisher {
   private driver: EventBusDriver | undefined;
   private codec: EventCodec | undefined;
   private runsLocalListeners = false;
+  private tracked: TrackedPublish | undefined;
 
   constructor(
     private readonly local: LocalDispatcher,
@@ -28,16 +31,33 @@ export class OutboundPublisher {
   ) {}
 
   /** The driver is connected; `runsLocalListeners`: this bus runs its own listeners on dispatch too. */
-  attach(driver: EventBusDriver, codec: EventCodec, runsLocalListeners: boolean): void {
+  attach(
+    driver: EventBusDriver,
+    codec: EventCodec,
+    runsLocalListeners: boolean,
+    tracking: TrackingRegistry,
+    defaultTimeoutMs: number,
+  ): void {
     this.driver = driver;
     this.codec = codec;
     this.runsLocalListeners = runsLocalListeners;
+    if (driver.tracking !== undefined) {
+      this.tracked = new TrackedPublish(driver, driver.tracking, codec, tracking, defaultTimeoutMs, (handle, name, event) => {
+        if (this.runsLocalListeners) this.local.run(handle, this.index.route(name), event, undefined);
+        else handle._release();
+        return this.observer;
+      });
+    }
   }
 
   publish(handle: DispatchHandle, type: string, event: unknown): void {
+    // A tracked dispatch (trackRemote) on a driver that carries reports; otherwise the plain path.
+    if (handle._track !== undefined && this.tracked !== undefined) return this.tracked.publish(handle, type, event);
     // A name that is no channel or stream (empty, a pattern, whitespace…) must not reach the wire.
     const name = handle.eventName;
     if (invalidEventNameReason(name) !== undefined) return refuseName(handle);
+    const observer = this.observer;
+    if (observer !== undefined && observer.sending !== undefined) return this.publishScoped(observer, handle, type, event);
     // Encode first: an event that cannot be sent must not run anywhere.
     let outgoing: OutgoingEvent;
     try {
@@ -50,15 +70,35 @@ export class OutboundPublisher {
     handle._pending++;
     if (this.runsLocalListeners) this.local.run(handle, this.index.route(name), event, undefined);
     else handle._release();
-    if (this.observer !== undefined) this.observer.published(handle, outgoing);
-    this.send(handle, outgoing);
+    if (observer !== undefined) observer.published(handle, outgoing);
+    this.send(handle, outgoing, undefined);
+  }
+
+  /** The same with a scope around the send (tracing): its headers travel in the envelope. */
+  private publishScoped(observer: BusObserver, handle: DispatchHandle, type: string, event: unknown): void {
+    const name = handle.eventName;
+    const scope = observer.sending!(handle);
+    let outgoing: OutgoingEvent;
+    try {
+      outgoing = this.codec!.encode(name, type, event, handle.id, scope?.headers);
+    } catch (err) {
+      scope?.sent(err);
+      handle._fail(PUBLISHER, err);
+      handle._release();
+      return;
+    }
+    handle._pending++;
+    if (this.runsLocalListeners) this.local.run(handle, this.index.route(name), event, undefined);
+    else handle._release();
+    observer.published(handle, outgoing);
+    this.send(handle, outgoing, scope);
   }
 
   // Closures live here, off the checks above (a function that creates one allocates its context on every call).
-  private send(handle: DispatchHandle, outgoing: OutgoingEvent): void {
+  private send(handle: DispatchHandle, outgoing: OutgoingEvent, scope: OutgoingScope | undefined): void {
     const driver = this.driver!;
     if (driver.publishTracked !== undefined) {
-      const outcome = new PublishOutcome(handle);
+      const outcome = scope === undefined ? new PublishOutcome(handle) : new ScopedPublishOutcome(handle, scope);
       try {
         driver.publishTracked(outgoing, outcome);
       } catch (err) {
@@ -70,6 +110,7 @@ export class OutboundPublisher {
     try {
       sent = driver.publish(outgoing);
     } catch (err) {
+      scope?.sent(err ?? new Error('publish() threw'));
       handle._fail(PUBLISHER, err);
       handle._release();
       return;
@@ -78,15 +119,40 @@ export class OutboundPublisher {
       // Promise.resolve() adopts a foreign thenable once (a second report or a throwing then() cannot
       // drive the handle's count negative or escape dispatch()); a native promise passes through as itself.
       Promise.resolve(sent).then(
-        () => handle._release(),
+        () => {
+          scope?.sent();
+          handle._release();
+        },
         (err: unknown) => {
+          scope?.sent(err ?? new Error('publish() rejected'));
           handle._fail(PUBLISHER, err);
           handle._release();
         },
       );
     } else {
+      scope?.sent();
       handle._release();
     }
+  }
+}
+
+/** A publish outcome that also closes the send's scope (once, like the outcome itself). */
+class ScopedPublishOutcome extends PublishOutcome {
+  private scopeOpen = true;
+
+  constructor(
+    handle: DispatchHandle,
+    private readonly scope: OutgoingScope,
+  ) {
+    super(handle);
+  }
+
+  override published(error?: unknown): void {
+    if (this.scopeOpen) {
+      this.scopeOpen = false;
+      this.scope.sent(error);
+    }
+    super.published(error);
   }
 }
 

@@ -87,6 +87,33 @@ export interface EventBusModuleOptions {
    * each, a few lines per kind of error per 10 s and then a summary with the count. Default true.
    */
   logErrors?: boolean;
+  /** Dispatches tracked across processes (`dispatch(event, { trackRemote: true })`). */
+  tracking?: TrackingOptions;
+  /**
+   * OpenTelemetry spans and metrics (needs the optional peer `@opentelemetry/api`, loaded only when
+   * one of them is on). The bus uses the global tracer and meter providers your OTel SDK registers.
+   */
+  telemetry?: TelemetryOptions;
+}
+
+export interface TrackingOptions {
+  /**
+   * Tracked dispatches that may wait for remote reports at once; past it a tracked dispatch fails at
+   * once with `TrackingLimitError`. Default 10 000.
+   */
+  maxInFlight?: number;
+  /** This app's reports include the stack of a failed listener (receiving side). Default false. */
+  reportStacks?: boolean;
+}
+
+/** `telemetry` options. Both off by default: then nothing of OpenTelemetry is loaded. */
+export interface TelemetryOptions {
+  /** A PRODUCER span per event sent, a CONSUMER span per remote listener call, INTERNAL per in-process one. */
+  tracing?: boolean;
+  /** Counters, the listener duration histogram and (redis-streams) consumer group gauges. */
+  metrics?: boolean;
+  /** How long a read of consumer group lag / pending / dead letters is reused by the gauges. Default 5000 ms. */
+  groupStatsCacheMs?: number;
 }
 
 /** What a class given to `forRootAsync({ useClass })` or `{ useExisting }` implements. */

@@ -5,6 +5,7 @@ import {
   DEFAULT_PUBLISH_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   DEFAULT_STRICT_TYPES,
+  DEFAULT_GROUP_STATS_CACHE_MS,
 } from '../event-bus.constants';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { DEFAULT_MAX_EVENT_DEPTH } from '../serialization/payload-safety';
@@ -14,7 +15,11 @@ import type { ListenerOptions } from '../interfaces/listener-options.interface';
 import type { ResolvedEventBusOptions } from './resolved-options.interface';
 
 const DRIVER_NAMES = ['memory', 'redis', 'redis-streams'];
-const TOP_LEVEL = ['driver', 'redis', 'streams', 'maxErrors', 'shutdownTimeoutMs', 'strictTypes', 'logErrors'];
+const TOP_LEVEL = ['driver', 'redis', 'streams', 'maxErrors', 'shutdownTimeoutMs', 'strictTypes', 'logErrors', 'tracking', 'telemetry'];
+const TRACKING_KEYS = ['maxInFlight', 'reportStacks'];
+/** Tracked dispatches waiting for remote reports at once, by default. */
+export const DEFAULT_MAX_TRACKED_IN_FLIGHT = 10_000;
+const TELEMETRY_KEYS = ['tracing', 'metrics', 'groupStatsCacheMs'];
 const STREAM_KEYS = ['group', 'maxAttempts', 'claimIdleMs', 'maxLen', 'startFrom', 'blockMs', 'consumer', 'waitReplicas'];
 
 /** Validates module options and fills in defaults; throws `InvalidOptionsError` naming the option. */
@@ -98,11 +103,30 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
   if (options.strictTypes !== undefined && typeof options.strictTypes !== 'boolean') {
     throw new InvalidOptionsError('strictTypes', `must be true or false (got ${describe(options.strictTypes)})`);
   }
+  const tracking = options.tracking ?? {};
+  if (typeof tracking !== 'object' || tracking === null || Array.isArray(tracking)) {
+    throw new InvalidOptionsError('tracking', `must be an object such as { maxInFlight: 10000 } (got ${describe(tracking)})`);
+  }
+  for (const key of Object.keys(tracking)) {
+    if (!TRACKING_KEYS.includes(key))
+      throw new InvalidOptionsError(`tracking.${key}`, `is not an option; allowed: ${TRACKING_KEYS.join(', ')}`);
+  }
+  if (tracking.maxInFlight !== undefined && (!Number.isSafeInteger(tracking.maxInFlight) || tracking.maxInFlight < 1)) {
+    throw new InvalidOptionsError(
+      'tracking.maxInFlight',
+      `must be a whole number >= 1, the tracked dispatches that may wait for reports at once (got ${describe(tracking.maxInFlight)})`,
+    );
+  }
+  if (tracking.reportStacks !== undefined && typeof tracking.reportStacks !== 'boolean') {
+    throw new InvalidOptionsError('tracking.reportStacks', `must be true or false (got ${describe(tracking.reportStacks)})`);
+  }
   if (options.logErrors !== undefined && typeof options.logErrors !== 'boolean') {
     throw new InvalidOptionsError('logErrors', `must be true or false (got ${describe(options.logErrors)})`);
   }
+  const telemetry = resolveTelemetry(options.telemetry);
   return {
     driver,
+    tracking: { maxInFlight: tracking.maxInFlight ?? DEFAULT_MAX_TRACKED_IN_FLIGHT, reportStacks: tracking.reportStacks ?? false },
     redis: {
       ...redis,
       channelPrefix: redis.channelPrefix ?? DEFAULT_CHANNEL_PREFIX,
@@ -115,6 +139,30 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
     strictTypes: options.strictTypes ?? DEFAULT_STRICT_TYPES,
     logErrors: options.logErrors ?? true,
+    telemetry,
+  };
+}
+
+function resolveTelemetry(input: unknown): ResolvedEventBusOptions['telemetry'] {
+  const telemetry = input ?? {};
+  if (typeof telemetry !== 'object' || Array.isArray(telemetry)) {
+    throw new InvalidOptionsError('telemetry', `must be an object such as { tracing: true, metrics: true } (got ${describe(telemetry)})`);
+  }
+  const t = telemetry as Record<string, unknown>;
+  for (const key of Object.keys(t)) {
+    if (!TELEMETRY_KEYS.includes(key))
+      throw new InvalidOptionsError(`telemetry.${key}`, `is not an option; allowed: ${TELEMETRY_KEYS.join(', ')}`);
+  }
+  for (const key of ['tracing', 'metrics']) {
+    if (t[key] !== undefined && typeof t[key] !== 'boolean') {
+      throw new InvalidOptionsError(`telemetry.${key}`, `must be true or false (got ${describe(t[key])})`);
+    }
+  }
+  positive(t.groupStatsCacheMs, 'telemetry.groupStatsCacheMs', 'ms');
+  return {
+    tracing: t.tracing === true,
+    metrics: t.metrics === true,
+    groupStatsCacheMs: (t.groupStatsCacheMs as number | undefined) ?? DEFAULT_GROUP_STATS_CACHE_MS,
   };
 }
 

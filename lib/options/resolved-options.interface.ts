@@ -1,5 +1,5 @@
 import type { EventBusDriver } from '../interfaces/event-bus-driver.interface';
-import type { DriverName, RedisDriverOptions, StreamsDriverOptions } from '../interfaces/event-bus-options.interface';
+import type { DriverName, RedisDriverOptions, StreamsDriverOptions, TelemetryOptions } from '../interfaces/event-bus-options.interface';
 
 /** Module options after validation, with defaults filled in. */
 export interface ResolvedEventBusOptions {
@@ -14,5 +14,7 @@ export interface ResolvedEventBusOptions {
   readonly maxErrors: number;
   readonly shutdownTimeoutMs: number;
   readonly strictTypes: boolean;
+  readonly tracking: { readonly maxInFlight: number; readonly reportStacks: boolean };
   readonly logErrors: boolean;
+  readonly telemetry: Required<TelemetryOptions>;
 }

@@ -51,8 +51,19 @@ export class EventCodec {
     this.tail = `,"origin":${JSON.stringify(options.origin)}}`;
   }
 
-  /** Throws `EventSerializationError` or `EventTooLargeError`; nothing is sent then. */
-  encode(name: string, type: string, data: unknown, handleId: string): OutgoingEvent {
+  /**
+   * Throws `EventSerializationError` or `EventTooLargeError`; nothing is sent then. `headers` (trace
+   * context) and `replyTo` (a tracked dispatch's reports channel) go before `origin`, which must stay
+   * last: a pub/sub driver recognises its own echo by the tail.
+   */
+  encode(
+    name: string,
+    type: string,
+    data: unknown,
+    handleId: string,
+    headers?: Readonly<Record<string, string>>,
+    replyTo?: string,
+  ): OutgoingEvent {
     // The same JSON as stringifying the whole envelope (same keys, same order), but only the data is
     // serialised per event: the rest is cached or plain hex and digits (a third of the time).
     let body: string | undefined;
@@ -67,6 +78,9 @@ export class EventCodec {
       this.head(name, type) +
       (body ?? 'null') +
       `,"handle_id":${JSON.stringify(handleId)},"timestamp":${Math.floor(Date.now() / 1000)}` +
+      // Tracked dispatches only; before `origin`, so the envelope still ends with it (echo detection).
+      (replyTo === undefined ? '' : `,"reply_to":${JSON.stringify(replyTo)}`) +
+      (headers === undefined ? '' : `,"headers":${JSON.stringify(headers)}`) +
       this.tail;
     // UTF-8 takes at most 3 bytes per UTF-16 unit: a payload that fits even so is not measured now.
     const max = this.options.maxEventSize;
@@ -164,6 +178,8 @@ export class EventCodec {
       handleId: typeof envelope.handle_id === 'string' ? envelope.handle_id : '',
       event,
       origin: typeof envelope.origin === 'string' ? envelope.origin : undefined,
+      ...(typeof envelope.reply_to === 'string' ? { replyTo: envelope.reply_to } : {}),
+      headers: envelope.headers === undefined ? undefined : headersOf(envelope.headers),
     };
   }
 
@@ -189,6 +205,23 @@ export class EventCodec {
 }
 
 type EventClassLike = { readonly name: string; prototype: object; fromJSON?(data: unknown): unknown };
+
+const MAX_HEADERS = 32;
+const MAX_HEADER_LENGTH = 1024;
+
+/** The string entries of a received `headers` object, bounded (anything else in it is ignored). */
+function headersOf(value: unknown): Readonly<Record<string, string>> | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const out: Record<string, string> = {};
+  let n = 0;
+  for (const key of Object.keys(value)) {
+    const v = (value as Record<string, unknown>)[key];
+    if (typeof v !== 'string' || v.length > MAX_HEADER_LENGTH || FORBIDDEN_KEYS.has(key)) continue;
+    out[key] = v;
+    if (++n >= MAX_HEADERS) break;
+  }
+  return n === 0 ? undefined : out;
+}
 
 function kindOf(value: unknown): string {
   if (value === undefined) return 'nothing';

@@ -14,6 +14,7 @@ describe('public API from the package root only', () => {
       'DeadLetterService',
       'DispatchHandle',
       'MemoryDriver',
+      'EventBusHealthIndicator',
     ];
     const errors = [
       'EventError',

@@ -30,6 +30,12 @@ describe('sample app over HTTP (memory driver)', () => {
     ]);
   });
 
+  it('GET /health reports the event bus (Terminus)', async () => {
+    const res = await request(app.getHttpServer()).get('/health').expect(200);
+    expect(res.body.status).toBe('ok');
+    expect(res.body.info['event-bus']).toMatchObject({ status: 'up', driver: 'memory', state: 'ready', connected: true });
+  });
+
   it('a failing sync listener shows up in the response and on GET /errors', async () => {
     const res = await request(app.getHttpServer()).post('/users').send({ userId: 'u2', email: 'x@blocked.example' }).expect(201);
     expect(res.body.errors).toEqual(["event 'user.registered' listener 'AuditListener.onUserRegistered': audit refused x@blocked.example"]);

@@ -3,12 +3,20 @@ import { hostname } from 'node:os';
 import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import { EventBusClosedError } from '../../errors/event-bus-closed.error';
 import { InvalidOptionsError } from '../../errors/invalid-options.error';
-import type { DeliverFn, DriverContext, DriverListener, EventBusDriver, PublishTracker } from '../../interfaces/event-bus-driver.interface';
+import type {
+  DeliverFn,
+  DriverContext,
+  DriverHealth,
+  DriverListener,
+  EventBusDriver,
+  PublishTracker,
+} from '../../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../../interfaces/event-envelope.interface';
 import type { ResolvedEventBusOptions } from '../../options/resolved-options.interface';
 import { isPattern } from '../../routing/event-pattern';
 import { connectionName, DEFAULT_CONNECT_TIMEOUT_MS, STREAMS_DEFAULTS } from '../redis/redis.defaults';
 import { ConnectionHealth } from '../redis/shared/connection-health';
+import { probeConnections } from '../redis/shared/connection-probe';
 import { beforeDeadline, TIMED_OUT } from '../redis/shared/deadline';
 import { publishAsPromise } from '../redis/shared/publish-batcher';
 import { errorMessage, RedisConnectionFactory, type RedisClient, type RedisNodeView } from '../redis/shared/redis-connection';
@@ -22,6 +30,9 @@ import { deadLetterKey, DeadLetterStream } from './dead-letter-stream';
 import { StreamCommands } from './stream-commands';
 import { ReplicatedAppender } from './replicated-appender';
 import { StreamPublisher } from './stream-publisher';
+import { GroupCache } from '../../tracking/group-cache';
+import { RedisReportTransport } from '../../tracking/redis-report-transport';
+import type { Redis } from 'ioredis';
 
 /**
  * Durable driver on Redis Streams: one stream per event name, one consumer group per listener,
@@ -39,6 +50,10 @@ export class RedisStreamsDriver implements EventBusDriver {
   /** The dead-letter streams of this service's listeners (`DeadLetterService` reads them). */
   readonly deadLetters: DeadLetterStream;
   readonly consumerGroups: StreamGroupInspector;
+  /** Reports of tracked dispatches: sent on the command connection, received on a subscriber opened on first use. */
+  tracking: (RedisReportTransport & { expectedReporters(eventName: string): Promise<readonly string[]> }) | undefined;
+  private readonly groupCache = new GroupCache(async (eventName) => (await this.consumerGroups.groups([eventName])).map((g) => g.group));
+  private reportsSubscriber: Promise<Redis> | undefined;
 
   private readonly connections: RedisConnectionFactory;
   private readonly publisher: StreamPublisher;
@@ -55,6 +70,8 @@ export class RedisStreamsDriver implements EventBusDriver {
   private readonly ownReaders = new Map<string, RedisClient>();
   /** The reading connections on a single node, opened with the first listener. */
   private readNode: Promise<StreamReadNode> | undefined;
+  /** The same, once open (health checks). */
+  private readNodeReady: StreamReadNode | undefined;
   /** Subscriptions being set up (group creation in progress). */
   private readonly reserved = new Set<string>();
   private closing: Promise<void> | undefined;
@@ -98,6 +115,14 @@ export class RedisStreamsDriver implements EventBusDriver {
 
   async init(context: DriverContext): Promise<void> {
     this.context = context;
+    const transport = new RedisReportTransport(
+      this.options.redis.channelPrefix,
+      context.busId,
+      () => this.commands?.client,
+      () => (this.reportsSubscriber ??= this.openReportsSubscriber()),
+    );
+    // The listeners reached by a tracked append: the stream's consumer groups at append time.
+    this.tracking = Object.assign(transport, { expectedReporters: (eventName: string) => this.groupCache.groups(eventName) });
     const target = this.connections.describeTarget();
     context.log('log', `redis-streams driver: connecting to ${target}`);
     // Connect now, so the first dispatches find the connection ready and are written as they come, and
@@ -183,6 +208,17 @@ export class RedisStreamsDriver implements EventBusDriver {
       this.commands = commands;
       return commands;
     }));
+  }
+
+  private async openReportsSubscriber(): Promise<Redis> {
+    if (this.released || this.closing !== undefined) throw new EventBusClosedError('the redis-streams driver is closed');
+    const client = (await this.connections.create(connectionName('tracking-reports'), {
+      autoResubscribe: true,
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+    })) as Redis;
+    client.on('error', () => undefined);
+    return client;
   }
 
   /**
@@ -302,7 +338,9 @@ export class RedisStreamsDriver implements EventBusDriver {
         const node = await this.openReadNode(commands);
         reader = (onReconnect) => new StreamReader(node, settings, onReconnect);
       }
-      const consumer = new StreamConsumer(settings, commands, reader, context, deliver);
+      const consumer = new StreamConsumer(settings, commands, reader, context, deliver, (replyTo, report) =>
+        this.tracking?.send(replyTo, report),
+      );
       this.consumers.set(id, consumer);
       if (this.closing !== undefined) {
         await this.stopConsumer(id, consumer, Date.now());
@@ -363,11 +401,33 @@ export class RedisStreamsDriver implements EventBusDriver {
         open('bulk read connection', 'streams-reader-bulk'),
         open('wake-up connection', 'streams-reader-wake'),
       ]);
-      return new StreamReadNode(fresh, bulk, wake, commands, this.options.streams.blockMs ?? STREAMS_DEFAULTS.blockMs, log);
+      return (this.readNodeReady = new StreamReadNode(
+        fresh,
+        bulk,
+        wake,
+        commands,
+        this.options.streams.blockMs ?? STREAMS_DEFAULTS.blockMs,
+        log,
+      ));
     })().catch((err: unknown) => {
       this.readNode = undefined;
       throw err;
     }));
+  }
+
+  /** The command connection and every consumer's reader ready, Redis answering within `timeoutMs` (health checks). */
+  health(timeoutMs: number): Promise<DriverHealth> {
+    if (this.closing !== undefined) return probeConnections(new Map(), undefined, timeoutMs, 0);
+    const connections = new Map<string, RedisClient | undefined>([['commands', this.commands?.client]]);
+    if (this.readNodeReady !== undefined) {
+      for (const [role, client] of this.readNodeReady.connections()) connections.set(role, client);
+    }
+    for (const id of this.consumers.keys()) {
+      const own = this.ownReaders.get(id);
+      const [stream, group] = id.split('\n');
+      if (own !== undefined || this.readNodeReady === undefined) connections.set(`reader ${group} on ${stream}`, own);
+    }
+    return probeConnections(connections, this.commands?.client, timeoutMs, this.consumers.size);
   }
 
   close(): Promise<void> {

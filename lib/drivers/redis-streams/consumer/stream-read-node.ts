@@ -38,7 +38,7 @@ export class StreamReadNode {
   constructor(
     fresh: RedisClient,
     bulk: RedisClient,
-    wakeClient: RedisClient,
+    private readonly wakeClient: RedisClient,
     commands: StreamCommands,
     blockMs: number,
     private readonly log: DriverContext['log'],
@@ -50,6 +50,15 @@ export class StreamReadNode {
       client.on('close', this.onClose);
     }
     this.wake.start();
+  }
+
+  /** The node's connections by role (health checks). */
+  connections(): Array<[string, RedisClient]> {
+    return [
+      ['reads', this.clients.fresh],
+      ['bulk reads', this.clients.bulk],
+      ['wake-up', this.wakeClient],
+    ];
   }
 
   /** Both read connections are up. */

@@ -1,0 +1,77 @@
+import { context, metrics, trace, type Attributes } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { AggregationTemporality, DataPointType, MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
+
+/** Collects on demand (a test reads the metrics when it wants them). */
+class CollectingReader extends MetricReader {
+  constructor() {
+    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
+  }
+  protected async onForceFlush(): Promise<void> {}
+  protected async onShutdown(): Promise<void> {}
+}
+
+/** The real OTel SDK, registered globally: tracer provider + in-memory exporter, ALS context, meter provider + reader. */
+export interface OtelHarness {
+  readonly exporter: InMemorySpanExporter;
+  spans(): ReadableSpan[];
+  /** The metric named `name` after a collection. */
+  metric(name: string): Promise<MetricData | undefined>;
+  /** Sum of a counter's points whose attributes include `where`. */
+  sum(name: string, where?: Attributes): Promise<number>;
+  reset(): void;
+  shutdown(): Promise<void>;
+}
+
+export function installOtel(): OtelHarness {
+  const exporter = new InMemorySpanExporter();
+  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  const contextManager = new AsyncLocalStorageContextManager().enable();
+  context.setGlobalContextManager(contextManager);
+  trace.setGlobalTracerProvider(provider);
+  const reader = new CollectingReader();
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  metrics.setGlobalMeterProvider(meterProvider);
+  const metric = async (name: string): Promise<MetricData | undefined> => {
+    const { resourceMetrics } = await reader.collect();
+    for (const scope of resourceMetrics.scopeMetrics) {
+      const found = scope.metrics.find((m) => m.descriptor.name === name);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  };
+  return {
+    exporter,
+    spans: () => exporter.getFinishedSpans(),
+    metric,
+    async sum(name, where = {}) {
+      const data = await metric(name);
+      if (data === undefined) return 0;
+      let total = 0;
+      for (const point of data.dataPoints as Array<{ attributes: Attributes; value: unknown }>) {
+        if (!Object.entries(where).every(([k, v]) => point.attributes[k] === v)) continue;
+        if (data.dataPointType === DataPointType.HISTOGRAM) total += (point.value as { count: number }).count;
+        else total += point.value as number;
+      }
+      return total;
+    },
+    reset: () => exporter.reset(),
+    async shutdown() {
+      await provider.shutdown();
+      await meterProvider.shutdown();
+      trace.disable();
+      metrics.disable();
+      context.disable();
+    },
+  };
+}
+
+/** The spans named `name`. */
+export function spansNamed(spans: readonly ReadableSpan[], name: string): ReadableSpan[] {
+  return spans.filter((s) => s.name === name);
+}
+
+export function parentSpanId(span: ReadableSpan): string | undefined {
+  return span.parentSpanContext?.spanId;
+}
