@@ -1,14 +1,17 @@
 import type { DriverContext } from '../../../interfaces/event-bus-driver.interface';
 import { settlesBy, sleep } from '../../redis/shared/deadline';
-import type { StreamCommands } from '../stream-commands';
+import { ConnectionLostError, type StreamCommands } from '../stream-commands';
 import { describe, type ConsumerState } from './consumer-settings';
 
-/** How long a failed XACK waits before it is tried again. */
+/** How long a failed XACK waits before it is tried again (Redis answered with an error, or not in time). */
 const ACK_RETRY_MS = 500;
 
 /**
  * Acknowledges succeeded entries: one XACK per tick for every id acknowledged since the last one;
  * a failed XACK is tried again (an unacknowledged entry would be delivered again after `claimIdleMs`).
+ * XACKs go out one at a time (those acknowledged meanwhile share the next one). An XACK lost with
+ * its connection fails at once and is sent again as soon as the connection is back (XACK is
+ * idempotent), so a reconnect never holds acks back until a deadline.
  */
 export class AckBatcher {
   /** Succeeded, XACK not sent yet. */
@@ -62,12 +65,15 @@ export class AckBatcher {
       } catch (err) {
         this.inFlight.delete(ids);
         this.queue.push(...ids);
+        const lost = err instanceof ConnectionLostError;
+        // A lost connection is logged once by the connection itself; the ack just goes again when it is back.
         this.log(
-          'warn',
+          lost ? 'debug' : 'warn',
           `acknowledging ${ids.length} entr${ids.length === 1 ? 'y' : 'ies'} of '${this.streamKey}' failed (${describe(err)}); retrying`,
         );
         if (!this.state.stopped && this.soon === undefined && this.later === undefined) {
-          this.later = setTimeout(() => void this.flush(), ACK_RETRY_MS);
+          // After a lost connection at once: the next XACK waits for the connection to be ready.
+          this.later = setTimeout(() => void this.flush(), lost ? 0 : ACK_RETRY_MS);
           this.later.unref?.();
         }
       }
