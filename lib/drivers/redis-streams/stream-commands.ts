@@ -59,7 +59,7 @@ export class StreamCommands {
       logs: owned,
     });
     if (owned) client.on('close', this.onClose);
-    client.on('ready', this.onReady);
+    client.on('ready', this.notifyReady);
   }
 
   /** Calls `listener` whenever the connection is ready again; returns what removes it. */
@@ -137,7 +137,7 @@ export class StreamCommands {
     return this.guard(this.client.call(command, ...args), command, deadline);
   }
 
-  private readonly onReady = (): void => {
+  private readonly notifyReady = (): void => {
     for (const listener of [...this.readyListeners]) listener();
   };
 
