@@ -18,6 +18,7 @@ import { resolveEventBusOptions, validateListenerOptions } from '../options/even
 import type { ResolvedEventBusOptions } from '../options/resolved-options.interface';
 import type { ListenerCall, ListenerEntry } from '../routing/listener-entry';
 import { INVALID_NAME_ROUTE, ListenerIndex } from '../routing/listener-index';
+import { ErrorLogLimiter } from '../logging/error-log-limiter';
 import { EventCodec } from '../serialization/event-codec';
 import { BusLifecycle } from './bus-lifecycle';
 import { ObserverSet, type BusObserver } from './bus-observer';
@@ -72,6 +73,8 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
     // Until start() validates the options; a bad value must fail there, with its name, not here.
     const maxErrors = rawOptions?.maxErrors;
     this.telemetry = new BusTelemetry(Number.isInteger(maxErrors) && maxErrors! > 0 ? maxErrors! : DEFAULT_MAX_ERRORS);
+    // Errors are logged from the first one (a bad dispatch in a constructor too), unless turned off.
+    if (rawOptions?.logErrors !== false) this.telemetry.log = new ErrorLogLimiter(this.logger);
     this.pipelines = new SharedPipelines(this.telemetry.deliveryHooks, this.pipelineSettings);
     this.outbound = new OutboundPublisher(this.local, this.index);
     this.inbound = new InboundDelivery(this.busId, this, this.lifecycle, this.index, this.local, this.inflight);
@@ -265,6 +268,7 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
     this.options = options;
     // Keep what was recorded before start (e.g. a bad dispatch from a constructor), within the new bound.
     this.telemetry.resize(options.maxErrors);
+    if (!options.logErrors) this.telemetry.log = undefined;
     const driver = await createDriver(options);
     const delivery = driver.delivery ?? 'broadcast';
     const traits = SubscriptionManager.traitsOf(delivery);

@@ -3,6 +3,7 @@ import type { DeliveryCounter, DeliveryHooks } from '../delivery/delivery-pipeli
 import { ErrorLog } from '../dispatch/error-log';
 import { EventError, PUBLISHER, SUBSCRIBER } from '../errors/event.error';
 import type { EventBusStats, RetryNotice } from '../interfaces/event-bus-stats.interface';
+import type { ErrorLogLimiter } from '../logging/error-log-limiter';
 import type { BusObserver } from './bus-observer';
 
 /**
@@ -29,6 +30,8 @@ export class BusTelemetry {
   readonly deliveryHooks: DeliveryHooks;
   /** Set by the runtime when something observes the bus. */
   observer: BusObserver | undefined = undefined;
+  /** Writes each recorded error to the log, rate-limited; unset with `logErrors: false`. */
+  log: ErrorLogLimiter | undefined = undefined;
 
   private readonly errorSubject = new Subject<EventError>();
   private readonly retrySubject = new Subject<RetryNotice>();
@@ -59,6 +62,7 @@ export class BusTelemetry {
     else this.counters.listenerErrors++;
     this.errorLog.push(error);
     this.errorSubject.next(error);
+    if (this.log !== undefined) this.log.report(error);
     if (this.observer !== undefined) this.observer.error(error);
   }
 
@@ -81,6 +85,7 @@ export class BusTelemetry {
 
   /** The bus closed: the streams complete. */
   complete(): void {
+    this.log?.flush();
     this.errorSubject.complete();
     this.retrySubject.complete();
   }

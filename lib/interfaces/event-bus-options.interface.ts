@@ -59,6 +59,11 @@ export interface EventBusModuleOptions {
   shutdownTimeoutMs?: number;
   /** Reject received events whose `event_type` is not registered. Default false. */
   strictTypes?: boolean;
+  /**
+   * Log listener, publisher and receive errors through Nest's `Logger` (context `EventBus`): once
+   * each, a few lines per kind of error per 10 s and then a summary with the count. Default true.
+   */
+  logErrors?: boolean;
 }
 
 /** What a class given to `forRootAsync({ useClass })` or `{ useExisting }` implements. */

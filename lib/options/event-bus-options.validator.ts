@@ -14,7 +14,7 @@ import type { ListenerOptions } from '../interfaces/listener-options.interface';
 import type { ResolvedEventBusOptions } from './resolved-options.interface';
 
 const DRIVER_NAMES = ['memory', 'redis', 'redis-streams'];
-const TOP_LEVEL = ['driver', 'redis', 'streams', 'maxErrors', 'shutdownTimeoutMs', 'strictTypes'];
+const TOP_LEVEL = ['driver', 'redis', 'streams', 'maxErrors', 'shutdownTimeoutMs', 'strictTypes', 'logErrors'];
 const STREAM_KEYS = ['group', 'maxAttempts', 'claimIdleMs', 'maxLen', 'startFrom', 'blockMs', 'consumer'];
 
 /** Validates module options and fills in defaults; throws `InvalidOptionsError` naming the option. */
@@ -91,6 +91,9 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
   if (options.strictTypes !== undefined && typeof options.strictTypes !== 'boolean') {
     throw new InvalidOptionsError('strictTypes', `must be true or false (got ${describe(options.strictTypes)})`);
   }
+  if (options.logErrors !== undefined && typeof options.logErrors !== 'boolean') {
+    throw new InvalidOptionsError('logErrors', `must be true or false (got ${describe(options.logErrors)})`);
+  }
   return {
     driver,
     redis: {
@@ -104,6 +107,7 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
     maxErrors: options.maxErrors ?? DEFAULT_MAX_ERRORS,
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
     strictTypes: options.strictTypes ?? DEFAULT_STRICT_TYPES,
+    logErrors: options.logErrors ?? true,
   };
 }
 
@@ -172,7 +176,8 @@ export function validateListenerOptions(options: ListenerOptions, where: string)
       fail('overflow', `must be 'reject' or 'drop-oldest' (got ${describe(options.overflow)})`);
     }
     if (options.concurrency === undefined) fail('overflow', 'needs concurrency: events only queue when concurrency calls are running');
-    if (options.maxQueue === Number.POSITIVE_INFINITY) fail('overflow', 'has no effect with maxQueue: Infinity (an unbounded queue never overflows)');
+    if (options.maxQueue === Number.POSITIVE_INFINITY)
+      fail('overflow', 'has no effect with maxQueue: Infinity (an unbounded queue never overflows)');
   }
   delay(options.timeoutMs, 'timeoutMs', 1, fail);
 }

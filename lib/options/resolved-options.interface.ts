@@ -14,4 +14,5 @@ export interface ResolvedEventBusOptions {
   readonly maxErrors: number;
   readonly shutdownTimeoutMs: number;
   readonly strictTypes: boolean;
+  readonly logErrors: boolean;
 }
