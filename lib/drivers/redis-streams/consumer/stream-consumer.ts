@@ -29,6 +29,8 @@ const MAX_BATCH = 1000;
 const FAST_BATCH_MS = 100;
 /** Entries waiting for a retry before the consumer stops reading new ones (back-pressure). */
 const MAX_RETRYING = 1000;
+/** At most one "could not dead-letter" line per consumer per this many ms. */
+const DEAD_LETTER_FAILURE_LOG_MS = 10_000;
 
 /**
  * One consumer group of one stream, delivering each entry to one listener: ack after success,
@@ -50,6 +52,9 @@ export class StreamConsumer implements DeadLetterReplayer {
   /** COUNT of the next XREADGROUP of new entries (BATCH to MAX_BATCH). */
   private readCount = BATCH;
   private wakeLoop: (() => void) | undefined;
+  /** Dead letters that could not be written since the last line about it. */
+  private deadLetterFailures = 0;
+  private deadLetterFailureLoggedAt = 0;
 
   constructor(
     private readonly settings: StreamConsumerSettings,
@@ -327,16 +332,21 @@ export class StreamConsumer implements DeadLetterReplayer {
     };
     try {
       await writeDeadLetter(this.commands, record, maxLen);
-      this.context.log(
-        'warn',
-        `${this.listenerName}: entry ${entry.id} of '${streamKey}' moved to '${deadLetterKey}' after ${attempts} attempt(s): ${reason ?? describe(error)}`,
-      );
+      // Not logged here: the failure that led to it was reported (errors$), and the bus logs those rate-limited.
+      this.context.log('debug', `${this.listenerName}: entry ${entry.id} of '${streamKey}' moved to '${deadLetterKey}' after ${attempts} attempt(s)`);
     } catch (err) {
-      // Left pending: reclaimed after claimIdleMs, then dead-lettered again.
-      this.context.log(
-        'error',
-        `${this.listenerName}: could not dead-letter ${entry.id} of '${streamKey}' (${describe(err)}); it stays pending`,
-      );
+      // Left pending: reclaimed after claimIdleMs, then dead-lettered again. One line per interval, not per entry.
+      this.deadLetterFailures++;
+      const now = Date.now();
+      if (now - this.deadLetterFailureLoggedAt >= DEAD_LETTER_FAILURE_LOG_MS) {
+        this.context.log(
+          'error',
+          `${this.listenerName}: could not dead-letter ${this.deadLetterFailures} entr${this.deadLetterFailures === 1 ? 'y' : 'ies'} of '${streamKey}' ` +
+            `(latest: ${entry.id}, ${describe(err)}); they stay pending and are dead-lettered when reclaimed`,
+        );
+        this.deadLetterFailureLoggedAt = now;
+        this.deadLetterFailures = 0;
+      }
     }
   }
 
