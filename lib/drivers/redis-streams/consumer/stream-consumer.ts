@@ -55,6 +55,7 @@ export class StreamConsumer implements DeadLetterReplayer {
   /** Dead letters that could not be written since the last line about it. */
   private deadLetterFailures = 0;
   private deadLetterFailureLoggedAt = 0;
+  private stopDeferringReclaim: (() => void) | undefined;
 
   constructor(
     private readonly settings: StreamConsumerSettings,
@@ -86,6 +87,8 @@ export class StreamConsumer implements DeadLetterReplayer {
     this.reader.attach();
     // Keeps entries this consumer is working on (running, or waiting for a retry) from looking idle to the others.
     this.tracker.startHeartbeat();
+    // Registered once connected (the group exists): every later 'ready' ends an outage.
+    this.stopDeferringReclaim = this.commands.onReady(() => this.reclaimer.deferAfterOutage());
     this.loopDone = this.loop();
   }
 
@@ -98,6 +101,7 @@ export class StreamConsumer implements DeadLetterReplayer {
     if (this.state.stopped) return;
     this.state.stopped = true;
     this.tracker.stopHeartbeat();
+    this.stopDeferringReclaim?.();
     this.redelivery.cancelAll();
     this.wakeLoop?.();
     await this.reader.unblock();
