@@ -21,7 +21,9 @@ class Plain {
  * is written, never answered) and then drop that connection, as a Redis crash or a network cut
  * does. The connection ioredis opens next passes.
  */
-async function droppingProxy(targetPort: number): Promise<{ port: number; freezeCommand(): void; dropCommand(): void; close(): Promise<void> }> {
+async function droppingProxy(
+  targetPort: number,
+): Promise<{ port: number; freezeCommand(): void; dropCommand(): void; close(): Promise<void> }> {
   const links: Array<{ command: boolean; frozen: boolean; sockets: Socket[] }> = [];
   const proxy = createServer((client) => {
     const upstream = connect(targetPort, '127.0.0.1');
@@ -163,7 +165,7 @@ describe('redis-streams: acks and appends across a dropped command connection', 
     const group = 'svc:Plain.handle';
     const [[id]] = (await redis.xrange(stream, '-', '+')) as Array<[string, string[]]>;
     let maxIdle = 0;
-    for (const until = Date.now() + 4 * claimIdleMs; Date.now() < until; ) {
+    for (const until = Date.now() + 4 * claimIdleMs; Date.now() < until;) {
       maxIdle = Math.max(maxIdle, (await idleOf(redis, stream, group, id)) ?? 0);
       await sleep(50);
     }

@@ -99,6 +99,6 @@ describe('redis-streams: a flood of rejected entries does not flood the log', ()
     expect(summary).toHaveLength(1);
     const logged = loud.filter((l) => /^event 'order.placed' listener 'subscriber'/.test(l.message)).length;
     expect(logged).toBe(5);
-    expect(summary[0]!.message).toMatch(new RegExp(`^${(2 * N - logged).toLocaleString("en-US")} more errors like this`));
+    expect(summary[0]!.message).toMatch(new RegExp(`^${(2 * N - logged).toLocaleString('en-US')} more errors like this`));
   });
 });

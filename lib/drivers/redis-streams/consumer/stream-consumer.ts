@@ -337,7 +337,10 @@ export class StreamConsumer implements DeadLetterReplayer {
     try {
       await writeDeadLetter(this.commands, record, maxLen);
       // Not logged here: the failure that led to it was reported (errors$), and the bus logs those rate-limited.
-      this.context.log('debug', `${this.listenerName}: entry ${entry.id} of '${streamKey}' moved to '${deadLetterKey}' after ${attempts} attempt(s)`);
+      this.context.log(
+        'debug',
+        `${this.listenerName}: entry ${entry.id} of '${streamKey}' moved to '${deadLetterKey}' after ${attempts} attempt(s)`,
+      );
     } catch (err) {
       // Left pending: reclaimed after claimIdleMs, then dead-lettered again. One line per interval, not per entry.
       this.deadLetterFailures++;
