@@ -22,6 +22,9 @@ export class AckBatcher {
   private soon: NodeJS.Immediate | undefined;
   private later: NodeJS.Timeout | undefined;
   private acking: Promise<void> = Promise.resolve();
+  /** Ids confirmed while a re-read or reclaim runs (see `watchConfirmed`); undefined when none runs. */
+  private confirmedMeanwhile: Set<string> | undefined;
+  private watching = 0;
 
   constructor(
     private readonly commands: StreamCommands,
@@ -34,6 +37,26 @@ export class AckBatcher {
   ack(id: string): void {
     this.queue.push(id);
     if (this.soon === undefined && this.later === undefined) this.soon = setImmediate(() => void this.flush());
+  }
+
+  /**
+   * Runs `during` (a re-read of pending entries, a reclaim) recording the ids whose ack Redis
+   * confirms meanwhile: such a read may return an entry that was still pending when Redis read it
+   * but whose ack is confirmed before the entries are sorted out — it must not run again.
+   */
+  async watchConfirmed<T>(during: () => Promise<T>): Promise<T> {
+    this.watching++;
+    this.confirmedMeanwhile ??= new Set();
+    try {
+      return await during();
+    } finally {
+      if (--this.watching === 0) this.confirmedMeanwhile = undefined;
+    }
+  }
+
+  /** The ack of `id` was confirmed during the current `watchConfirmed`. */
+  confirmedDuringWatch(id: string): boolean {
+    return this.confirmedMeanwhile?.has(id) === true;
   }
 
   /** Every id acknowledged here that Redis has not confirmed yet. */
@@ -62,6 +85,8 @@ export class AckBatcher {
       try {
         await this.commands.call('XACK', this.streamKey, this.group, ...ids);
         this.inFlight.delete(ids);
+        const meanwhile = this.confirmedMeanwhile;
+        if (meanwhile !== undefined) for (const id of ids) meanwhile.add(id);
       } catch (err) {
         this.inFlight.delete(ids);
         this.queue.push(...ids);

@@ -140,13 +140,15 @@ export class StreamConsumer implements DeadLetterReplayer {
           await this.pause(100);
           continue;
         }
-        if (this.reclaimer.due) await this.reclaimer.reclaim();
+        if (this.reclaimer.due) await this.acks.watchConfirmed(() => this.reclaimer.reclaim());
         if (this.needHistory) {
           // After a (re)connect: entries Redis handed to this consumer whose reply may have been lost.
           this.needHistory = false;
-          await this.reader.readHistory(
-            async (entries) => this.runBatch(entries, await this.redelivery.attemptsOf(entries)),
-            () => state.stopped,
+          await this.acks.watchConfirmed(() =>
+            this.reader.readHistory(
+              async (entries) => this.runBatch(entries, await this.redelivery.attemptsOf(entries)),
+              () => state.stopped,
+            ),
           );
         }
         if (state.stopped) break;
@@ -187,7 +189,9 @@ export class StreamConsumer implements DeadLetterReplayer {
    */
   private async runBatch(entries: StreamEntry[], counts: Map<string, number> | undefined): Promise<void> {
     // Re-read or reclaimed entries may be held here already, or acknowledged since.
-    const fresh = counts === undefined ? entries : this.tracker.notHeld(entries, counts);
+    // An ack confirmed after Redis read them (the read and the ack race on two connections) counts as held.
+    const fresh =
+      counts === undefined ? entries : this.tracker.notHeld(entries, counts).filter((e) => !this.acks.confirmedDuringWatch(e.id));
     // A batch waiting its turn must not look idle to the other replicas.
     const batch = this.tracker.openBatch(fresh);
     const state = this.state;
