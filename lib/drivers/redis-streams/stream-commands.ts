@@ -40,6 +40,8 @@ export class StreamCommands {
   private readonly unanswered = new Set<() => void>();
   /** Called each time the connection is ready again (one client listener however many consumers). */
   private readonly readyListeners = new Set<() => void>();
+  /** Between a 'close' and the next 'ready' event (ioredis reports both a tick after the status changes). */
+  private outage = false;
 
   constructor(
     readonly client: RedisClient,
@@ -58,7 +60,7 @@ export class StreamCommands {
       closing,
       logs: owned,
     });
-    if (owned) client.on('close', this.onClose);
+    client.on('close', this.onClose);
     client.on('ready', this.notifyReady);
   }
 
@@ -70,6 +72,11 @@ export class StreamCommands {
 
   get ready(): boolean {
     return this.client.status === 'ready';
+  }
+
+  /** Ready, and the end of the last outage was announced to `onReady` listeners already. */
+  get settled(): boolean {
+    return !this.outage && this.client.status === 'ready';
   }
 
   /** `client.call(...)` with the deadline; on the driver's own connection, written once it is ready. */
@@ -138,11 +145,13 @@ export class StreamCommands {
   }
 
   private readonly notifyReady = (): void => {
+    this.outage = false;
     for (const listener of [...this.readyListeners]) listener();
   };
 
   /** Everything written on the connection that just closed is lost: fail it now, not at its deadline. */
   private readonly onClose = (): void => {
+    this.outage = true;
     if (this.unanswered.size === 0) return;
     const lost = [...this.unanswered];
     this.unanswered.clear();

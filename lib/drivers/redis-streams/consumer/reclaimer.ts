@@ -40,7 +40,10 @@ export class Reclaimer {
   /** A pass is due. */
   get due(): boolean {
     const now = Date.now();
-    return now >= this.notBefore && now - this.lastReclaim >= Math.max(100, Math.floor(this.settings.claimIdleMs / 2));
+    // Never while the command connection is down: a pass waiting for it would go out the moment it is back.
+    return (
+      this.commands.settled && now >= this.notBefore && now - this.lastReclaim >= Math.max(100, Math.floor(this.settings.claimIdleMs / 2))
+    );
   }
 
   async reclaim(): Promise<void> {
