@@ -1,6 +1,7 @@
+import { clusterGroup } from './groups/cluster.mjs';
 import { inProcessGroup } from './groups/in-process.mjs';
 import { routingGroup } from './groups/routing.mjs';
 import { redisLatencyGroup, redisPubSubGroup, redisStreamsGroup } from './groups/redis.mjs';
 
 /** Every group `npm run bench` knows, in the order it runs them. */
-export const GROUPS = [inProcessGroup, routingGroup, redisPubSubGroup, redisStreamsGroup, redisLatencyGroup];
+export const GROUPS = [inProcessGroup, routingGroup, redisPubSubGroup, redisStreamsGroup, redisLatencyGroup, clusterGroup];

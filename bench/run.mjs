@@ -62,7 +62,13 @@ try {
     const rounds = quick ? 1 : (roundsArg ?? group.rounds ?? 5);
     group.roundsRun = rounds;
     process.stderr.write(`\n# ${group.title} (${rounds} round${rounds > 1 ? 's' : ''}, ${scale})\n`);
-    const samples = await runGroup(group, env, rounds);
+    let samples;
+    try {
+      samples = await runGroup(group, env, rounds);
+    } finally {
+      // A group that starts servers of its own (the cluster group) stops them.
+      await group.teardown?.();
+    }
     const section = renderGroup(group, samples);
     process.stdout.write('\n' + section + '\n');
     sections.push(section);

@@ -2,6 +2,8 @@
 // discovered from @OnEvent methods. Variants:
 //   ff1 | ff10   fire-and-forget dispatch() to 1 or 10 sync listeners
 //   ff1kept      as ff1, but every handle is stored (in a ring of 1024), so it must be allocated
+//   ff1recorded  as ff1, after a test recorder was started and stopped (bus.record().stop()):
+//                what an app pays for the recorder when none is active
 //   awaited1     await bus.dispatch() one after another, 1 async listener
 //   batch1       1000 dispatches to 1 async listener, then await bus.wait()
 import { payloadOf, runCase } from '../lib/harness.mjs';
@@ -14,6 +16,7 @@ const { EventBus, EventBusModule, OnEvent } = eventBusPackage();
 
 await runCase(async ({ variant }) => {
   const listeners = variant === 'ff10' ? 10 : 1;
+  // ff1recorded runs the ff1 loop below.
   const async = variant === 'awaited1' || variant === 'batch1';
   const Listeners = listenerClass('UserListeners', listeners, listener);
   for (let i = 0; i < listeners; i++) decorateMethod(Listeners, `handle${i}`, OnEvent('user.registered', { async }));
@@ -22,6 +25,7 @@ await runCase(async ({ variant }) => {
   Module({ imports: [EventBusModule.forRoot()], providers: [Listeners] })(AppModule);
   const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
   const bus = app.get(EventBus);
+  if (variant === 'ff1recorded') bus.record().stop();
   const close = () => app.close();
   const check = () => ({ calls: sink.calls, errors: bus.getErrors().length });
   if (variant === 'awaited1') {

@@ -2,6 +2,7 @@ import { Observable, Subject } from 'rxjs';
 import type { DeliveryCounter, DeliveryHooks } from '../delivery/delivery-pipeline';
 import { ErrorLog } from '../dispatch/error-log';
 import { EventError, PUBLISHER, SUBSCRIBER } from '../errors/event.error';
+import { SubscriberDisconnectedError } from '../errors/subscriber-disconnected.error';
 import type { EventBusStats, RetryNotice } from '../interfaces/event-bus-stats.interface';
 import type { ErrorLogLimiter } from '../logging/error-log-limiter';
 import type { BusObserver } from './bus-observer';
@@ -18,6 +19,7 @@ export class BusTelemetry {
     listenerErrors: 0,
     publishErrors: 0,
     rejectedMessages: 0,
+    subscriberDisconnects: 0,
     retries: 0,
     timeouts: 0,
     queueOverflows: 0,
@@ -58,8 +60,11 @@ export class BusTelemetry {
 
   record(error: EventError): void {
     if (error.listener === PUBLISHER) this.counters.publishErrors++;
-    else if (error.listener === SUBSCRIBER) this.counters.rejectedMessages++;
-    else this.counters.listenerErrors++;
+    else if (error.listener === SUBSCRIBER) {
+      // A lost subscriber connection is not a rejected message: it is counted on its own.
+      if (error.cause instanceof SubscriberDisconnectedError) this.counters.subscriberDisconnects++;
+      else this.counters.rejectedMessages++;
+    } else this.counters.listenerErrors++;
     this.errorLog.push(error);
     this.errorSubject.next(error);
     if (this.log !== undefined) this.log.report(error);

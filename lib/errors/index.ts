@@ -12,3 +12,4 @@ export * from './invalid-options.error';
 export * from './listener-timeout.error';
 export * from './message-rejected.error';
 export * from './queue-full.error';
+export * from './subscriber-disconnected.error';

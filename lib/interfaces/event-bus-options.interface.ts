@@ -1,4 +1,4 @@
-import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import type { EventBusDriver } from './event-bus-driver.interface';
 
 export type DriverName = 'memory' | 'redis' | 'redis-streams';
@@ -29,6 +29,23 @@ export interface RedisDriverOptions extends Omit<RedisOptions, 'host' | 'port' |
   commandTimeout?: number;
   /** An existing client (or Cluster). The module duplicates it where it needs more connections and never closes it. */
   client?: Redis | Cluster;
+  /**
+   * A Redis Cluster to connect to: its seed nodes and ioredis `ClusterOptions`. The other connection
+   * options of this block (`password`, `tls`, `connectTimeout`…) apply to every node.
+   */
+  cluster?: RedisClusterOptions;
+  /**
+   * Driver `redis` on a cluster: sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis >= 7, ioredis >= 5.10)
+   * instead of classic PUBLISH/SUBSCRIBE. Scales with the shards; not heard by classic subscribers
+   * (goevent), and wildcard listeners cannot be sharded. Default false.
+   */
+  sharded?: boolean;
+}
+
+/** Where a Redis Cluster is: seed nodes (one reachable node is enough) and ioredis cluster options. */
+export interface RedisClusterOptions {
+  nodes: ClusterNode[];
+  options?: ClusterOptions;
 }
 
 export interface StreamsDriverOptions {
@@ -46,6 +63,12 @@ export interface StreamsDriverOptions {
   blockMs?: number;
   /** This replica's consumer name. Default `hostname-pid-random`. */
   consumer?: string;
+  /**
+   * Replicas that must have an append before its dispatch resolves (Redis WAIT). Default 0. An append
+   * not confirmed within `redis.publishTimeoutMs` fails with `DriverUnavailableError` (it may still be
+   * delivered). Costs a round trip to the replicas per batch of appends.
+   */
+  waitReplicas?: number;
 }
 
 export interface EventBusModuleOptions {

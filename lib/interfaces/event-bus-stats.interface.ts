@@ -4,6 +4,8 @@ export interface EventBusStats {
   listenerErrors: number;
   publishErrors: number;
   rejectedMessages: number;
+  /** Times Redis (or the network) closed the pub/sub subscriber connection: events published meanwhile were missed. */
+  subscriberDisconnects: number;
   retries: number;
   /** Listener calls failed by their `timeoutMs` (each attempt counts). */
   timeouts: number;

@@ -15,7 +15,7 @@ import type { ResolvedEventBusOptions } from './resolved-options.interface';
 
 const DRIVER_NAMES = ['memory', 'redis', 'redis-streams'];
 const TOP_LEVEL = ['driver', 'redis', 'streams', 'maxErrors', 'shutdownTimeoutMs', 'strictTypes', 'logErrors'];
-const STREAM_KEYS = ['group', 'maxAttempts', 'claimIdleMs', 'maxLen', 'startFrom', 'blockMs', 'consumer'];
+const STREAM_KEYS = ['group', 'maxAttempts', 'claimIdleMs', 'maxLen', 'startFrom', 'blockMs', 'consumer', 'waitReplicas'];
 
 /** Validates module options and fills in defaults; throws `InvalidOptionsError` naming the option. */
 export function resolveEventBusOptions(input: EventBusModuleOptions | undefined | null): ResolvedEventBusOptions {
@@ -66,6 +66,7 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
   positive(redis.publishTimeoutMs, 'redis.publishTimeoutMs', 'ms');
   positive(redis.port, 'redis.port', '');
   validateRedisConnectionOptions(redis as Record<string, unknown>);
+  validateDistributedTarget(redis as Record<string, unknown>);
   const streams = options.streams ?? {};
   if (typeof streams !== 'object' || Array.isArray(streams)) {
     throw new InvalidOptionsError('streams', `must be an object such as { group: 'billing' } (got ${describe(streams)})`);
@@ -80,6 +81,12 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
   positive(streams.claimIdleMs, 'streams.claimIdleMs', 'ms');
   positive(streams.maxLen, 'streams.maxLen', 'entries');
   positive(streams.blockMs, 'streams.blockMs', 'ms');
+  if (streams.waitReplicas !== undefined && (!Number.isSafeInteger(streams.waitReplicas) || streams.waitReplicas < 0)) {
+    throw new InvalidOptionsError(
+      'streams.waitReplicas',
+      `must be a whole number >= 0, the replicas that must have an append before its dispatch resolves (got ${describe(streams.waitReplicas)})`,
+    );
+  }
   if (streams.startFrom !== undefined && streams.startFrom !== 'new' && streams.startFrom !== 'beginning') {
     throw new InvalidOptionsError('streams.startFrom', `must be 'new' or 'beginning' (got ${describe(streams.startFrom)})`);
   }
@@ -270,6 +277,68 @@ function validateRedisConnectionOptions(redis: Record<string, unknown>): void {
   const client = redis.client as { duplicate?: unknown } | null | undefined;
   if (client !== undefined && (client === null || typeof client !== 'object' || typeof client.duplicate !== 'function')) {
     throw new InvalidOptionsError('redis.client', `must be an ioredis Redis or Cluster instance (got ${describe(client)})`);
+  }
+}
+
+/** A seed node: 'host:port', a port, or { host, port }. */
+function isSeedNode(node: unknown): boolean {
+  if (typeof node === 'string') return node.length > 0;
+  if (typeof node === 'number') return Number.isSafeInteger(node) && node > 0;
+  if (node === null || typeof node !== 'object') return false;
+  const { host, port } = node as { host?: unknown; port?: unknown };
+  return (
+    (host === undefined || (typeof host === 'string' && host.length > 0)) && (port === undefined || (typeof port === 'number' && port > 0))
+  );
+}
+
+/** The cluster, Sentinel and sharding options: wrong shapes fail here rather than as a vague connection error later. */
+function validateDistributedTarget(redis: Record<string, unknown>): void {
+  const cluster = redis.cluster as { nodes?: unknown; options?: unknown } | null | undefined;
+  if (cluster !== undefined) {
+    if (cluster === null || typeof cluster !== 'object' || Array.isArray(cluster)) {
+      throw new InvalidOptionsError(
+        'redis.cluster',
+        `must be an object such as { nodes: [{ host: '10.0.0.1', port: 7000 }], options: {} } (got ${describe(cluster)})`,
+      );
+    }
+    if (!Array.isArray(cluster.nodes) || cluster.nodes.length === 0 || !cluster.nodes.every(isSeedNode)) {
+      throw new InvalidOptionsError(
+        'redis.cluster.nodes',
+        `must be a non-empty array of seed nodes ({ host, port } or 'host:port'); one reachable node is enough (got ${describe(cluster.nodes)})`,
+      );
+    }
+    if (
+      cluster.options !== undefined &&
+      (cluster.options === null || typeof cluster.options !== 'object' || Array.isArray(cluster.options))
+    ) {
+      throw new InvalidOptionsError(
+        'redis.cluster.options',
+        `must be an object of ioredis ClusterOptions (got ${describe(cluster.options)})`,
+      );
+    }
+    for (const other of ['client', 'url', 'sentinels']) {
+      if (redis[other] !== undefined) {
+        throw new InvalidOptionsError('redis.cluster', `and redis.${other} name two different targets: give one of them`);
+      }
+    }
+  }
+  const sentinels = redis.sentinels;
+  if (sentinels !== undefined) {
+    if (!Array.isArray(sentinels) || sentinels.length === 0 || !sentinels.every(isSeedNode)) {
+      throw new InvalidOptionsError(
+        'redis.sentinels',
+        `must be a non-empty array of Sentinels such as [{ host: '10.0.0.1', port: 26379 }] (got ${describe(sentinels)})`,
+      );
+    }
+    if (typeof redis.name !== 'string' || redis.name.length === 0) {
+      throw new InvalidOptionsError(
+        'redis.name',
+        `is required with redis.sentinels: the master group's name the Sentinels monitor, such as 'mymaster' (got ${describe(redis.name)})`,
+      );
+    }
+  }
+  if (redis.sharded !== undefined && typeof redis.sharded !== 'boolean') {
+    throw new InvalidOptionsError('redis.sharded', `must be true or false (got ${describe(redis.sharded)})`);
   }
 }
 

@@ -30,6 +30,7 @@ describe('public API from the package root only', () => {
       'DuplicateEventTypeError',
       'InvalidOptionsError',
       'InvalidEventError',
+      'SubscriberDisconnectedError',
     ];
     const exported = api as unknown as Record<string, unknown>;
     for (const name of [...classes, ...errors]) expect(typeof exported[name], name).toBe('function');

@@ -1,33 +1,13 @@
 import { Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
 import { DeadLetterService, OnEvent, type DeliveryMeta } from 'nestjs-event-bus';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { sleep, type BootedApp } from '../support/boot-app';
-import { RedisServer } from '../support/redis-server';
-import { bootStreamsApp, freshPrefix, rawRedis, until } from '../support/streams-test-app';
+import { describe, expect, it } from 'vitest';
+import { sleep } from '../support/boot-app';
+import { useStreamsServer, bootStreamsApp, freshPrefix, until } from '../support/streams-test-app';
 
 /** DeadLetterService on redis-streams: what replay delivers and to whom, paging, concurrent replays, use after close. */
 describe('redis-streams dead letters: replay, concurrency, after close', () => {
-  let server: RedisServer;
-  let redis: Redis;
-  const apps: BootedApp[] = [];
-  const boot = async (...args: Parameters<typeof bootStreamsApp>): Promise<BootedApp> => {
-    const app = await bootStreamsApp(...args);
-    apps.push(app);
-    return app;
-  };
-
-  beforeAll(async () => {
-    server = await RedisServer.start();
-    redis = rawRedis(server.url);
-  });
-  afterEach(async () => {
-    await Promise.all(apps.splice(0).map((a) => a.close()));
-  });
-  afterAll(async () => {
-    redis?.disconnect();
-    await server?.destroy();
-  });
+  const env = useStreamsServer();
+  const boot = env.boot;
 
   it('replay delivers to the listener that failed and to no other listener of the event; list pages with count and after', async () => {
     const prefix = freshPrefix('rv');
@@ -48,7 +28,7 @@ describe('redis-streams dead letters: replay, concurrency, after close', () => {
         got.Bad.push({ n: e.n, attempt: meta.attempt });
       }
     }
-    const app = await boot({ providers: [Good, Bad] }, { url: server.url, prefix, streams: { group: 'svc', maxAttempts: 1 } });
+    const app = await boot({ providers: [Good, Bad] }, { url: env.server.url, prefix, streams: { group: 'svc', maxAttempts: 1 } });
     for (const n of [1, 2, 3]) await app.bus.dispatch('paged.event', { n });
     const dlq = app.app.get(DeadLetterService);
     await until(async () => (await dlq.count('paged.event')) === 3 && got.Good.length === 3, 10_000, 'three dead letters');
@@ -80,7 +60,7 @@ describe('redis-streams dead letters: replay, concurrency, after close', () => {
         await sleep(50);
       }
     }
-    const app = await boot({ providers: [Once] }, { url: server.url, prefix, streams: { group: 'svc', maxAttempts: 1 } });
+    const app = await boot({ providers: [Once] }, { url: env.server.url, prefix, streams: { group: 'svc', maxAttempts: 1 } });
     await app.bus.dispatch('replayed.twice', 1);
     const dlq = app.app.get(DeadLetterService);
     await until(async () => (await dlq.count('replayed.twice')) === 1, 5000, 'the dead letter');
@@ -96,11 +76,11 @@ describe('redis-streams dead letters: replay, concurrency, after close', () => {
   it('DeadLetterService after app.close() rejects instead of opening a connection that would keep the process alive', async () => {
     const prefix = freshPrefix('rv');
     const clients = async (): Promise<number> =>
-      String(await redis.call('CLIENT', 'LIST'))
+      String(await env.redis.call('CLIENT', 'LIST'))
         .split('\n')
         .filter((line) => / name=nestjs-event-bus:streams/.test(line)).length;
     const before = await clients();
-    const app = await bootStreamsApp({}, { url: server.url, prefix });
+    const app = await bootStreamsApp({}, { url: env.server.url, prefix });
     const dlq = app.app.get(DeadLetterService);
     await app.close();
     await expect(dlq.count('anything')).rejects.toThrow(/closed/);

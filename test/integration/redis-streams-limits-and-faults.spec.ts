@@ -3,12 +3,9 @@ import { spawn } from 'node:child_process';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type Redis from 'ioredis';
 import { OnEvent } from 'nestjs-event-bus';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type BootedApp } from '../support/boot-app';
-import { RedisServer } from '../support/redis-server';
-import { bootStreamsApp, freshPrefix, rawRedis, until } from '../support/streams-test-app';
+import { describe, expect, it } from 'vitest';
+import { useStreamsServer, freshPrefix, until } from '../support/streams-test-app';
 
 /** A TCP proxy to Redis that, once armed, silently swallows the first non-blocking XREADGROUP (a history read) and all later traffic of that link. */
 async function historyFreezingProxy(targetPort: number): Promise<{ port: number; arm(): void; close(): Promise<void> }> {
@@ -51,46 +48,28 @@ async function historyFreezingProxy(targetPort: number): Promise<{ port: number;
 
 /** Stream trimming (maxLen), a re-read that never answers, and a process that exits by itself after app.close(). */
 describe('redis-streams limits and faults: trimming, half-open connections, exit after close', () => {
-  let server: RedisServer;
-  let redis: Redis;
-  const apps: BootedApp[] = [];
-  const boot = async (...args: Parameters<typeof bootStreamsApp>): Promise<BootedApp> => {
-    const app = await bootStreamsApp(...args);
-    apps.push(app);
-    return app;
-  };
-
-  beforeAll(async () => {
-    server = await RedisServer.start();
-    redis = rawRedis(server.url);
-  });
-  afterEach(async () => {
-    await Promise.all(apps.splice(0).map((a) => a.close()));
-  });
-  afterAll(async () => {
-    redis?.disconnect();
-    await server?.destroy();
-  });
+  const env = useStreamsServer();
+  const boot = env.boot;
 
   it('trims each stream to about maxLen entries (MAXLEN ~)', async () => {
     const prefix = freshPrefix('rv');
-    const sender = await boot({}, { url: server.url, prefix, streams: { maxLen: 10 } });
+    const sender = await boot({}, { url: env.server.url, prefix, streams: { maxLen: 10 } });
     const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => sender.bus.dispatch('trimmed.event', i)));
     expect(results.every((r) => r.errors.length === 0)).toBe(true);
     // Approximate trimming removes whole radix-tree nodes (100 entries by default): far fewer than 1000 remain.
-    expect(await redis.xlen(`${prefix}trimmed.event`)).toBeLessThan(300);
+    expect(await env.redis.xlen(`${prefix}trimmed.event`)).toBeLessThan(300);
     // The default (100 000) keeps them all.
     const other = freshPrefix('rv');
-    const untrimmed = await boot({}, { url: server.url, prefix: other });
+    const untrimmed = await boot({}, { url: env.server.url, prefix: other });
     await Promise.all(Array.from({ length: 1000 }, (_, i) => untrimmed.bus.dispatch('trimmed.event', i)));
-    expect(await redis.xlen(`${other}trimmed.event`)).toBe(1000);
+    expect(await env.redis.xlen(`${other}trimmed.event`)).toBe(1000);
   });
 
   it('a closed app with a retry pending and a reader blocked in a long read lets the process exit by itself', async () => {
     const fixture = join(process.cwd(), '.build/test/fixtures/streams-close-exit.js');
     expect(existsSync(fixture), `${fixture} is missing: run npm run build && npm run build:apps`).toBe(true);
     const child = spawn(process.execPath, [fixture], {
-      env: { ...process.env, REDIS_URL: server.url, PREFIX: freshPrefix('exit') },
+      env: { ...process.env, REDIS_URL: env.server.url, PREFIX: freshPrefix('exit') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -105,7 +84,7 @@ describe('redis-streams limits and faults: trimming, half-open connections, exit
   });
 
   it('a re-read of its own pending entries that never answers (half-open connection) is noticed; reading resumes', async () => {
-    const proxy = await historyFreezingProxy(server.port);
+    const proxy = await historyFreezingProxy(env.server.port);
     try {
       const prefix = freshPrefix('rv');
       const seen: unknown[] = [];
@@ -124,9 +103,9 @@ describe('redis-streams limits and faults: trimming, half-open connections, exit
       await until(() => seen.length === 1, 5000, 'the first event');
       // The reader reconnects and first re-reads its own pending entries: that read gets no answer.
       proxy.arm();
-      const list = String(await redis.call('CLIENT', 'LIST'));
+      const list = String(await env.redis.call('CLIENT', 'LIST'));
       for (const line of list.split('\n').filter((l) => l.includes(`name=nestjs-event-bus:streams-reader:svc:Reader.run`))) {
-        await redis.call('CLIENT', 'KILL', 'ID', /id=(\d+)/.exec(line)![1]);
+        await env.redis.call('CLIENT', 'KILL', 'ID', /id=(\d+)/.exec(line)![1]);
       }
       await app.bus.dispatch('history.frozen', 'after');
       await until(() => seen.length === 2, 20_000, 'the event after the frozen re-read');

@@ -1,43 +1,23 @@
-import type Redis from 'ioredis';
 import { EventError } from 'nestjs-event-bus';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { deferred, sleep, type BootedApp } from '../support/boot-app';
-import { RedisServer } from '../support/redis-server';
-import { bootStreamsApp, freshPrefix, pendingCount, rawRedis, until } from '../support/streams-test-app';
+import { describe, expect, it } from 'vitest';
+import { deferred, sleep } from '../support/boot-app';
+import { useStreamsServer, freshPrefix, pendingCount, until } from '../support/streams-test-app';
 
 /** Listeners and observe() subscriptions coming and going while the redis-streams driver delivers. */
 describe('redis-streams subscriptions: unregistering and registering listeners and observers', () => {
-  let server: RedisServer;
-  let redis: Redis;
-  const apps: BootedApp[] = [];
-  const boot = async (...args: Parameters<typeof bootStreamsApp>): Promise<BootedApp> => {
-    const app = await bootStreamsApp(...args);
-    apps.push(app);
-    return app;
-  };
-
-  beforeAll(async () => {
-    server = await RedisServer.start();
-    redis = rawRedis(server.url);
-  });
-  afterEach(async () => {
-    await Promise.all(apps.splice(0).map((a) => a.close()));
-  });
-  afterAll(async () => {
-    redis?.disconnect();
-    await server?.destroy();
-  });
+  const env = useStreamsServer();
+  const boot = env.boot;
 
   it('unregisterListenersForEvent followed at once (not awaited) by registerListener: the new listener gets the events', async () => {
     const prefix = freshPrefix('rv');
-    const app = await boot({}, { url: server.url, prefix, streams: { group: 'svc' } });
+    const app = await boot({}, { url: env.server.url, prefix, streams: { group: 'svc' } });
     const errors: EventError[] = [];
     app.bus.errors$.subscribe((e) => errors.push(e));
     const before: unknown[] = [];
     const after: unknown[] = [];
     app.bus.registerListener({ eventName: 're.registered', name: 'Projector', onEvent: (e: unknown) => void before.push(e) });
     await until(
-      async () => ((await redis.call('XINFO', 'GROUPS', `${prefix}re.registered`).catch(() => [])) as unknown[]).length === 1,
+      async () => ((await env.redis.call('XINFO', 'GROUPS', `${prefix}re.registered`).catch(() => [])) as unknown[]).length === 1,
       5000,
       'the group',
     );
@@ -51,12 +31,12 @@ describe('redis-streams subscriptions: unregistering and registering listeners a
     expect(errors.map((e) => e.message)).toEqual([]);
     expect(after).toEqual(['b']);
     expect(before).toEqual(['a']);
-    await until(async () => (await pendingCount(redis, `${prefix}re.registered`, 'svc:Projector')) === 0, 5000, 'ack');
+    await until(async () => (await pendingCount(env.redis, `${prefix}re.registered`, 'svc:Projector')) === 0, 5000, 'ack');
   });
 
   it('unregisterListenersForEvent while a delivery runs (listener with timeoutMs): it finishes, is acknowledged, and is not delivered again', async () => {
     const prefix = freshPrefix('rv');
-    const app = await boot({}, { url: server.url, prefix, streams: { group: 'svc' } });
+    const app = await boot({}, { url: env.server.url, prefix, streams: { group: 'svc' } });
     const gate = deferred();
     const runs: unknown[] = [];
     const make = () => ({
@@ -70,14 +50,14 @@ describe('redis-streams subscriptions: unregistering and registering listeners a
     });
     app.bus.registerListener(make());
     const key = `${prefix}mid.delivery`;
-    await until(async () => ((await redis.call('XINFO', 'GROUPS', key).catch(() => [])) as unknown[]).length === 1, 5000, 'the group');
+    await until(async () => ((await env.redis.call('XINFO', 'GROUPS', key).catch(() => [])) as unknown[]).length === 1, 5000, 'the group');
     await app.bus.dispatch('mid.delivery', 1);
     await until(() => runs.length === 1, 5000, 'the delivery to start');
     const removing = app.bus.unregisterListenersForEvent('mid.delivery');
     setTimeout(() => gate.resolve(), 100);
     await removing;
     // The running delivery was let finish and acknowledged, not given back for a second run.
-    expect(await pendingCount(redis, key, 'svc:Slow')).toBe(0);
+    expect(await pendingCount(env.redis, key, 'svc:Slow')).toBe(0);
     app.bus.registerListener(make());
     await app.bus.dispatch('mid.delivery', 2);
     await until(() => runs.includes(2), 5000, 'the next event');
@@ -87,14 +67,14 @@ describe('redis-streams subscriptions: unregistering and registering listeners a
 
   it('observe() ended and started again at once on the same event: the new subscription gets the events', async () => {
     const prefix = freshPrefix('rv');
-    const app = await boot({}, { url: server.url, prefix, streams: { group: 'svc' } });
+    const app = await boot({}, { url: env.server.url, prefix, streams: { group: 'svc' } });
     const errors: EventError[] = [];
     app.bus.errors$.subscribe((e) => errors.push(e));
     const first: unknown[] = [];
     const second: unknown[] = [];
     const subscription = app.bus.observe('observed.event').subscribe((e) => first.push(e));
     const key = `${prefix}observed.event`;
-    await until(async () => ((await redis.call('XINFO', 'GROUPS', key).catch(() => [])) as unknown[]).length === 1, 5000, 'the group');
+    await until(async () => ((await env.redis.call('XINFO', 'GROUPS', key).catch(() => [])) as unknown[]).length === 1, 5000, 'the group');
     await app.bus.dispatch('observed.event', 'a');
     await until(() => first.length === 1, 5000, 'the first event');
     subscription.unsubscribe();

@@ -1,7 +1,9 @@
 import type { ModuleMetadata } from '@nestjs/common';
 import Redis from 'ioredis';
 import type { EventBusModuleOptions, RedisDriverOptions, StreamsDriverOptions } from 'nestjs-event-bus';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { bootApp, type BootedApp } from './boot-app';
+import { RedisServer } from './redis-server';
 
 let prefixes = 0;
 
@@ -49,4 +51,42 @@ export async function until<T>(check: () => T | Promise<T>, timeoutMs = 10_000, 
 export async function pendingCount(redis: Redis, key: string, group: string): Promise<number> {
   const summary = (await redis.call('XPENDING', key, group)) as unknown[];
   return Number(summary[0]);
+}
+
+/** What `useStreamsServer()` gives a spec: its own redis-server, a raw client on it, and a `boot` whose apps close after each test. */
+export interface StreamsServerFixture {
+  readonly server: RedisServer;
+  readonly redis: Redis;
+  boot(...args: Parameters<typeof bootStreamsApp>): Promise<BootedApp>;
+}
+
+/** Starts a redis-server for the spec file (stopped by pid after it), and closes each test's apps after the test. */
+export function useStreamsServer(): StreamsServerFixture {
+  let server: RedisServer | undefined;
+  let redis: Redis | undefined;
+  const apps: BootedApp[] = [];
+  beforeAll(async () => {
+    server = await RedisServer.start();
+    redis = rawRedis(server.url);
+  });
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.destroy();
+  });
+  return {
+    get server() {
+      return server!;
+    },
+    get redis() {
+      return redis!;
+    },
+    boot: async (...args) => {
+      const app = await bootStreamsApp(...args);
+      apps.push(app);
+      return app;
+    },
+  };
 }

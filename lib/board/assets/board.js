@@ -18,6 +18,7 @@
     ['breakerOpens', 'Breaker opens'],
     ['filtered', 'Filtered'],
     ['abandonedOnClose', 'Abandoned on close'],
+    ['subscriberDisconnects', 'Subscriber disconnects'],
   ];
   var BAD = {
     listenerErrors: 1,
@@ -27,6 +28,7 @@
     queueOverflows: 1,
     breakerRejections: 1,
     abandonedOnClose: 1,
+    subscriberDisconnects: 1,
   };
   var readOnly = true;
   var stateTimer = 0;

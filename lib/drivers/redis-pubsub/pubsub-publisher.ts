@@ -1,12 +1,18 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import type { DriverContext, PublishTracker } from '../../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../../interfaces/event-envelope.interface';
-import { errorMessage, resetConnection } from '../redis/shared/redis-connection';
+import { errorMessage, isCluster, resetConnection } from '../redis/shared/redis-connection';
 import { PublishBatcher } from '../redis/shared/publish-batcher';
 
 /** ioredis's rejection for a command it did not write because the connection is down. */
 const NOT_WRITTEN = "Stream isn't writeable";
+
+/**
+ * What a caller must know about a publish that was written but never confirmed: Redis may have read it
+ * before the connection failed or stalled, so "failed" means "not confirmed", not "not delivered".
+ */
+export const UNCONFIRMED_NOTE = 'It is not resent; it may still have been delivered once (at-most-once).';
 
 /** A publish waiting for Redis: queued while the connection is down, then written, then confirmed. */
 interface PendingPublish {
@@ -22,20 +28,27 @@ interface PendingPublish {
  * The pub/sub driver's publishing connection. It has no ioredis offline queue and never resends
  * unanswered commands: while Redis is down it holds publishes itself, sends them when the
  * connection is back, and fails each one with `DriverUnavailableError` once `publishTimeoutMs` has
- * passed since it was dispatched — a failed publish is never sent.
+ * passed since it was dispatched — a failed publish is never sent later. One that was written but not
+ * confirmed may still have been delivered once: the server may have read it before it stalled or the
+ * connection dropped, and no client can take it back (at-most-once).
  */
 export class PubSubPublisher {
   /** Publishes not yet confirmed, in deadline order (every one has the same timeout). */
   private readonly pending = new Set<PendingPublish>();
   private readonly batcher: PublishBatcher<PendingPublish>;
   private deadlineTimer: NodeJS.Timeout | undefined;
+  private readonly perCommand: boolean;
 
   constructor(
-    readonly client: Redis,
+    readonly client: Redis | Cluster,
     private readonly prefix: string,
     private readonly publishTimeoutMs: number,
     private readonly log: DriverContext['log'],
+    /** SPUBLISH (sharded pub/sub) instead of PUBLISH. */
+    private readonly sharded = false,
   ) {
+    // On a cluster SPUBLISHes of different channels go to different masters: no shared pipeline.
+    this.perCommand = sharded && isCluster(client);
     this.batcher = new PublishBatcher(this.write, () => this.client.status === 'ready', false);
     client.on('ready', () => this.batcher.flush());
     client.on('close', () => this.failUnconfirmed());
@@ -58,9 +71,11 @@ export class PubSubPublisher {
   close(): void {
     this.disarmDeadline();
     for (const publish of this.pending) {
+      const outcome =
+        publish.state === 'sent' ? UNCONFIRMED_NOTE : 'It was not sent and will not be sent later; other processes do not get it.';
       this.settle(
         publish,
-        new DriverUnavailableError(`redis driver: closed before Redis confirmed the PUBLISH on '${publish.channel}'; not sent`),
+        new DriverUnavailableError(`redis driver: closed before Redis confirmed the PUBLISH on '${publish.channel}'. ${outcome}`),
       );
     }
     this.batcher.clear();
@@ -71,14 +86,15 @@ export class PubSubPublisher {
     const batch = queued.filter((p) => p.state === 'waiting');
     if (batch.length === 0) return;
     const publisher = this.client;
-    if (batch.length === 1) {
+    if (batch.length === 1 || this.perCommand) {
       // One event (one-at-a-time dispatch): a plain command; a pipeline of one costs ~10 µs more CPU.
-      const publish = batch[0];
-      publish.state = 'sent';
-      publisher.publish(publish.channel, publish.payload).then(
-        () => this.published(publish, undefined),
-        (err: unknown) => this.published(publish, err),
-      );
+      for (const publish of batch) {
+        publish.state = 'sent';
+        (this.sharded ? publisher.spublish(publish.channel, publish.payload) : publisher.publish(publish.channel, publish.payload)).then(
+          () => this.published(publish, undefined),
+          (err: unknown) => this.published(publish, err),
+        );
+      }
       return;
     }
     // A pipeline of our own rather than ioredis auto-pipelining: auto-pipelining waits for the previous
@@ -86,7 +102,8 @@ export class PubSubPublisher {
     const pipeline = publisher.pipeline();
     for (const publish of batch) {
       publish.state = 'sent';
-      pipeline.publish(publish.channel, publish.payload);
+      if (this.sharded) pipeline.spublish(publish.channel, publish.payload);
+      else pipeline.publish(publish.channel, publish.payload);
     }
     pipeline.exec().then(
       (results) => {
@@ -111,7 +128,16 @@ export class PubSubPublisher {
       this.batcher.add(publish);
       return;
     }
-    this.settle(publish, new DriverUnavailableError(`redis driver: PUBLISH to '${publish.channel}' failed: ${errorMessage(err)}`, err));
+    // Written, then failed without a reply from Redis (the connection dropped, a MaxRetriesPerRequest…): the
+    // server may have read it. A reply that is a Redis error (NOPERM, say) means it was refused, not delivered.
+    const refused = err instanceof Error && err.name === 'ReplyError';
+    this.settle(
+      publish,
+      new DriverUnavailableError(
+        `redis driver: PUBLISH to '${publish.channel}' failed: ${errorMessage(err)}${refused ? '' : `. ${UNCONFIRMED_NOTE}`}`,
+        err,
+      ),
+    );
   }
 
   private settle(publish: PendingPublish, error?: Error): void {
@@ -129,8 +155,8 @@ export class PubSubPublisher {
         this.settle(
           publish,
           new DriverUnavailableError(
-            `redis driver: the connection to Redis closed before it confirmed the PUBLISH on '${publish.channel}'; ` +
-              'the event will not be resent (at-most-once)',
+            `redis driver: the PUBLISH on '${publish.channel}' was not confirmed: the connection to Redis closed ` +
+              `before Redis answered (within publishTimeoutMs, ${this.publishTimeoutMs} ms). ${UNCONFIRMED_NOTE}`,
           ),
         );
       }
@@ -171,8 +197,7 @@ export class PubSubPublisher {
     const limit = `within publishTimeoutMs (${this.publishTimeoutMs} ms)`;
     if (publish.state === 'sent') {
       return new DriverUnavailableError(
-        `redis driver: Redis did not confirm the PUBLISH on '${publish.channel}' ${limit}; ` +
-          'it is not sent again (a stalled server that already read it may still deliver it, at most once)',
+        `redis driver: the PUBLISH on '${publish.channel}' was not confirmed ${limit}. ${UNCONFIRMED_NOTE}`,
       );
     }
     return new DriverUnavailableError(

@@ -3,6 +3,7 @@ import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import { EventBusClosedError } from '../../errors/event-bus-closed.error';
 import { EventError, SUBSCRIBER } from '../../errors/event.error';
 import { MessageRejectedError } from '../../errors/message-rejected.error';
+import { SubscriberDisconnectedError } from '../../errors/subscriber-disconnected.error';
 import type { DeliverFn, DriverContext, EventBusDriver, PublishTracker } from '../../interfaces/event-bus-driver.interface';
 import type { IncomingEvent, OutgoingEvent } from '../../interfaces/event-envelope.interface';
 import type { ResolvedEventBusOptions } from '../../options/resolved-options.interface';
@@ -10,7 +11,8 @@ import { connectionName, DEFAULT_CONNECT_TIMEOUT_MS } from '../redis/redis.defau
 import { ConnectionHealth } from '../redis/shared/connection-health';
 import { beforeDeadline, TIMED_OUT } from '../redis/shared/deadline';
 import { publishAsPromise } from '../redis/shared/publish-batcher';
-import { errorMessage, RedisConnectionFactory } from '../redis/shared/redis-connection';
+import { errorMessage, RedisConnectionFactory, type RedisNodeView } from '../redis/shared/redis-connection';
+import { InvalidOptionsError } from '../../errors/invalid-options.error';
 import { subscriptionTarget, type RedisSubscriptionTarget } from './channels';
 import { PubSubPublisher } from './pubsub-publisher';
 
@@ -49,6 +51,8 @@ export class RedisDriver implements EventBusDriver {
   private readonly connections: RedisConnectionFactory;
   private readonly prefix: string;
   private readonly publishTimeoutMs: number;
+  /** SPUBLISH/SSUBSCRIBE instead of PUBLISH/SUBSCRIBE (`redis.sharded`). */
+  private readonly sharded: boolean;
   private context: DriverContext | undefined;
   /** The publisher connection, with the publishes it holds, writes and times out. */
   private publishing: PubSubPublisher | undefined;
@@ -67,6 +71,12 @@ export class RedisDriver implements EventBusDriver {
     this.prefix = options.channelPrefix;
     this.maxEventSize = options.maxEventSize;
     this.publishTimeoutMs = options.publishTimeoutMs;
+    this.sharded = options.sharded === true;
+  }
+
+  /** The nodes the driver's connections see (health and the event board). */
+  nodes(): RedisNodeView[] {
+    return this.connections.nodes();
   }
 
   async init(context: DriverContext): Promise<void> {
@@ -75,13 +85,18 @@ export class RedisDriver implements EventBusDriver {
     const target = this.connections.describeTarget();
     const closing = (): boolean => this.closed;
     const log: DriverContext['log'] = (level, message) => context.log(level, message);
+    log('log', `redis driver: connecting to ${target}`);
     try {
       const publisher = (await this.connections.create(connectionName('publisher'), PUBLISHER_OPTIONS)) as Redis;
-      const subscriber = (await this.connections.create(connectionName('subscriber'), SUBSCRIBER_OPTIONS)) as Redis;
+      // A sharded subscriber on a Cluster keeps one connection per master that owns a subscribed channel.
+      const subscriber = (await this.connections.create(connectionName('subscriber'), SUBSCRIBER_OPTIONS, {
+        shardedSubscribers: this.sharded,
+      })) as Redis;
       const publisherHealth = new ConnectionHealth(publisher, log, { driver: 'redis driver', role: 'publisher', target, closing });
-      this.publishing = new PubSubPublisher(publisher, this.prefix, this.publishTimeoutMs, log);
+      this.publishing = new PubSubPublisher(publisher, this.prefix, this.publishTimeoutMs, log, this.sharded);
       this.subscriber = subscriber;
       this.watchSubscriber(subscriber);
+      this.watchDisconnects(subscriber, target);
       const subscriberHealth = new ConnectionHealth(subscriber, log, {
         driver: 'redis driver',
         role: 'subscriber',
@@ -94,6 +109,10 @@ export class RedisDriver implements EventBusDriver {
       const timeoutMs = this.options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
       await Promise.all([publisherHealth.connect(timeoutMs), subscriberHealth.connect(timeoutMs)]);
     } catch (err) {
+      // A failed start releases everything now (Nest runs no shutdown hook after a failed init): no
+      // reconnect timer, no "lost its connection" line, nothing that keeps the process alive.
+      this.closed = true;
+      this.publishing?.close();
       await this.connections.closeAll();
       throw new DriverUnavailableError(
         `redis driver: cannot connect to Redis at ${target}: ${errorMessage(err)} ` +
@@ -123,10 +142,20 @@ export class RedisDriver implements EventBusDriver {
   async subscribe(key: string, deliver: DeliverFn): Promise<void> {
     if (this.closed) throw new EventBusClosedError('the redis driver is closed: cannot subscribe');
     const target = subscriptionTarget(this.prefix, key);
+    if (this.sharded && target.kind === 'pattern') {
+      throw new InvalidOptionsError(
+        'redis.sharded',
+        `cannot serve the wildcard listener on '${key}': sharded pub/sub has no pattern subscriptions (a pattern spans every shard). ` +
+          `List the event names (@OnEvent(['user.created', 'user.deleted'])) or set redis.sharded: false`,
+      );
+    }
     const table = target.kind === 'channel' ? this.channels : this.patterns;
     let subscription = table.get(target.name);
     if (subscription === undefined) {
-      const request = target.kind === 'channel' ? this.subscriber!.subscribe(target.name) : this.subscriber!.psubscribe(target.name);
+      const sub = this.subscriber!;
+      // One SSUBSCRIBE per channel: on a cluster the channels of one call must share a slot.
+      const request =
+        target.kind === 'pattern' ? sub.psubscribe(target.name) : this.sharded ? sub.ssubscribe(target.name) : sub.subscribe(target.name);
       subscription = { target, delivers: new Map(), confirmed: this.confirmed(request, `subscribing to '${target.name}'`) };
       table.set(target.name, subscription);
     }
@@ -176,7 +205,8 @@ export class RedisDriver implements EventBusDriver {
 
   private redisUnsubscribe(target: RedisSubscriptionTarget): Promise<unknown> {
     const sub = this.subscriber!;
-    return target.kind === 'channel' ? sub.unsubscribe(target.name) : sub.punsubscribe(target.name);
+    if (target.kind === 'pattern') return sub.punsubscribe(target.name);
+    return this.sharded ? sub.sunsubscribe(target.name) : sub.unsubscribe(target.name);
   }
 
   private watchSubscriber(client: Redis): void {
@@ -185,9 +215,54 @@ export class RedisDriver implements EventBusDriver {
       const subscription = this.channels.get(name);
       if (subscription !== undefined) this.receive(subscription, name, message);
     });
+    client.on('smessageBuffer', (channel: Buffer, message: Buffer) => {
+      const name = channel.toString();
+      const subscription = this.channels.get(name);
+      if (subscription !== undefined) this.receive(subscription, name, message);
+    });
     client.on('pmessageBuffer', (pattern: string | Buffer, channel: Buffer, message: Buffer) => {
       const subscription = this.patterns.get(pattern.toString());
       if (subscription !== undefined) this.receive(subscription, channel.toString(), message);
+    });
+  }
+
+  /**
+   * Every time Redis (or the network) closes a subscriber connection that was ready, events are
+   * missed until it has resubscribed: that is reported on `errors$` and counted, never only logged.
+   * Redis sends no reason when it drops a client, so the first reconnect attempt tells the cases
+   * apart: refused means Redis went away (a restart, an outage); accepted means Redis dropped this
+   * client while it kept running (client-output-buffer-limit pubsub, CLIENT KILL). A socket error is
+   * the reason when there is one.
+   */
+  private watchDisconnects(client: Redis, target: string): void {
+    let state: 'connecting' | 'up' | 'lost' | 'reported' = 'connecting';
+    let lastError: Error | undefined;
+    const report = (reason: string): void => {
+      state = 'reported';
+      if (this.closed) return;
+      this.context?.reportError(new EventError('*', SUBSCRIBER, '', new SubscriberDisconnectedError(target, reason)));
+    };
+    client.on('ready', () => {
+      if (state === 'lost') {
+        report(
+          'the connection was closed by Redis while Redis kept running (likely client-output-buffer-limit pubsub: the ' +
+            'subscriber fell behind; CLIENT KILL looks the same)',
+        );
+      }
+      state = 'up';
+      lastError = undefined;
+    });
+    client.on('error', (err: Error) => {
+      lastError = err;
+    });
+    client.on('close', () => {
+      if (state === 'up') {
+        if (lastError !== undefined) report(`the connection failed (${lastError.message})`);
+        else state = 'lost';
+      } else if (state === 'lost') {
+        report(`Redis went away (reconnecting failed: ${lastError?.message ?? 'connection closed'}): restarted, stopped or unreachable`);
+      }
+      lastError = undefined;
     });
   }
 
@@ -239,7 +314,8 @@ export class RedisDriver implements EventBusDriver {
     this.patterns.clear();
     if (sub !== undefined && sub.status === 'ready') {
       const released: Array<Promise<unknown>> = [];
-      if (channels.length > 0) released.push(sub.unsubscribe(...channels));
+      if (this.sharded) released.push(...channels.map((channel) => sub.sunsubscribe(channel)));
+      else if (channels.length > 0) released.push(sub.unsubscribe(...channels));
       if (patterns.length > 0) released.push(sub.punsubscribe(...patterns));
       await this.confirmed(Promise.all(released), 'unsubscribing on close').catch(() => undefined);
     }

@@ -1,4 +1,5 @@
 import type { ConsumerGroupInfo, ConsumerGroupInspector } from '../../interfaces/event-bus-driver.interface';
+import { isCluster } from '../redis/shared/redis-connection';
 import { deadLetterKey } from './dead-letter-stream';
 import type { StreamCommands } from './stream-commands';
 
@@ -21,13 +22,8 @@ export class StreamGroupInspector implements ConsumerGroupInspector {
   async groups(eventNames: readonly string[]): Promise<ConsumerGroupInfo[]> {
     if (eventNames.length === 0) return [];
     const commands = await this.host.commands();
-    const pipeline = commands.client.pipeline();
     const keys = eventNames.map((name) => this.host.streamKey(name));
-    for (const key of keys) {
-      pipeline.call('XINFO', 'GROUPS', key);
-      pipeline.call('XLEN', deadLetterKey(key));
-    }
-    const replies = (await commands.guard(pipeline.exec(), 'XINFO GROUPS')) ?? [];
+    const replies = await commands.guard(this.query(commands, keys), 'XINFO GROUPS');
     const out: ConsumerGroupInfo[] = [];
     keys.forEach((stream, i) => {
       const [infoError, info] = replies[2 * i] ?? [null, []];
@@ -48,6 +44,24 @@ export class StreamGroupInspector implements ConsumerGroupInspector {
       }
     });
     return out;
+  }
+
+  /**
+   * `XINFO GROUPS` and `XLEN` of each stream's dead letters, replies in that order. On a cluster
+   * the streams live on different masters and a pipeline may not cross them: one per stream (its
+   * two keys share a slot), sent together.
+   */
+  private async query(commands: StreamCommands, keys: readonly string[]): Promise<Array<[Error | null, unknown]>> {
+    const client = commands.client;
+    if (!isCluster(client)) {
+      const pipeline = client.pipeline();
+      for (const key of keys) pipeline.call('XINFO', 'GROUPS', key).call('XLEN', deadLetterKey(key));
+      return (await pipeline.exec()) ?? [];
+    }
+    const perStream = await Promise.all(
+      keys.map(async (key) => (await client.pipeline().call('XINFO', 'GROUPS', key).call('XLEN', deadLetterKey(key)).exec()) ?? []),
+    );
+    return perStream.flat();
   }
 }
 

@@ -2,7 +2,6 @@ import type { Redis } from 'ioredis';
 import type { DeadLetter, ListDeadLettersOptions } from '../../dead-letters/dead-letter.interface';
 import type { DeadLetterStore } from '../../dead-letters/dead-letter-store.interface';
 import { DEFAULT_DEAD_LETTER_PAGE } from '../redis/redis.defaults';
-import { isCluster } from '../redis/shared/redis-connection';
 import type { StreamCommands } from './stream-commands';
 import { toEntries } from './stream-replies';
 
@@ -112,18 +111,13 @@ function fromFields(id: string, f: Readonly<Record<string, string>>): DeadLetter
 }
 
 /**
- * Appends the dead letter and acknowledges the source entry, atomically where Redis allows it.
+ * Appends the dead letter and acknowledges the source entry in one transaction (on a cluster too:
+ * the two keys share a hash slot).
  * Rejects when either failed (the source entry then stays pending, to be dead-lettered again).
  */
 export async function writeDeadLetter(commands: StreamCommands, record: DeadLetterRecord, maxLen: number): Promise<void> {
   const key = deadLetterKey(record.streamKey);
   const fields = toFields(record);
-  if (isCluster(commands.client)) {
-    // Different slots: two commands. A crash between them repeats the dead letter, never loses it.
-    await commands.call('XADD', key, 'MAXLEN', '~', maxLen, '*', ...fields);
-    await commands.call('XACK', record.streamKey, record.group, record.eventId);
-    return;
-  }
   const client = commands.client as Redis;
   const results = await commands.guard(
     client

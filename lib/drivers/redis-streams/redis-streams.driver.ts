@@ -7,16 +7,17 @@ import type { DeliverFn, DriverContext, DriverListener, EventBusDriver, PublishT
 import type { OutgoingEvent } from '../../interfaces/event-envelope.interface';
 import type { ResolvedEventBusOptions } from '../../options/resolved-options.interface';
 import { isPattern } from '../../routing/event-pattern';
-import { connectionName, STREAMS_DEFAULTS } from '../redis/redis.defaults';
+import { connectionName, DEFAULT_CONNECT_TIMEOUT_MS, STREAMS_DEFAULTS } from '../redis/redis.defaults';
 import { ConnectionHealth } from '../redis/shared/connection-health';
 import { beforeDeadline, TIMED_OUT } from '../redis/shared/deadline';
 import { publishAsPromise } from '../redis/shared/publish-batcher';
-import { RedisConnectionFactory, type RedisClient } from '../redis/shared/redis-connection';
+import { errorMessage, RedisConnectionFactory, type RedisClient, type RedisNodeView } from '../redis/shared/redis-connection';
 import { StreamConsumer, type StreamConsumerSettings } from './consumer/stream-consumer';
 import { ensureGroup, groupOf } from './consumer-group';
 import { StreamGroupInspector } from './consumer-group-inspector';
 import { deadLetterKey, DeadLetterStream } from './dead-letter-stream';
 import { StreamCommands } from './stream-commands';
+import { ReplicatedAppender } from './replicated-appender';
 import { StreamPublisher } from './stream-publisher';
 
 /**
@@ -38,6 +39,9 @@ export class RedisStreamsDriver implements EventBusDriver {
 
   private readonly connections: RedisConnectionFactory;
   private readonly publisher: StreamPublisher;
+  /** Appends confirmed by replicas (`streams.waitReplicas` > 0), on a connection of their own. */
+  private readonly replicated: ReplicatedAppender | undefined;
+  private replicatedConnection: Promise<RedisClient> | undefined;
   private context: DriverContext | undefined;
   /** The command connection being opened, or open (see `openCommands()`). */
   private commandsOpening: Promise<StreamCommands> | undefined;
@@ -58,10 +62,21 @@ export class RedisStreamsDriver implements EventBusDriver {
     this.publisher = new StreamPublisher({
       commands: () => this.openCommands(),
       openCommands: () => this.commands,
-      prefix: options.redis.channelPrefix,
+      streamKey: (eventName) => this.streamKey(eventName),
       maxLen: options.streams.maxLen ?? STREAMS_DEFAULTS.maxLen,
       publishTimeoutMs: options.redis.publishTimeoutMs,
     });
+    const waitReplicas = options.streams.waitReplicas ?? 0;
+    this.replicated =
+      waitReplicas > 0
+        ? new ReplicatedAppender({
+            connection: () => this.openReplicatedConnection(),
+            streamKey: (eventName) => this.streamKey(eventName),
+            maxLen: options.streams.maxLen ?? STREAMS_DEFAULTS.maxLen,
+            publishTimeoutMs: options.redis.publishTimeoutMs,
+            waitReplicas,
+          })
+        : undefined;
     this.consumerGroups = new StreamGroupInspector(
       { commands: () => this.openCommands(), streamKey: (eventName) => this.streamKey(eventName) },
       options.streams.group,
@@ -77,14 +92,52 @@ export class RedisStreamsDriver implements EventBusDriver {
 
   async init(context: DriverContext): Promise<void> {
     this.context = context;
-    // Connect now, so the first dispatches find the connection ready and are written as they come.
-    // Start-up waits for the first attempt only: with Redis down the app still starts (appends fail
-    // by publishTimeoutMs; listeners fail start-up when their groups cannot be created). A client of
-    // the user's made with lazyConnect is left to connect on first use.
-    const commands = await this.openCommands().catch(() => undefined);
-    if (commands !== undefined && commands.client.status !== 'wait') {
-      await commands.health.connect(this.options.redis.publishTimeoutMs).catch(() => undefined);
+    const target = this.connections.describeTarget();
+    context.log('log', `redis-streams driver: connecting to ${target}`);
+    // Connect now, so the first dispatches find the connection ready and are written as they come, and
+    // an unreachable Redis fails start-up within connectTimeout with its cause (as on the pub/sub
+    // driver), not 20 s later as a consumer group that could not be created. A client of the user's
+    // made with lazyConnect is left to connect on first use.
+    const timeoutMs = this.options.redis.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    try {
+      const commands = await this.openCommands();
+      if (commands.client.status !== 'wait') await commands.health.connect(timeoutMs);
+    } catch (err) {
+      // Nest runs no shutdown hook after a failed init: release everything now.
+      this.released = true;
+      await this.connections.closeAll();
+      throw new DriverUnavailableError(
+        `redis-streams driver: cannot connect to Redis at ${target}: ${errorMessage(err)} ` +
+          '(check redis.url / host / port, credentials and TLS settings)',
+        err,
+      );
     }
+  }
+
+  /**
+   * The waited appends' connection, opened on first use: fail-fast (no offline queue, nothing resent,
+   * no failover retries), since a WAIT blocks its connection and an append must never go out late.
+   */
+  private openReplicatedConnection(): Promise<RedisClient> {
+    if (this.context === undefined || this.released)
+      return Promise.reject(new EventBusClosedError('the redis-streams driver is not running'));
+    const context = this.context;
+    return (this.replicatedConnection ??= this.connections
+      .create(connectionName('streams-replicated'), {
+        enableOfflineQueue: false,
+        autoResendUnfulfilledCommands: false,
+        maxRetriesPerRequest: 0,
+      })
+      .then(async (client) => {
+        const health = new ConnectionHealth(client, (level, message) => context.log(level, message), {
+          driver: 'redis-streams driver',
+          role: 'replicated-append connection',
+          target: this.connections.describeTarget(),
+          closing: () => this.closing !== undefined,
+        });
+        await health.connect(this.options.redis.publishTimeoutMs).catch(() => undefined);
+        return client;
+      }));
   }
 
   /** The command connection, opened on first use (an app that fails start-up early opens none). */
@@ -95,10 +148,18 @@ export class RedisStreamsDriver implements EventBusDriver {
     const context = this.context;
     // Our own connection never resends an append that was in flight when it dropped: a dispatch
     // reported as failed is then not appended later. A client you pass in keeps its settings.
-    const owned = this.options.redis.client === undefined;
+    // On a Cluster the driver always uses a connection of its own (a duplicate of yours), made to fail
+    // fast during a failover: ioredis's defaults would retry an unanswered append on the new master.
+    const cluster = this.connections.cluster;
+    const owned = this.options.redis.client === undefined || cluster;
     const name = connectionName('streams');
     const open = (): Promise<RedisClient> =>
-      owned ? this.connections.create(name, { autoResendUnfulfilledCommands: false }) : this.connections.commandClient(name);
+      owned
+        ? this.connections.create(
+            name,
+            cluster ? { autoResendUnfulfilledCommands: false, enableOfflineQueue: false } : { autoResendUnfulfilledCommands: false },
+          )
+        : this.connections.commandClient(name);
     return (this.commandsOpening ??= open().then((client) => {
       if (this.released) {
         // close() ran while this connection was being made: it must not keep the process alive.
@@ -118,9 +179,18 @@ export class RedisStreamsDriver implements EventBusDriver {
     }));
   }
 
-  /** The stream key of an event (`channelPrefix + name`). */
+  /**
+   * The stream key of an event: `channelPrefix + name`, and on a cluster `channelPrefix + '{' + name + '}'`,
+   * so the stream and its dead-letter stream (`key + ':dlq'`) share a hash slot (one transaction
+   * dead-letters an entry) while the streams of different events spread over the shards.
+   */
   streamKey(eventName: string): string {
-    return this.options.redis.channelPrefix + eventName;
+    return this.connections.cluster ? `${this.options.redis.channelPrefix}{${eventName}}` : this.options.redis.channelPrefix + eventName;
+  }
+
+  /** The nodes the driver's connections see (health and the event board). */
+  nodes(): RedisNodeView[] {
+    return this.connections.nodes();
   }
 
   // ---------------------------------------------------------------- publishing
@@ -136,7 +206,8 @@ export class RedisStreamsDriver implements EventBusDriver {
       tracker.published(new EventBusClosedError());
       return;
     }
-    this.publisher.append(event, tracker);
+    if (this.replicated !== undefined) this.replicated.append(event, tracker);
+    else this.publisher.append(event, tracker);
   }
 
   // ---------------------------------------------------------------- consuming
@@ -199,7 +270,11 @@ export class RedisStreamsDriver implements EventBusDriver {
         throw err instanceof DriverUnavailableError ? unreachable(err) : err;
       }
       if (created === TIMED_OUT) throw unreachable();
-      // Blocking reads need a connection of their own (a read holds it for up to blockMs).
+      // Blocking reads need a connection of their own (a read holds it for up to blockMs). On a cluster
+      // this is a Cluster duplicate, which follows the stream's slot to its master through failovers
+      // and slot moves. A reader shared by many groups must be one per master there: one XREADGROUP
+      // may only name streams of one slot, and the streams of different events live on different masters.
+      // Seam for that: `this.connections.cluster` and `keySlot()` + `client.slots` give a key's master.
       const reader = await this.connections.create(connectionName(`streams-reader:${group}`), {
         maxRetriesPerRequest: null,
         autoResendUnfulfilledCommands: false,
@@ -254,7 +329,7 @@ export class RedisStreamsDriver implements EventBusDriver {
   private async doClose(): Promise<void> {
     const deadline = Date.now() + this.options.shutdownTimeoutMs;
     await Promise.all([...this.consumers].map(([id, consumer]) => this.stopConsumer(id, consumer, deadline)));
-    await this.publisher.drain(deadline);
+    await Promise.all([this.publisher.drain(deadline), this.replicated?.drain(deadline)]);
     this.released = true;
     await this.connections.closeAll();
   }

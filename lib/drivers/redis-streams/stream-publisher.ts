@@ -1,9 +1,10 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import type { PublishTracker } from '../../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../../interfaces/event-envelope.interface';
 import { MAX_PUBLISH_BATCH } from '../redis/redis.defaults';
 import { beforeDeadline, settlesBy, TIMED_OUT } from '../redis/shared/deadline';
+import { keySlot } from '../redis/shared/key-slot';
 import { PublishBatcher } from '../redis/shared/publish-batcher';
 import { errorMessage, isCluster } from '../redis/shared/redis-connection';
 import { ConnectionLostError, type StreamCommands } from './stream-commands';
@@ -15,7 +16,8 @@ export interface StreamPublisherHost {
   commands(): Promise<StreamCommands>;
   /** The command connection if open (appends are written at once when it is ready). */
   openCommands(): StreamCommands | undefined;
-  readonly prefix: string;
+  /** The stream of an event (hash-tagged on a cluster). */
+  streamKey(eventName: string): string;
   readonly maxLen: number;
   readonly publishTimeoutMs: number;
 }
@@ -86,7 +88,6 @@ export class StreamPublisher {
   private write(commands: StreamCommands, batch: Appends, deadline: number): Promise<void> {
     const client = commands.client;
     const maxLen = String(this.host.maxLen);
-    const prefix = this.host.prefix;
     const cluster = isCluster(client);
     const chunks: Array<Promise<void>> = [];
     for (let from = 0; from < batch.events.length; from += MAX_PUBLISH_BATCH) {
@@ -98,28 +99,16 @@ export class StreamPublisher {
       for (let i = from; i < to; i++) {
         const name = batch.events[i].name;
         const stream = streams.get(name);
-        if (stream === undefined) streams.set(name, { key: prefix + name, last: i });
+        if (stream === undefined) streams.set(name, { key: this.host.streamKey(name), last: i });
         else stream.last = i;
       }
       let exec: Promise<Array<[Error | null, unknown]> | null>;
       if (cluster) {
-        // Keys of different slots: one command each.
-        const replies: Array<Promise<[Error | null, unknown]>> = [];
-        for (let i = from; i < to; i++) {
+        exec = appendOnCluster(client as Cluster, batch, from, to, (i) => {
           const e = batch.events[i];
           const { key, last } = streams.get(e.name)!;
-          const reply =
-            last === i
-              ? client.call('XADD', key, 'MAXLEN', '~', maxLen, '*', FIELD_ENVELOPE, e.payload)
-              : client.call('XADD', key, '*', FIELD_ENVELOPE, e.payload);
-          replies.push(
-            reply.then(
-              (id): [null, unknown] => [null, id],
-              (err: Error): [Error, unknown] => [err, null],
-            ),
-          );
-        }
-        exec = Promise.all(replies);
+          return last === i ? [key, 'MAXLEN', '~', maxLen, '*', FIELD_ENVELOPE, e.payload] : [key, '*', FIELD_ENVELOPE, e.payload];
+        });
       } else {
         const pipeline = (client as Redis).pipeline();
         for (let i = from; i < to; i++) {
@@ -154,6 +143,60 @@ export class StreamPublisher {
   }
 }
 
+/**
+ * The appends `from`..`to` on a cluster: one pipeline per master (by the client's slot map), sent
+ * together. A pipeline ioredis refuses because its map now puts the keys on several masters was
+ * not sent: those appends go one command each. An append answered MOVED or ASK (a slot moved; not
+ * executed) goes again as a single command, which follows the redirection, and the client refreshes
+ * its map: ioredis does neither for a pipeline in which only some commands failed.
+ */
+function appendOnCluster(
+  client: Cluster,
+  batch: Appends,
+  from: number,
+  to: number,
+  argsOf: (i: number) => Array<string | number>,
+): Promise<Array<[Error | null, unknown]>> {
+  const byMaster = new Map<string, number[]>();
+  for (let i = from; i < to; i++) {
+    const master = client.slots[keySlot(String(argsOf(i)[0]))]?.[0] ?? '';
+    let indexes = byMaster.get(master);
+    if (indexes === undefined) byMaster.set(master, (indexes = []));
+    indexes.push(i);
+  }
+  const replies: Array<[Error | null, unknown]> = new Array(to - from);
+  const one = (i: number): Promise<void> =>
+    client.call('XADD', ...argsOf(i)).then(
+      (id) => void (replies[i - from] = [null, id]),
+      (err: Error) => void (replies[i - from] = [err, null]),
+    );
+  const sent = [...byMaster.values()].map(async (indexes) => {
+    const pipeline = client.pipeline();
+    for (const i of indexes) pipeline.call('XADD', ...argsOf(i));
+    let results: Array<[Error | null, unknown]> | null;
+    try {
+      results = await pipeline.exec();
+    } catch (err) {
+      if (!errorMessage(err).includes('slots allocation group')) throw err;
+      await Promise.all(indexes.map(one));
+      return;
+    }
+    indexes.forEach((i, k) => (replies[i - from] = results?.[k] ?? [new Error('no reply'), null]));
+  });
+  return Promise.all(sent).then(async () => {
+    const redirected: number[] = [];
+    for (let i = from; i < to; i++) {
+      const error = replies[i - from]?.[0];
+      if (error != null && /^(MOVED|ASK) /.test(error.message)) redirected.push(i);
+    }
+    if (redirected.length === 0) return replies;
+    // Not executed: a single command follows the redirection itself.
+    client.refreshSlotsCache(() => undefined);
+    await Promise.all(redirected.map(one));
+    return replies;
+  });
+}
+
 /** Appends as two parallel arrays. */
 interface Appends {
   readonly events: OutgoingEvent[];
@@ -171,7 +214,7 @@ function replyError(reply: [Error | null, unknown] | undefined): unknown {
   if (error === null) return undefined;
   // ioredis aborts the rest of a pipeline whose connection closed after a partial reply.
   if (error.name === 'AbortError') return connectionLost(error);
-  return error;
+  return isUnavailable(error) ? appendFailed(error) : error;
 }
 
 /** Never written: the connection was not ready by the deadline. */
@@ -194,6 +237,17 @@ function connectionLost(cause: unknown): DriverUnavailableError {
     'the connection to Redis closed before Redis confirmed the append; it was not retried and may still have been appended (at-least-once delivery may then deliver it)',
     cause,
   );
+}
+
+/**
+ * A per-command error that means "Redis could not take it now" (a connection lost in a failover, a
+ * cluster without a master for the slot, a slot in motion), as opposed to a refusal of the command.
+ */
+const UNAVAILABLE =
+  /^(Connection is closed|CLUSTERDOWN|TRYAGAIN|MOVED|ASK|Cluster isn't ready|Too many Cluster redirections|Stream isn't writeable|LOADING|READONLY|MASTERDOWN)/;
+
+function isUnavailable(error: unknown): boolean {
+  return error instanceof Error && UNAVAILABLE.test(error.message);
 }
 
 function appendFailed(err: unknown): DriverUnavailableError {

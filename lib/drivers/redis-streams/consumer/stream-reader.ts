@@ -1,6 +1,6 @@
 import type { DriverContext } from '../../../interfaces/event-bus-driver.interface';
 import { beforeDeadline, settlesBy, TIMED_OUT } from '../../redis/shared/deadline';
-import type { RedisClient } from '../../redis/shared/redis-connection';
+import { isCluster, type RedisClient } from '../../redis/shared/redis-connection';
 import type { StreamCommands } from '../stream-commands';
 import { entriesOfReadReply, type StreamEntry } from '../stream-replies';
 import { BATCH, type StreamConsumerSettings } from './consumer-settings';
@@ -53,6 +53,11 @@ export class StreamReader {
 
   /** New entries (`>`), at most `count`, waiting up to `blockMs` for some. */
   async readNew(count: number): Promise<StreamEntry[]> {
+    if (this.readerId === undefined && isCluster(this.client)) {
+      // A Cluster's CLIENT ID goes to a random node, not the stream's master: shutdown drops the connection instead.
+      // Seam for per-master readers: a reader that owns one master's connection can keep CLIENT UNBLOCK.
+      this.readerId = -1;
+    }
     if (this.readerId === undefined) {
       // An ACL that forbids CLIENT ID only makes shutdown drop the connection instead.
       this.readerId = Number(await this.client.call('CLIENT', 'ID').catch(() => -1));

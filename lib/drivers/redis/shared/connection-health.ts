@@ -1,5 +1,5 @@
 import type { DriverContext } from '../../../interfaces/event-bus-driver.interface';
-import type { RedisClient } from './redis-connection';
+import { connectClusterNodes, isCluster, type RedisClient } from './redis-connection';
 import { beforeDeadline, TIMED_OUT } from './deadline';
 
 /** How a driver describes one of its connections in its logs. */
@@ -28,6 +28,8 @@ export interface ConnectionHealthOptions {
  */
 export class ConnectionHealth {
   private down = false;
+  /** Ready at least once: before that, a failure is the start-up's error to report, not a lost connection. */
+  private wasReady = false;
   /** One 'ready' listener however many callers wait (no listener pile-up during an outage). */
   private readyWaiter: Promise<void> | undefined;
 
@@ -53,11 +55,26 @@ export class ConnectionHealth {
    */
   async connect(timeoutMs: number): Promise<void> {
     const client = this.client;
-    if (client.status === 'ready') return;
+    if (client.status === 'ready') {
+      if (isCluster(client)) await connectClusterNodes(client);
+      return;
+    }
     if (client.status === 'end') throw new Error('connection closed');
+    // ioredis rejects a failed connect() with "Connection is closed."; the 'error' event before it has
+    // the cause (`connect ECONNREFUSED 127.0.0.1:6390`, an auth failure…), which is what the user needs.
+    let cause: Error | undefined;
+    const onFailure = (err: Error): void => {
+      cause ??= err;
+    };
+    client.on('error', onFailure);
     const attempt =
       client.status === 'wait'
-        ? client.connect().then(() => undefined)
+        ? client.connect().then(
+            () => undefined,
+            (err: unknown) => {
+              throw cause ?? err;
+            },
+          )
         : // Already connecting (a duplicate of a user's client, or a connection opened without lazyConnect).
           new Promise<void>((resolve, reject) => {
             const done = (err?: Error): void => {
@@ -68,14 +85,19 @@ export class ConnectionHealth {
               else reject(err);
             };
             const onReady = (): void => done();
-            const onClose = (): void => done(new Error('connection closed before it was ready'));
+            const onClose = (): void => done(cause ?? new Error('connection closed before it was ready'));
             const onError = (err: Error): void => done(err);
             client.once('ready', onReady);
             client.once('close', onClose);
             client.once('error', onError);
           });
-    if ((await beforeDeadline(attempt, Date.now() + timeoutMs)) === TIMED_OUT) {
-      throw new Error(`not ready within connectTimeout (${timeoutMs} ms)`);
+    const connected = isCluster(client) ? attempt.then(() => connectClusterNodes(client)) : attempt;
+    try {
+      if ((await beforeDeadline(connected, Date.now() + timeoutMs)) === TIMED_OUT) {
+        throw new Error(`not ready within connectTimeout (${timeoutMs} ms)${cause ? `: ${cause.message}` : ''}`);
+      }
+    } finally {
+      client.off('error', onFailure);
     }
   }
 
@@ -98,10 +120,11 @@ export class ConnectionHealth {
       this.log('log', `${this.options.driver}: ${this.options.role} reconnected to ${this.options.target}${note ? `; ${note}` : ''}`);
     }
     this.down = false;
+    this.wasReady = true;
   };
 
   private readonly onClose = (): void => {
-    if (!this.down && !this.options.closing()) {
+    if (!this.down && this.wasReady && !this.options.closing()) {
       const note = this.options.lostNote ?? 'reconnecting';
       this.log('warn', `${this.options.driver}: ${this.options.role} lost its connection to ${this.options.target}; ${note}`);
     }

@@ -1,0 +1,437 @@
+import { Injectable } from '@nestjs/common';
+import { Cluster } from 'ioredis';
+import {
+  DeadLetterService,
+  DriverUnavailableError,
+  InvalidOptionsError,
+  OnEvent,
+  type DispatchHandle,
+  type EventBus,
+} from 'nestjs-event-bus';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootApp, sleep, type BootedApp } from '../support/boot-app';
+import { RedisCluster } from '../support/redis-cluster';
+import { until } from '../support/streams-test-app';
+
+/**
+ * Both redis drivers on a real Redis Cluster (3 masters, 3 replicas, started once for this file):
+ * through `redis.cluster` and through a Cluster client of the user's; classic and sharded pub/sub;
+ * hash-tagged streams spread over the masters; dead letters on a cluster; a master killed while
+ * dispatching.
+ */
+describe('redis drivers on a Redis Cluster', () => {
+  let cluster: RedisCluster;
+  const apps: BootedApp[] = [];
+  const clients: Cluster[] = [];
+
+  beforeAll(async () => {
+    cluster = await RedisCluster.start();
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(apps.map((app) => app.close().catch(() => undefined)));
+    for (const client of clients) client.disconnect();
+    await cluster?.destroy();
+  });
+
+  const userCluster = async (options: ConstructorParameters<typeof Cluster>[1] = {}): Promise<Cluster> => {
+    const client = new Cluster(cluster.startupNodes, options);
+    client.on('error', () => undefined); // nodes are killed in this file
+    clients.push(client);
+    await new Promise<void>((resolve) => client.once('ready', () => resolve()));
+    return client;
+  };
+  const boot = async (...args: Parameters<typeof bootApp>): Promise<BootedApp> => {
+    const app = await bootApp(...args);
+    apps.push(app);
+    return app;
+  };
+  const names = (label: string, count: number): string[] => Array.from({ length: count }, (_, i) => `${label}.${i}`);
+  /** Masters that own at least one of `keys`. */
+  const mastersOf = async (keys: string[]): Promise<Set<number>> =>
+    new Set(await Promise.all(keys.map(async (key) => (await cluster.masterOfKey(key)).port)));
+
+  describe('driver redis', () => {
+    it('classic pub/sub through redis.cluster: another app and a raw SUBSCRIBE both get the event', async () => {
+      const got: unknown[] = [];
+      @Injectable()
+      class Listener {
+        @OnEvent('cluster.classic')
+        on(event: unknown): void {
+          got.push(event);
+        }
+      }
+      const redis = { cluster: { nodes: cluster.startupNodes }, channelPrefix: 'cc:' };
+      await boot({ providers: [Listener] }, { driver: 'redis', redis });
+      const sender = await boot({}, { driver: 'redis', redis });
+      const raw = await userCluster();
+      const rawGot: string[] = [];
+      raw.on('message', (channel: string, message: string) => rawGot.push(`${channel} ${message}`));
+      await raw.subscribe('cc:cluster.classic');
+      const result = await sender.bus.dispatch('cluster.classic', { n: 1 });
+      expect(result.errors).toEqual([]);
+      await until(() => got.length === 1 && rawGot.length === 1, 5000, 'the event on both subscribers');
+      expect(got).toEqual([{ n: 1 }]);
+      expect(rawGot[0]).toMatch(/^cc:cluster\.classic \{/);
+    });
+
+    it('sharded pub/sub through a user Cluster client: SSUBSCRIBE sees it, events of many names reach the listener, the client survives app.close()', async () => {
+      const eventNames = names('sharded', 12);
+      const got = new Map<string, number>();
+      @Injectable()
+      class Listener {
+        @OnEvent(eventNames)
+        on(event: { name: string }): void {
+          got.set(event.name, (got.get(event.name) ?? 0) + 1);
+        }
+      }
+      const client = await userCluster();
+      const redis = { client, channelPrefix: 'sh:', sharded: true };
+      const receiver = await bootApp({ providers: [Listener] }, { driver: 'redis', redis });
+      const sender = await bootApp({}, { driver: 'redis', redis });
+      const raw = await userCluster({ shardedSubscribers: true });
+      const rawGot: string[] = [];
+      raw.on('smessage', (channel: string) => rawGot.push(channel));
+      await raw.ssubscribe('sh:sharded.0');
+      // A classic subscriber does not hear sharded pub/sub (two separate spaces).
+      const classic = await userCluster();
+      const classicGot: string[] = [];
+      classic.on('message', (channel: string) => classicGot.push(channel));
+      await classic.subscribe('sh:sharded.0');
+      // The channels live on several shards.
+      expect((await mastersOf(eventNames.map((name) => `sh:${name}`))).size).toBeGreaterThan(1);
+      const handles = eventNames.map((name) => sender.bus.dispatch(name, { name }));
+      for (const result of await Promise.all(handles)) expect(result.errors).toEqual([]);
+      await until(() => eventNames.every((name) => got.get(name) === 1) && rawGot.length === 1, 5000, 'every sharded event');
+      await sleep(200);
+      expect(classicGot).toEqual([]);
+      expect([...got.values()].every((count) => count === 1)).toBe(true);
+      await receiver.close();
+      await sender.close();
+      expect(client.status).toBe('ready');
+      expect(await client.set('sh:after-close', '1')).toBe('OK');
+    });
+
+    it('a wildcard listener with sharded: true fails start-up and says why', async () => {
+      @Injectable()
+      class Wildcard {
+        @OnEvent('user.*')
+        on(): void {}
+      }
+      const failure = await bootApp(
+        { providers: [Wildcard] },
+        { driver: 'redis', redis: { cluster: { nodes: cluster.startupNodes }, sharded: true } },
+      ).then(
+        (app) => {
+          apps.push(app);
+          return undefined;
+        },
+        (err: unknown) => err,
+      );
+      expect(failure).toBeInstanceOf(InvalidOptionsError);
+      expect(String(failure)).toMatch(/redis\.sharded.*wildcard listener on 'user\.\*'/);
+    });
+  });
+
+  describe('driver redis-streams', () => {
+    it('two replicas of a group handle each event once; streams are hash-tagged and spread over the masters', async () => {
+      const eventNames = names('orders', 12);
+      const handled = new Map<string, number>();
+      const perReplica = [0, 0];
+      const makeListener = (replica: number) => {
+        @Injectable()
+        class Worker {
+          @OnEvent(eventNames)
+          on(event: { key: string }): void {
+            handled.set(event.key, (handled.get(event.key) ?? 0) + 1);
+            perReplica[replica]++;
+          }
+        }
+        return Worker;
+      };
+      const redis = { cluster: { nodes: cluster.startupNodes }, channelPrefix: 'st:' };
+      const streams = { group: 'billing', blockMs: 200 };
+      await boot({ providers: [makeListener(0)] }, { driver: 'redis-streams', redis, streams });
+      const second = await boot({ providers: [makeListener(1)] }, { driver: 'redis-streams', redis, streams });
+      const total = 240;
+      const handles: DispatchHandle[] = [];
+      for (let i = 0; i < total; i++) handles.push(second.bus.dispatch(eventNames[i % eventNames.length], { key: `k${i}` }));
+      for (const result of await Promise.all(handles)) expect(result.errors).toEqual([]);
+      await until(() => handled.size === total, 15_000, 'every event handled');
+      await sleep(300);
+      expect([...handled.values()].every((count) => count === 1)).toBe(true);
+      expect(perReplica[0] + perReplica[1]).toBe(total);
+      const raw = await userCluster();
+      const keys = eventNames.map((name) => `st:{${name}}`);
+      for (const key of keys) expect(Number(await raw.xlen(key))).toBe(total / eventNames.length);
+      expect(Number(await raw.exists('st:orders.0'))).toBe(0);
+      expect((await mastersOf(keys)).size).toBe(3);
+    });
+
+    it('poison → dead letter → replay on the cluster, through a user Cluster client that survives app.close()', async () => {
+      let failing = true;
+      const seen: number[] = [];
+      @Injectable()
+      class Fragile {
+        @OnEvent('payment.taken')
+        on(event: { n: number }): void {
+          if (failing) throw new Error('poison');
+          seen.push(event.n);
+        }
+      }
+      const client = await userCluster();
+      const app = await bootApp(
+        { providers: [Fragile] },
+        { driver: 'redis-streams', redis: { client, channelPrefix: 'dl:' }, streams: { group: 'svc', blockMs: 200, maxAttempts: 2 } },
+      );
+      const result = await app.bus.dispatch('payment.taken', { n: 7 });
+      expect(result.errors).toEqual([]);
+      const dlq = app.app.get(DeadLetterService);
+      await until(async () => (await dlq.count('payment.taken')) === 1, 15_000, 'the dead letter');
+      expect(Number(await client.xlen('dl:{payment.taken}:dlq'))).toBe(1);
+      expect(await cluster.slotOf('dl:{payment.taken}:dlq')).toBe(await cluster.slotOf('dl:{payment.taken}'));
+      const [letter] = await dlq.list('payment.taken');
+      expect(letter.attempts).toBe(2);
+      failing = false;
+      await dlq.replay('payment.taken', letter.id);
+      await until(() => seen.length === 1, 5000, 'the replayed event');
+      expect(seen).toEqual([7]);
+      expect(await dlq.count('payment.taken')).toBe(0);
+      await app.close();
+      expect(client.status).toBe('ready');
+      expect(Number(await client.xlen('dl:{payment.taken}'))).toBe(1);
+    });
+  });
+
+  /**
+   * One dispatch every 20 ms to an event whose slot lives on a master that gets SIGKILLed. Every handle
+   * settles within publishTimeoutMs (hung = 0), each failure is a DriverUnavailableError, and once the
+   * replica took over, dispatching and delivery resume with no help.
+   */
+  async function dispatchThroughFailover(
+    bus: EventBus,
+    eventName: string,
+    key: string,
+    publishTimeoutMs: number,
+    delivered: () => number,
+  ): Promise<{ resolved: number; failed: number; hung: number; other: number; deliveredAfter: boolean }> {
+    const master = await cluster.masterOfKey(key);
+    const outcomes: Array<Promise<'resolved' | 'failed' | 'hung' | 'other'>> = [];
+    let running = true;
+    const loop = (async () => {
+      for (let i = 0; running; i++) {
+        const handle = bus.dispatch(eventName, { i });
+        outcomes.push(
+          Promise.race([
+            handle.then((result) => {
+              if (result.errors.length === 0) return 'resolved' as const;
+              return result.errors.every((error) => error.cause instanceof DriverUnavailableError)
+                ? ('failed' as const)
+                : ('other' as const);
+            }),
+            sleep(publishTimeoutMs + 1500).then(() => 'hung' as const),
+          ]),
+        );
+        await sleep(20);
+      }
+    })();
+    await sleep(300);
+    await cluster.killMaster(master.port);
+    await sleep(500);
+    running = false;
+    await loop;
+    const counts = { resolved: 0, failed: 0, hung: 0, other: 0 };
+    for (const outcome of await Promise.all(outcomes)) counts[outcome]++;
+    // Resumes by itself on the promoted replica.
+    const before = delivered();
+    let deliveredAfter = false;
+    const deadline = Date.now() + 15_000;
+    while (!deliveredAfter && Date.now() < deadline) {
+      const result = await bus.dispatch(eventName, { after: true });
+      if (result.errors.length === 0) {
+        await until(() => delivered() > before, 5000, 'delivery after the failover').then(
+          () => (deliveredAfter = true),
+          () => undefined,
+        );
+      }
+      if (!deliveredAfter) await sleep(200);
+    }
+    await cluster.restart(master.port);
+    return { ...counts, deliveredAfter };
+  }
+
+  it('redis-streams follows a slot move (MOVED) for plain and waited appends: every dispatch resolves and is handled', async () => {
+    const seen: string[] = [];
+    @Injectable()
+    class Collector {
+      @OnEvent(['moved.event', 'still.event'])
+      on(event: { id: string }): void {
+        seen.push(event.id);
+      }
+    }
+    const redis = { cluster: { nodes: cluster.startupNodes }, channelPrefix: 'mv:' };
+    const plain = await boot({ providers: [Collector] }, { driver: 'redis-streams', redis, streams: { group: 'mv', blockMs: 200 } });
+    const waited = await boot({}, { driver: 'redis-streams', redis, streams: { waitReplicas: 1 } });
+    // Both apps learn the slot map, then the slot of one stream moves to another master.
+    expect((await plain.bus.dispatch('moved.event', { id: 'warm-1' })).errors).toEqual([]);
+    expect((await waited.bus.dispatch('moved.event', { id: 'warm-2' })).errors).toEqual([]);
+    const slot = await cluster.slotOf('mv:{moved.event}');
+    const from = await cluster.masterOfSlot(slot);
+    const other = (await cluster.masters()).find((node) => node.port !== from.port)!;
+    // A stream on a master other than the moved slot's new one, so the pipeline spans two slots of stale mapping.
+    await cluster.moveSlot(slot, other.port);
+    const handles: DispatchHandle[] = [];
+    for (let i = 0; i < 5; i++) {
+      handles.push(plain.bus.dispatch('moved.event', { id: `plain-${i}` }), plain.bus.dispatch('still.event', { id: `still-${i}` }));
+      handles.push(waited.bus.dispatch('moved.event', { id: `waited-${i}` }));
+    }
+    for (const result of await Promise.all(handles)) expect(result.errors).toEqual([]);
+    await until(() => seen.length === 17, 10_000, 'every event handled');
+    expect(new Set(seen).size).toBe(17);
+    expect((await cluster.masterOfKey('mv:{moved.event}')).port).toBe(other.port);
+  }, 30_000);
+
+  describe('streams.waitReplicas: 1', () => {
+    /**
+     * Each run: dispatch every 20 ms to a stream whose master is SIGKILLed, then restart the old
+     * master (it rejoins as the replica the promoted one needs). Every dispatch whose handle resolved
+     * without error must be handled: resolved-but-never-handled = 0.
+     */
+    it('no dispatch that resolved is lost over two failovers; none hangs; unconfirmed ones fail with DriverUnavailableError', async () => {
+      const handledIds = new Set<number>();
+      @Injectable()
+      class Collector {
+        @OnEvent('waited.append')
+        on(event: { i: number }): void {
+          handledIds.add(event.i);
+        }
+      }
+      const publishTimeoutMs = 2000;
+      const app = await boot(
+        { providers: [Collector] },
+        {
+          driver: 'redis-streams',
+          redis: { cluster: { nodes: cluster.startupNodes }, channelPrefix: 'wr:', publishTimeoutMs },
+          streams: { group: 'wr', blockMs: 200, waitReplicas: 1 },
+        },
+      );
+      // Confirmed appends on a healthy cluster.
+      expect((await app.bus.dispatch('waited.append', { i: -1 })).errors).toEqual([]);
+      const totals = { resolved: 0, failed: 0, hung: 0, other: 0, lost: 0 };
+      let next = 0;
+      for (let run = 0; run < 2; run++) {
+        const master = await cluster.masterOfKey('wr:{waited.append}');
+        const outcomes: Array<Promise<['resolved' | 'failed' | 'hung' | 'other', number]>> = [];
+        let running = true;
+        const loop = (async () => {
+          while (running) {
+            const i = next++;
+            outcomes.push(
+              Promise.race([
+                app.bus.dispatch('waited.append', { i }).then((result): ['resolved' | 'failed' | 'other', number] => {
+                  if (result.errors.length === 0) return ['resolved', i];
+                  return [result.errors.every((error) => error.cause instanceof DriverUnavailableError) ? 'failed' : 'other', i];
+                }),
+                sleep(publishTimeoutMs + 1500).then((): ['hung', number] => ['hung', i]),
+              ]),
+            );
+            await sleep(20);
+          }
+        })();
+        await sleep(300);
+        await cluster.killMaster(master.port);
+        await cluster.restart(master.port);
+        await sleep(300);
+        running = false;
+        await loop;
+        const resolved: number[] = [];
+        for (const [outcome, i] of await Promise.all(outcomes)) {
+          totals[outcome]++;
+          if (outcome === 'resolved') resolved.push(i);
+        }
+        await until(() => resolved.every((i) => handledIds.has(i)), 10_000, 'every resolved dispatch handled').catch(() => undefined);
+        totals.lost += resolved.filter((i) => !handledIds.has(i)).length;
+      }
+      console.log(`[cluster failover x2, waitReplicas 1] ${JSON.stringify(totals)}`);
+      expect(totals.hung).toBe(0);
+      expect(totals.other).toBe(0);
+      expect(totals.lost).toBe(0);
+      expect(totals.resolved).toBeGreaterThan(0);
+      expect(totals.failed).toBeGreaterThan(0);
+      // And it resumes: with the old master back as a replica, appends are confirmed again.
+      await until(async () => (await app.bus.dispatch('waited.append', { i: -2 })).errors.length === 0, 10_000, 'a confirmed append');
+    }, 90_000);
+  });
+
+  describe('failover: a master SIGKILLed while dispatching', () => {
+    it('redis-streams: no dispatch hangs, failures are DriverUnavailableError, dispatching and the consumer group resume', async () => {
+      let handled = 0;
+      @Injectable()
+      class Counter {
+        @OnEvent('failover.streams')
+        on(): void {
+          handled++;
+        }
+      }
+      const publishTimeoutMs = 2000;
+      const app = await boot(
+        { providers: [Counter] },
+        {
+          driver: 'redis-streams',
+          redis: { cluster: { nodes: cluster.startupNodes }, channelPrefix: 'fo:', publishTimeoutMs },
+          streams: { group: 'fo', blockMs: 200 },
+        },
+      );
+      const counts = await dispatchThroughFailover(app.bus, 'failover.streams', 'fo:{failover.streams}', publishTimeoutMs, () => handled);
+      console.log(`[cluster failover, redis-streams] ${JSON.stringify(counts)}`);
+      expect(counts.hung).toBe(0);
+      expect(counts.other).toBe(0);
+      expect(counts.failed).toBeGreaterThan(0);
+      expect(counts.resolved).toBeGreaterThan(0);
+      expect(counts.deliveredAfter).toBe(true);
+    }, 60_000);
+
+    it('redis (classic pub/sub): no dispatch hangs, failures are DriverUnavailableError, publishing and the subscription resume', async () => {
+      let received = 0;
+      @Injectable()
+      class Counter {
+        @OnEvent('failover.pubsub')
+        on(): void {
+          received++;
+        }
+      }
+      const publishTimeoutMs = 2000;
+      const redis = { cluster: { nodes: cluster.startupNodes }, channelPrefix: 'fp:', publishTimeoutMs };
+      await boot({ providers: [Counter] }, { driver: 'redis', redis });
+      const sender = await boot({}, { driver: 'redis', redis });
+      // PUBLISH has no key: it goes to any master, so the killed one (the slot's) may not be the publisher's.
+      const counts = await dispatchThroughFailover(sender.bus, 'failover.pubsub', 'fp:failover.pubsub', publishTimeoutMs, () => received);
+      console.log(`[cluster failover, redis classic] ${JSON.stringify(counts)}`);
+      expect(counts.hung).toBe(0);
+      expect(counts.other).toBe(0);
+      expect(counts.resolved).toBeGreaterThan(0);
+      expect(counts.deliveredAfter).toBe(true);
+    }, 60_000);
+
+    it('redis (sharded pub/sub): SPUBLISH to the dead shard fails with DriverUnavailableError, none hangs, the sharded subscription resumes', async () => {
+      let received = 0;
+      @Injectable()
+      class Counter {
+        @OnEvent('failover.sharded')
+        on(): void {
+          received++;
+        }
+      }
+      const publishTimeoutMs = 2000;
+      const redis = { cluster: { nodes: cluster.startupNodes }, channelPrefix: 'fs:', publishTimeoutMs, sharded: true };
+      await boot({ providers: [Counter] }, { driver: 'redis', redis });
+      const sender = await boot({}, { driver: 'redis', redis });
+      const counts = await dispatchThroughFailover(sender.bus, 'failover.sharded', 'fs:failover.sharded', publishTimeoutMs, () => received);
+      console.log(`[cluster failover, redis sharded] ${JSON.stringify(counts)}`);
+      expect(counts.hung).toBe(0);
+      expect(counts.other).toBe(0);
+      expect(counts.failed).toBeGreaterThan(0);
+      expect(counts.resolved).toBeGreaterThan(0);
+      expect(counts.deliveredAfter).toBe(true);
+    }, 60_000);
+  });
+});
