@@ -1,7 +1,22 @@
 import { clusterGroup } from './groups/cluster.mjs';
 import { inProcessGroup } from './groups/in-process.mjs';
 import { routingGroup } from './groups/routing.mjs';
-import { redisLatencyGroup, redisPubSubGroup, redisStreamsGroup } from './groups/redis.mjs';
+import {
+  redisLatencyGroup,
+  redisPubSubGroup,
+  redisStreamsGroup,
+  redisTrackingLatencyGroup,
+  redisTrackingThroughputGroup,
+} from './groups/redis.mjs';
 
 /** Every group `npm run bench` knows, in the order it runs them. */
-export const GROUPS = [inProcessGroup, routingGroup, redisPubSubGroup, redisStreamsGroup, redisLatencyGroup, clusterGroup];
+export const GROUPS = [
+  inProcessGroup,
+  routingGroup,
+  redisPubSubGroup,
+  redisStreamsGroup,
+  redisLatencyGroup,
+  redisTrackingLatencyGroup,
+  redisTrackingThroughputGroup,
+  clusterGroup,
+];

@@ -27,7 +27,7 @@ const require = createRequire(import.meta.url);
 const args = parseArgs(process.argv.slice(2));
 const quick = args.quick || process.env.BENCH_QUICK === '1';
 const roundsArg = args.rounds !== undefined ? Number(args.rounds) : undefined;
-const wanted = (args.group ?? 'in-process,routing,redis').split(',');
+const wanted = (args.group ?? 'in-process,routing,redis,tracking').split(',');
 const scale = quick ? 'quick' : 'full';
 
 // Cases load a snapshot of dist/ taken now (inside the repo, so its imports resolve to

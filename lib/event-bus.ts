@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Observable } from 'rxjs';
 import { BusRuntime } from './core/bus-runtime';
 import type { DispatchHandle, WaitOptions } from './dispatch/dispatch-handle';
+import type { DispatchOptions } from './tracking/listener-outcome';
 import type { EventError } from './errors/event.error';
 import type { EventBusDriver } from './interfaces/event-bus-driver.interface';
 import type { EventBusStats, RetryNotice } from './interfaces/event-bus-stats.interface';
@@ -33,14 +34,18 @@ export class EventBus {
     this.retries$ = runtime.telemetry.retries$;
   }
 
-  /** Dispatches a `@DomainEvent` instance. */
-  dispatch(event: object): DispatchHandle;
+  /** Dispatches a `@DomainEvent` instance; `{ trackRemote: true }` follows it into other processes. */
+  dispatch(event: object, options?: DispatchOptions): DispatchHandle;
   /** Dispatches an untyped event: listeners of `name` receive `payload`. */
-  dispatch(name: string, payload?: unknown): DispatchHandle;
-  dispatch(eventOrName: object | string, payload?: unknown): DispatchHandle {
+  dispatch(name: string, payload?: unknown, options?: DispatchOptions): DispatchHandle;
+  dispatch(eventOrName: object | string, payloadOrOptions?: unknown, options?: DispatchOptions): DispatchHandle {
     // Hot path: kept small (rare branches live in the runtime's helpers) so V8 inlines the routing into it.
-    if (typeof eventOrName !== 'string') return this.runtime.dispatchInstance(eventOrName);
-    return this.runtime.send(eventOrName, eventOrName, payload);
+    if (typeof eventOrName !== 'string') {
+      if (payloadOrOptions === undefined) return this.runtime.dispatchInstance(eventOrName);
+      return this.runtime.dispatchInstanceWith(eventOrName, payloadOrOptions as DispatchOptions);
+    }
+    if (options === undefined) return this.runtime.send(eventOrName, eventOrName, payloadOrOptions);
+    return this.runtime.sendWith(eventOrName, eventOrName, payloadOrOptions, options);
   }
 
   /** Resolves when every in-flight listener of every dispatch has settled (goevent's Wait). */

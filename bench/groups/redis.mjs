@@ -170,3 +170,76 @@ export const redisLatencyGroup = {
     { label: 'raw ioredis p99 (latency ratio)', perRound: latencyRatio('p99Us'), target: atMost(1.15) },
   ],
 };
+
+const sent = (key) => (list) => fmtNum(median(list.map((s) => s[key])), 0);
+const sentRatio = (a, b, key) => (samples, r) => samples.get(a)?.[r]?.[key] / samples.get(b)?.[r]?.[key];
+
+/** Sender-measured cases: the sender reports (the receiver only counts, then exits). */
+const roundTripSample = (n) => async (cse, ctx) => {
+  if (cse.variant === 'latency') return (await runPair(cse, { ...ctx, n: n(ctx.quick) })).received;
+  return (await runPair(cse, { ...ctx, n: n(ctx.quick) })).sent;
+};
+
+export const redisTrackingLatencyGroup = {
+  needsRedis: true,
+  family: 'tracking',
+  rounds: 3,
+  title: 'Tracking across processes, one at a time: tracked dispatch round trip vs. untracked one way vs. microservices send()',
+  note: (quick) =>
+    `${quick ? '200 (quick)' : '5,000'} events one at a time after ${quick ? 50 : 1000} warm-up events. Tracked: dispatch(…, { trackRemote: true }) ` +
+    'awaited until the remote listener’s report is back (a full round trip, sender-measured). Untracked: one way, send call to the ' +
+    'remote listener call (as in the latency group). Microservices: ClientProxy.send() awaited until the reply is back.',
+  cases: [
+    c('oneway', 'nestjs-event-bus redis: untracked dispatch → remote listener (one way)', 'redis-event-bus', 'latency', {
+      available: driverBuilt('redis-pubsub/redis.driver.js'),
+      unavailable: 'lib/drivers/redis-pubsub/redis.driver.ts not built',
+    }),
+    c('tracked-rtt', 'nestjs-event-bus redis: tracked dispatch → remote listener → outcome on the handle', 'redis-tracking', 'rtt', {
+      available: driverBuilt('redis-pubsub/redis.driver.js'),
+      unavailable: 'lib/drivers/redis-pubsub/redis.driver.ts not built',
+    }),
+    c('ms-send-rtt', '@nestjs/microservices Redis: ClientProxy.send() → @MessagePattern → reply', 'redis-microservices-send', 'rtt'),
+  ],
+  sample: roundTripSample((quick) => (quick ? 200 : 5_000)),
+  summary: (s) => `p50 ${fmtNum(s.p50Us, 0)} µs, p99 ${fmtNum(s.p99Us, 0)} µs`,
+  columns: [
+    { title: 'p50 µs', cell: sent('p50Us') },
+    { title: 'p95 µs', cell: sent('p95Us') },
+    { title: 'p99 µs', cell: sent('p99Us') },
+  ],
+  targets: [
+    { label: 'tracked round trip p50 / untracked one-way p50', perRound: sentRatio('tracked-rtt', 'oneway', 'p50Us'), target: atMost(2) },
+    { label: 'tracked round trip p50 / microservices send() p50', perRound: sentRatio('tracked-rtt', 'ms-send-rtt', 'p50Us') },
+    { label: 'tracked round trip p99 / microservices send() p99', perRound: sentRatio('tracked-rtt', 'ms-send-rtt', 'p99Us') },
+  ],
+};
+
+export const redisTrackingThroughputGroup = {
+  needsRedis: true,
+  family: 'tracking',
+  rounds: 3,
+  title: 'Tracking across processes, pipelined: tracked dispatches vs. microservices send(), 256 in flight',
+  note: (quick) =>
+    `N = ${quick ? '2,000 (quick)' : '50,000'} requests, 256 in flight at a time (each lane sends its next once the previous one came back); ` +
+    'rate = N / the sender’s time from first send to last reply. The untracked throughput is in the pub/sub throughput group.',
+  cases: [
+    c('tracked-pipelined', 'nestjs-event-bus redis: tracked dispatches, outcomes back on the handles', 'redis-tracking', 'pipelined', {
+      available: driverBuilt('redis-pubsub/redis.driver.js'),
+      unavailable: 'lib/drivers/redis-pubsub/redis.driver.ts not built',
+    }),
+    c('ms-send-pipelined', '@nestjs/microservices Redis: ClientProxy.send() → reply', 'redis-microservices-send', 'pipelined'),
+  ],
+  sample: roundTripSample((quick) => (quick ? 2_000 : 50_000)),
+  summary: (s) => `${fmtRate(s.opsPerSec)} round trips/s`,
+  columns: [
+    { title: 'round trips/s (median)', cell: (list) => fmtRate(median(list.map((s) => s.opsPerSec))) },
+    { title: 'sender CPU µs/round trip', cell: (list) => fmtNum(median(list.map((s) => s.cpuUs / s.n)), 1) },
+  ],
+  targets: [
+    {
+      label: 'tracked / microservices send() (throughput ratio)',
+      perRound: (samples, r) => samples.get('tracked-pipelined')?.[r]?.opsPerSec / samples.get('ms-send-pipelined')?.[r]?.opsPerSec,
+      target: atLeast(3),
+    },
+  ],
+};

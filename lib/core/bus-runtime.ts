@@ -28,6 +28,11 @@ import { InflightTracker } from './inflight-tracker';
 import { LocalDispatcher } from './local-dispatcher';
 import { OutboundPublisher, refuseName } from './outbound-publisher';
 import { SubscriptionManager } from './subscription-manager';
+import { HandleTracking } from '../tracking/handle-tracking';
+import type { DispatchOptions } from '../tracking/listener-outcome';
+import { TrackingRegistry } from '../tracking/tracking-registry';
+import { InvalidOptionsError } from '../errors/invalid-options.error';
+import { DEFAULT_MAX_TRACKED_IN_FLIGHT } from '../options/event-bus-options.validator';
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -64,6 +69,8 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
   private options: ResolvedEventBusOptions | undefined;
   private driver: EventBusDriver | undefined;
   private seq = 0;
+  /** Tracked dispatches waiting for remote reports (dispatch `trackRemote`); replaced with the options' bound at start. */
+  private tracking = new TrackingRegistry(DEFAULT_MAX_TRACKED_IN_FLIGHT, false, (error) => this.recordError(error));
   private observers: BusObserver[] = [];
   private observer: BusObserver | undefined = undefined;
   /** Completes each open observe() stream when the bus closes. */
@@ -98,6 +105,43 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
     this.route(handle, type, event);
     if (handle._pending !== 0) this.track(handle);
     return handle;
+  }
+
+  /** A dispatch with options (`trackRemote`); without any that ask for something it is the plain one. */
+  sendWith(name: string, type: string, event: unknown, options: DispatchOptions | undefined): DispatchHandle {
+    const track = options?.trackRemote;
+    if (track === undefined || track === false) return this.send(name, type, event);
+    const timeoutMs = typeof track === 'object' && track !== null ? track.timeoutMs : undefined;
+    if (
+      (track !== true && (typeof track !== 'object' || track === null)) ||
+      (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0))
+    ) {
+      const handle = new DispatchHandle(name, this);
+      handle._fail(
+        PUBLISHER,
+        new InvalidOptionsError(
+          'trackRemote',
+          `must be true or { timeoutMs: <positive ms> } (got ${JSON.stringify(track) ?? String(track)})`,
+        ),
+      );
+      handle._release();
+      return handle;
+    }
+    this.telemetry.counters.dispatched++;
+    const handle = new DispatchHandle(name, this);
+    handle._track = new HandleTracking([], timeoutMs);
+    if (this.lifecycle.state !== 'ready') return this.sendBeforeReadyOrAfterClose(handle, type, event);
+    if (this.observer !== undefined) this.observer.dispatched(handle, event);
+    this.route(handle, type, event);
+    if (handle._pending !== 0) this.track(handle);
+    return handle;
+  }
+
+  /** `sendWith` for a `@DomainEvent` instance. */
+  dispatchInstanceWith(event: object, options: DispatchOptions | undefined): DispatchHandle {
+    const meta = event !== null && typeof event === 'object' ? getDomainEventMetadata(event.constructor) : undefined;
+    if (meta === undefined) return this.refuse(event);
+    return this.sendWith(meta.name, meta.type, event, options);
   }
 
   private route(handle: DispatchHandle, type: string, event: unknown): void {
@@ -268,6 +312,7 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
     this.options = options;
     // Keep what was recorded before start (e.g. a bad dispatch from a constructor), within the new bound.
     this.telemetry.resize(options.maxErrors);
+    this.tracking = new TrackingRegistry(options.tracking.maxInFlight, options.tracking.reportStacks, (error) => this.recordError(error));
     if (!options.logErrors) this.telemetry.log = undefined;
     const driver = await createDriver(options);
     const delivery = driver.delivery ?? 'broadcast';
@@ -285,13 +330,15 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
       reportError: (error) => this.recordError(error),
       log: (level, message) => this.logger[level](message),
       reportRetry: (listener, attempt, error, delayMs) => this.telemetry.retrying(listener, attempt, error, delayMs),
+      tracking: this.tracking,
     };
     await driver.init?.(context);
     this.driver = driver;
     // close() came while the driver connected: it closes this driver once start is over; attach nothing, stay closed.
     if (this.lifecycle.state !== 'created') return;
     this.lifecycle.state = 'starting';
-    this.outbound.attach(driver, codec, traits.runsListenersOnDispatch);
+    this.tracking.attach(driver.tracking);
+    this.outbound.attach(driver, codec, traits.runsListenersOnDispatch, this.tracking, options.redis.publishTimeoutMs);
     this.publishes = traits.publishes;
     // Listeners registered before the driver existed subscribe now.
     this.subscriptions.attach(driver, delivery);
@@ -314,6 +361,8 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
       );
     }
     await Promise.all(this.index.entries().map((entry) => entry.close().catch(() => undefined)));
+    // Tracked dispatches still waiting will hear nothing more once the driver closes.
+    await this.tracking.close().catch(() => undefined);
     try {
       // A start still connecting the driver is waited for, so the driver it opens is closed too.
       await this.lifecycle.starting?.catch(() => undefined);

@@ -1,5 +1,6 @@
 import { DispatchHandle, type HandleOwner } from '../dispatch/dispatch-handle';
 import { EventBusClosedError } from '../errors/event-bus-closed.error';
+import { HandleTracking } from '../tracking/handle-tracking';
 import type { DeliveryMeta } from '../interfaces/event-bus-driver.interface';
 import type { IncomingEvent } from '../interfaces/event-envelope.interface';
 import type { ListenerEntry } from '../routing/listener-entry';
@@ -29,8 +30,14 @@ export class InboundDelivery {
   broadcast(key: string, incoming: IncomingEvent): Promise<void> {
     // Our own echo is dropped; a closing bus takes no new dispatches, received ones included (with
     // steady traffic the drain would never end).
-    if (incoming.origin === this.busId || this.lifecycle.closed) return DONE;
+    if (incoming.origin === this.busId || this.lifecycle.closed) {
+      // A tracked copy this bus does not run: no report (the publisher's timeout says it).
+      if (incoming.sink !== undefined) incoming.sink.dropped = true;
+      return DONE;
+    }
     const handle = new DispatchHandle(incoming.name, this.owner, incoming.handleId || undefined);
+    // A tracked copy: the outcomes go to the report the driver sends back.
+    if (incoming.sink !== undefined) handle._track = new HandleTracking(incoming.sink.outcomes);
     if (this.observer !== undefined) this.observer.received(handle, incoming.event, undefined);
     this.local.run(handle, this.index.routeKey(key, incoming.name), incoming.event, undefined);
     if (handle.settled) return DONE;

@@ -3,6 +3,7 @@ import type { DispatchHandle } from '../dispatch/dispatch-handle';
 import type { DeliveryMeta } from '../interfaces/event-bus-driver.interface';
 import type { ListenerEntry } from '../routing/listener-entry';
 import type { Route } from '../routing/listener-index';
+import { callTracked } from '../tracking/handle-tracking';
 import type { BusObserver, ObservedDelivery } from './bus-observer';
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -65,13 +66,19 @@ export class LocalDispatcher {
     meta: DeliveryMeta | undefined,
   ): void {
     const observer = this.observer;
+    const track = handle._track;
     for (let i = from; i < list.length; i++) {
       const entry = list[i];
       if (!entry.active) continue;
       let result: unknown;
       let thenable: boolean;
       try {
-        result = observer === undefined ? entry.call(event, meta) : callObserved(observer, handle, entry, event, meta);
+        result =
+          track !== undefined
+            ? callTracked(track, observer, handle, entry, event, meta)
+            : observer === undefined
+              ? entry.call(event, meta)
+              : callObserved(observer, handle, entry, event, meta);
         // Inside the try: reading `then` runs a getter on a foreign object, which may throw.
         thenable = result !== undefined && result !== null && typeof (result as PromiseLike<unknown>).then === 'function';
       } catch (err) {
@@ -133,10 +140,16 @@ export class LocalDispatcher {
       return;
     }
     const observer = this.observer;
+    const track = handle._track;
     let result: unknown;
     let thenable: boolean;
     try {
-      result = observer === undefined ? entry.call(event, meta) : callObserved(observer, handle, entry, event, meta);
+      result =
+        track !== undefined
+          ? callTracked(track, observer, handle, entry, event, meta)
+          : observer === undefined
+            ? entry.call(event, meta)
+            : callObserved(observer, handle, entry, event, meta);
       // Inside the try: a throwing `then` getter would otherwise abort the whole async queue.
       thenable = result !== undefined && result !== null && typeof (result as PromiseLike<unknown>).then === 'function';
     } catch (err) {

@@ -9,6 +9,8 @@ import type { ListenerIndex } from '../routing/listener-index';
 import type { EventCodec } from '../serialization/event-codec';
 import type { BusObserver } from './bus-observer';
 import type { LocalDispatcher } from './local-dispatcher';
+import type { TrackingRegistry } from '../tracking/tracking-registry';
+import { TrackedPublish } from '../tracking/tracked-publish';
 
 /**
  * Sends a dispatch to the driver: refuses names that are no channel, encodes (an event that cannot
@@ -21,6 +23,7 @@ export class OutboundPublisher {
   private driver: EventBusDriver | undefined;
   private codec: EventCodec | undefined;
   private runsLocalListeners = false;
+  private tracked: TrackedPublish | undefined;
 
   constructor(
     private readonly local: LocalDispatcher,
@@ -28,13 +31,28 @@ export class OutboundPublisher {
   ) {}
 
   /** The driver is connected; `runsLocalListeners`: this bus runs its own listeners on dispatch too. */
-  attach(driver: EventBusDriver, codec: EventCodec, runsLocalListeners: boolean): void {
+  attach(
+    driver: EventBusDriver,
+    codec: EventCodec,
+    runsLocalListeners: boolean,
+    tracking: TrackingRegistry,
+    defaultTimeoutMs: number,
+  ): void {
     this.driver = driver;
     this.codec = codec;
     this.runsLocalListeners = runsLocalListeners;
+    if (driver.tracking !== undefined) {
+      this.tracked = new TrackedPublish(driver, driver.tracking, codec, tracking, defaultTimeoutMs, (handle, name, event) => {
+        if (this.runsLocalListeners) this.local.run(handle, this.index.route(name), event, undefined);
+        else handle._release();
+        return this.observer;
+      });
+    }
   }
 
   publish(handle: DispatchHandle, type: string, event: unknown): void {
+    // A tracked dispatch (trackRemote) on a driver that carries reports; otherwise the plain path.
+    if (handle._track !== undefined && this.tracked !== undefined) return this.tracked.publish(handle, type, event);
     // A name that is no channel or stream (empty, a pattern, whitespace…) must not reach the wire.
     const name = handle.eventName;
     if (invalidEventNameReason(name) !== undefined) return refuseName(handle);

@@ -33,6 +33,8 @@ export function withRetry(
   type Meta = Parameters<ListenerCall>[1];
   const attempt = (event: unknown, meta: Meta, n: number, schedule: ExponentialBackoff | undefined): unknown => {
     let result: unknown;
+    // A tracked call counts its attempts in its meta (see CountedMeta).
+    if (n > 1 && meta !== undefined && (meta as { counted?: true }).counted === true) (meta as { attempt: number }).attempt = n;
     try {
       result = inner(event, meta);
     } catch (err) {

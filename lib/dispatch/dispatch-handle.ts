@@ -1,6 +1,8 @@
 import { DispatchFailedError } from '../errors/dispatch-failed.error';
 import { DispatchTimeoutError } from '../errors/dispatch-timeout.error';
 import { EventError } from '../errors/event.error';
+import type { HandleTracking } from '../tracking/handle-tracking';
+import type { ListenerOutcome } from '../tracking/listener-outcome';
 
 /** What a dispatch handle resolves to. */
 export interface DispatchResult {
@@ -9,6 +11,8 @@ export interface DispatchResult {
   readonly eventName: string;
   /** Every error of this dispatch (listeners and publisher). */
   readonly errors: readonly EventError[];
+  /** Every listener call that settled, local and remote; recorded on tracked dispatches only (`trackRemote`). */
+  readonly outcomes: readonly ListenerOutcome[];
 }
 
 export interface WaitOptions {
@@ -24,6 +28,7 @@ export interface HandleOwner {
 }
 
 const NO_ERRORS: readonly EventError[] = Object.freeze([]);
+const NO_OUTCOMES: readonly ListenerOutcome[] = Object.freeze([]);
 
 /**
  * One dispatch (goevent's Handle). Awaitable: `await handle` resolves once every local listener
@@ -49,6 +54,8 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
   private _resolve: ((result: DispatchResult) => void) | undefined = undefined;
   /** @internal */
   private readonly _owner: HandleOwner;
+  /** @internal Set on tracked dispatches only: the outcomes of their listener calls. */
+  _track: HandleTracking | undefined = undefined;
   readonly eventName: string;
 
   /** @internal Made by the bus: `dispatch()` returns one. */
@@ -66,6 +73,11 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
   /** Errors so far (goevent's GetErrors). Synchronous listener errors are here when `dispatch()` returns. */
   get errors(): readonly EventError[] {
     return this._errors === null ? NO_ERRORS : this._errors.slice();
+  }
+
+  /** Outcome of every listener call that settled so far, local and remote (tracked dispatches only; empty otherwise). */
+  get outcomes(): readonly ListenerOutcome[] {
+    return this._track === undefined ? NO_OUTCOMES : this._track.outcomes.slice();
   }
 
   get settled(): boolean {
@@ -141,6 +153,6 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
 
   /** @internal */
   private result(): DispatchResult {
-    return { id: this.id, eventName: this.eventName, errors: this.errors };
+    return { id: this.id, eventName: this.eventName, errors: this.errors, outcomes: this.outcomes };
   }
 }

@@ -12,4 +12,7 @@ export * from './invalid-options.error';
 export * from './listener-timeout.error';
 export * from './message-rejected.error';
 export * from './queue-full.error';
+export * from './remote-listener.error';
+export * from './remote-tracking-timeout.error';
 export * from './subscriber-disconnected.error';
+export * from './tracking-limit.error';

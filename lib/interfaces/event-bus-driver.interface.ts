@@ -2,6 +2,7 @@ import type { DeadLetterStore } from '../dead-letters/dead-letter-store.interfac
 import type { EventError } from '../errors/event.error';
 import type { IncomingEvent, OutgoingEvent } from './event-envelope.interface';
 import type { ListenerOptions } from './listener-options.interface';
+import type { TrackingHooks, TrackingTransport } from '../tracking/tracking-transport';
 
 export type { DeadLetterStore } from '../dead-letters/dead-letter-store.interface';
 
@@ -30,6 +31,8 @@ export interface DriverContext {
   log(level: 'log' | 'warn' | 'error' | 'debug', message: string): void;
   /** A durable driver will deliver again after `delayMs` (counted in `stats().retries`, emitted on `retries$`). */
   reportRetry?(listener: string, attempt: number, error: unknown, delayMs: number): void;
+  /** The bus's tracked dispatches (dispatch `trackRemote`), for drivers that offer `tracking`. */
+  readonly tracking?: TrackingHooks;
 }
 
 /** A listener as the driver sees it (durable drivers give each one its own consumer group). */
@@ -56,8 +59,11 @@ export type DeliverFn = (event: IncomingEvent, meta?: DeliveryMeta) => Promise<v
 
 /** Receives the outcome of one `publishTracked()`. */
 export interface PublishTracker {
-  /** Called once: with no argument when the event was sent, with the error when it was not. */
-  published(error?: unknown): void;
+  /**
+   * Called once: with no error when the event was sent, with the error when it was not. `receivers`:
+   * how many subscriptions got it, when the transport says (Redis PUBLISH's reply).
+   */
+  published(error?: unknown, receivers?: number): void;
 }
 
 /**
@@ -94,6 +100,8 @@ export interface EventBusDriver {
   readonly deadLetters?: DeadLetterStore;
   /** Set by a driver whose listeners read through consumer groups (the event board, health, metrics). */
   readonly consumerGroups?: ConsumerGroupInspector;
+  /** Set by a driver that can carry tracking reports between buses (dispatch `trackRemote`). */
+  readonly tracking?: TrackingTransport;
 }
 
 /** One consumer group of one event's stream, as Redis reports it. */

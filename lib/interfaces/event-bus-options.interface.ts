@@ -87,6 +87,18 @@ export interface EventBusModuleOptions {
    * each, a few lines per kind of error per 10 s and then a summary with the count. Default true.
    */
   logErrors?: boolean;
+  /** Dispatches tracked across processes (`dispatch(event, { trackRemote: true })`). */
+  tracking?: TrackingOptions;
+}
+
+export interface TrackingOptions {
+  /**
+   * Tracked dispatches that may wait for remote reports at once; past it a tracked dispatch fails at
+   * once with `TrackingLimitError`. Default 10 000.
+   */
+  maxInFlight?: number;
+  /** This app's reports include the stack of a failed listener (receiving side). Default false. */
+  reportStacks?: boolean;
 }
 
 /** What a class given to `forRootAsync({ useClass })` or `{ useExisting }` implements. */

@@ -1,3 +1,5 @@
+import type { TrackingSink } from '../tracking/tracking-transport';
+
 /**
  * An event on its way out of the process, encoded once by the bus so the size and
  * serialisability checks happen before any listener runs.
@@ -24,6 +26,8 @@ export interface WireEnvelope {
   timestamp: number;
   /** The id of the bus that published it; lets a broadcast driver ignore its own echo. */
   origin?: string;
+  /** Set on a tracked dispatch: the channel where receiving buses send their reports. */
+  reply_to?: string;
   [extra: string]: unknown;
 }
 
@@ -35,4 +39,8 @@ export interface IncomingEvent {
   /** The rebuilt event: a registered class instance, or plain data. */
   readonly event: unknown;
   readonly origin?: string;
+  /** A tracked dispatch's reports channel (`reply_to`). */
+  readonly replyTo?: string;
+  /** Set by a driver on a tracked copy: where the bus leaves the outcomes of the listeners it ran for it. */
+  readonly sink?: TrackingSink;
 }

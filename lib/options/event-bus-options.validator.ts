@@ -14,7 +14,10 @@ import type { ListenerOptions } from '../interfaces/listener-options.interface';
 import type { ResolvedEventBusOptions } from './resolved-options.interface';
 
 const DRIVER_NAMES = ['memory', 'redis', 'redis-streams'];
-const TOP_LEVEL = ['driver', 'redis', 'streams', 'maxErrors', 'shutdownTimeoutMs', 'strictTypes', 'logErrors'];
+const TOP_LEVEL = ['driver', 'redis', 'streams', 'maxErrors', 'shutdownTimeoutMs', 'strictTypes', 'logErrors', 'tracking'];
+const TRACKING_KEYS = ['maxInFlight', 'reportStacks'];
+/** Tracked dispatches waiting for remote reports at once, by default. */
+export const DEFAULT_MAX_TRACKED_IN_FLIGHT = 10_000;
 const STREAM_KEYS = ['group', 'maxAttempts', 'claimIdleMs', 'maxLen', 'startFrom', 'blockMs', 'consumer', 'waitReplicas'];
 
 /** Validates module options and fills in defaults; throws `InvalidOptionsError` naming the option. */
@@ -98,11 +101,29 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
   if (options.strictTypes !== undefined && typeof options.strictTypes !== 'boolean') {
     throw new InvalidOptionsError('strictTypes', `must be true or false (got ${describe(options.strictTypes)})`);
   }
+  const tracking = options.tracking ?? {};
+  if (typeof tracking !== 'object' || tracking === null || Array.isArray(tracking)) {
+    throw new InvalidOptionsError('tracking', `must be an object such as { maxInFlight: 10000 } (got ${describe(tracking)})`);
+  }
+  for (const key of Object.keys(tracking)) {
+    if (!TRACKING_KEYS.includes(key))
+      throw new InvalidOptionsError(`tracking.${key}`, `is not an option; allowed: ${TRACKING_KEYS.join(', ')}`);
+  }
+  if (tracking.maxInFlight !== undefined && (!Number.isSafeInteger(tracking.maxInFlight) || tracking.maxInFlight < 1)) {
+    throw new InvalidOptionsError(
+      'tracking.maxInFlight',
+      `must be a whole number >= 1, the tracked dispatches that may wait for reports at once (got ${describe(tracking.maxInFlight)})`,
+    );
+  }
+  if (tracking.reportStacks !== undefined && typeof tracking.reportStacks !== 'boolean') {
+    throw new InvalidOptionsError('tracking.reportStacks', `must be true or false (got ${describe(tracking.reportStacks)})`);
+  }
   if (options.logErrors !== undefined && typeof options.logErrors !== 'boolean') {
     throw new InvalidOptionsError('logErrors', `must be true or false (got ${describe(options.logErrors)})`);
   }
   return {
     driver,
+    tracking: { maxInFlight: tracking.maxInFlight ?? DEFAULT_MAX_TRACKED_IN_FLIGHT, reportStacks: tracking.reportStacks ?? false },
     redis: {
       ...redis,
       channelPrefix: redis.channelPrefix ?? DEFAULT_CHANNEL_PREFIX,

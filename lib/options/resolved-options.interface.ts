@@ -14,5 +14,6 @@ export interface ResolvedEventBusOptions {
   readonly maxErrors: number;
   readonly shutdownTimeoutMs: number;
   readonly strictTypes: boolean;
+  readonly tracking: { readonly maxInFlight: number; readonly reportStacks: boolean };
   readonly logErrors: boolean;
 }

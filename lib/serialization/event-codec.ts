@@ -52,7 +52,7 @@ export class EventCodec {
   }
 
   /** Throws `EventSerializationError` or `EventTooLargeError`; nothing is sent then. */
-  encode(name: string, type: string, data: unknown, handleId: string): OutgoingEvent {
+  encode(name: string, type: string, data: unknown, handleId: string, replyTo?: string): OutgoingEvent {
     // The same JSON as stringifying the whole envelope (same keys, same order), but only the data is
     // serialised per event: the rest is cached or plain hex and digits (a third of the time).
     let body: string | undefined;
@@ -67,6 +67,8 @@ export class EventCodec {
       this.head(name, type) +
       (body ?? 'null') +
       `,"handle_id":${JSON.stringify(handleId)},"timestamp":${Math.floor(Date.now() / 1000)}` +
+      // Tracked dispatches only; before `origin`, so the envelope still ends with it (echo detection).
+      (replyTo === undefined ? '' : `,"reply_to":${JSON.stringify(replyTo)}`) +
       this.tail;
     // UTF-8 takes at most 3 bytes per UTF-16 unit: a payload that fits even so is not measured now.
     const max = this.options.maxEventSize;
@@ -164,6 +166,7 @@ export class EventCodec {
       handleId: typeof envelope.handle_id === 'string' ? envelope.handle_id : '',
       event,
       origin: typeof envelope.origin === 'string' ? envelope.origin : undefined,
+      ...(typeof envelope.reply_to === 'string' ? { replyTo: envelope.reply_to } : {}),
     };
   }
 

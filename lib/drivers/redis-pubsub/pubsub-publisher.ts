@@ -91,7 +91,7 @@ export class PubSubPublisher {
       for (const publish of batch) {
         publish.state = 'sent';
         (this.sharded ? publisher.spublish(publish.channel, publish.payload) : publisher.publish(publish.channel, publish.payload)).then(
-          () => this.published(publish, undefined),
+          (receivers) => this.published(publish, undefined, receivers),
           (err: unknown) => this.published(publish, err),
         );
       }
@@ -107,7 +107,7 @@ export class PubSubPublisher {
     }
     pipeline.exec().then(
       (results) => {
-        for (let i = 0; i < batch.length; i++) this.published(batch[i], results?.[i]?.[0] ?? undefined);
+        for (let i = 0; i < batch.length; i++) this.published(batch[i], results?.[i]?.[0] ?? undefined, results?.[i]?.[1]);
       },
       (err: unknown) => {
         for (const publish of batch) this.published(publish, err);
@@ -116,10 +116,10 @@ export class PubSubPublisher {
   };
 
   /** The outcome of one written publish. */
-  private published(publish: PendingPublish, err: unknown): void {
+  private published(publish: PendingPublish, err: unknown, receivers?: unknown): void {
     if (publish.state !== 'sent') return;
     if (err === undefined || err === null) {
-      this.settle(publish);
+      this.settle(publish, undefined, typeof receivers === 'number' ? receivers : undefined);
       return;
     }
     if (errorMessage(err).startsWith(NOT_WRITTEN)) {
@@ -140,12 +140,14 @@ export class PubSubPublisher {
     );
   }
 
-  private settle(publish: PendingPublish, error?: Error): void {
+  private settle(publish: PendingPublish, error?: Error, receivers?: number): void {
     if (publish.state === 'done') return;
     publish.state = 'done';
     this.pending.delete(publish);
     if (this.pending.size === 0) this.disarmDeadline();
-    publish.tracker.published(error);
+    // PUBLISH's reply (subscriptions that got it) only matters to tracked dispatches.
+    if (receivers === undefined) publish.tracker.published(error);
+    else publish.tracker.published(error, receivers);
   }
 
   /** Written but unconfirmed publishes are not resent (autoResendUnfulfilledCommands: false): fail them now. */

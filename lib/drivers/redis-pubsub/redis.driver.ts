@@ -15,6 +15,9 @@ import { errorMessage, RedisConnectionFactory, type RedisNodeView } from '../red
 import { InvalidOptionsError } from '../../errors/invalid-options.error';
 import { subscriptionTarget, type RedisSubscriptionTarget } from './channels';
 import { PubSubPublisher } from './pubsub-publisher';
+import { RedisReportTransport, trackedEchoHandleId } from '../../tracking/redis-report-transport';
+import { reportOf } from '../../tracking/report-codec';
+import { REPORTS_SEGMENT, type TrackingSink } from '../../tracking/tracking-transport';
 
 /**
  * The last message decoded. Redis sends one copy of a publish per matching subscription of the
@@ -62,6 +65,10 @@ export class RedisDriver implements EventBusDriver {
   /** The end of every message this bus publishes (`..."origin":"<busId>"}`), to drop its echo before decoding. */
   private echoTail: Buffer | undefined;
   private last: LastMessage | undefined;
+  /** Reports of tracked dispatches travel on the connections of this driver (see `RedisReportTransport`). */
+  tracking: RedisReportTransport | undefined;
+  /** `prefix + '__reports:'`: channels a pattern may match that carry reports, not events. */
+  private readonly reportsPrefix: string;
   private closed = false;
   private closing: Promise<void> | undefined;
 
@@ -72,6 +79,7 @@ export class RedisDriver implements EventBusDriver {
     this.maxEventSize = options.maxEventSize;
     this.publishTimeoutMs = options.publishTimeoutMs;
     this.sharded = options.sharded === true;
+    this.reportsPrefix = this.prefix + REPORTS_SEGMENT;
   }
 
   /** The nodes the driver's connections see (health and the event board). */
@@ -82,6 +90,12 @@ export class RedisDriver implements EventBusDriver {
   async init(context: DriverContext): Promise<void> {
     this.context = context;
     this.echoTail = Buffer.from(`"origin":${JSON.stringify(context.busId)}}`);
+    this.tracking = new RedisReportTransport(
+      this.prefix,
+      context.busId,
+      () => this.publishing?.client,
+      () => Promise.resolve(this.subscriber!),
+    );
     const target = this.connections.describeTarget();
     const closing = (): boolean => this.closed;
     const log: DriverContext['log'] = (level, message) => context.log(level, message);
@@ -222,7 +236,10 @@ export class RedisDriver implements EventBusDriver {
     });
     client.on('pmessageBuffer', (pattern: string | Buffer, channel: Buffer, message: Buffer) => {
       const subscription = this.patterns.get(pattern.toString());
-      if (subscription !== undefined) this.receive(subscription, channel.toString(), message);
+      if (subscription === undefined) return;
+      const name = channel.toString();
+      // A `**` listener's glob matches the reports channels too: those are no events.
+      if (!name.startsWith(this.reportsPrefix)) this.receive(subscription, name, message);
     });
   }
 
@@ -270,8 +287,15 @@ export class RedisDriver implements EventBusDriver {
   private receive(subscription: Subscription, channel: string, message: Buffer): void {
     if (this.closed) return;
     const tail = this.echoTail!;
-    if (message.length >= tail.length && tail.compare(message, message.length - tail.length) === 0) return;
     const context = this.context!;
+    if (message.length >= tail.length && tail.compare(message, message.length - tail.length) === 0) {
+      // Our own echo: a tracked one is a copy Redis counted in the PUBLISH reply, answered by us.
+      if (context.tracking !== undefined && context.tracking.inFlight > 0) {
+        const handleId = trackedEchoHandleId(message);
+        if (handleId !== undefined) context.tracking.ownCopy(handleId);
+      }
+      return;
+    }
     let incoming: IncomingEvent | undefined;
     const last = this.last;
     if (last !== undefined && last.channel === channel && !last.seen.has(subscription) && last.message.equals(message)) {
@@ -289,6 +313,7 @@ export class RedisDriver implements EventBusDriver {
       this.last = { channel, message, seen: new Set([subscription]), incoming };
     }
     if (incoming === undefined || incoming.origin === context.busId) return;
+    if (incoming.replyTo !== undefined) return this.receiveTracked(subscription, incoming, context);
     for (const deliver of subscription.delivers.values()) {
       try {
         deliver(incoming).catch((err: unknown) => context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err)));
@@ -296,6 +321,33 @@ export class RedisDriver implements EventBusDriver {
         context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err));
       }
     }
+  }
+
+  /** A tracked copy: run its listeners like any other, then report their outcomes (possibly none) to the publisher. */
+  private receiveTracked(subscription: Subscription, incoming: IncomingEvent, context: DriverContext): void {
+    const sink: TrackingSink = { outcomes: [], dropped: false };
+    const copy: IncomingEvent = { ...incoming, sink };
+    const runs: Array<Promise<void>> = [];
+    for (const deliver of subscription.delivers.values()) {
+      try {
+        runs.push(
+          deliver(copy).catch((err: unknown) => context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err))),
+        );
+      } catch (err) {
+        context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err));
+      }
+    }
+    const replyTo = incoming.replyTo!;
+    const report = (): void => {
+      if (sink.dropped || this.closed) return;
+      const stacks = context.tracking?.reportStacks === true;
+      this.tracking!.send(
+        replyTo,
+        reportOf(incoming.handleId, incoming.name, context.busId, subscription.target.name, sink.outcomes, stacks),
+      );
+    };
+    if (runs.length === 0) report();
+    else void Promise.all(runs).then(report);
   }
 
   // ---------------------------------------------------------------- lifecycle

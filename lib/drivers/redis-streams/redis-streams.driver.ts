@@ -19,6 +19,9 @@ import { deadLetterKey, DeadLetterStream } from './dead-letter-stream';
 import { StreamCommands } from './stream-commands';
 import { ReplicatedAppender } from './replicated-appender';
 import { StreamPublisher } from './stream-publisher';
+import { GroupCache } from '../../tracking/group-cache';
+import { RedisReportTransport } from '../../tracking/redis-report-transport';
+import type { Redis } from 'ioredis';
 
 /**
  * Durable driver on Redis Streams: one stream per event name, one consumer group per listener,
@@ -36,6 +39,10 @@ export class RedisStreamsDriver implements EventBusDriver {
   /** The dead-letter streams of this service's listeners (`DeadLetterService` reads them). */
   readonly deadLetters: DeadLetterStream;
   readonly consumerGroups: StreamGroupInspector;
+  /** Reports of tracked dispatches: sent on the command connection, received on a subscriber opened on first use. */
+  tracking: (RedisReportTransport & { expectedReporters(eventName: string): Promise<readonly string[]> }) | undefined;
+  private readonly groupCache = new GroupCache(async (eventName) => (await this.consumerGroups.groups([eventName])).map((g) => g.group));
+  private reportsSubscriber: Promise<Redis> | undefined;
 
   private readonly connections: RedisConnectionFactory;
   private readonly publisher: StreamPublisher;
@@ -92,6 +99,14 @@ export class RedisStreamsDriver implements EventBusDriver {
 
   async init(context: DriverContext): Promise<void> {
     this.context = context;
+    const transport = new RedisReportTransport(
+      this.options.redis.channelPrefix,
+      context.busId,
+      () => this.commands?.client,
+      () => (this.reportsSubscriber ??= this.openReportsSubscriber()),
+    );
+    // The listeners reached by a tracked append: the stream's consumer groups at append time.
+    this.tracking = Object.assign(transport, { expectedReporters: (eventName: string) => this.groupCache.groups(eventName) });
     const target = this.connections.describeTarget();
     context.log('log', `redis-streams driver: connecting to ${target}`);
     // Connect now, so the first dispatches find the connection ready and are written as they come, and
@@ -177,6 +192,17 @@ export class RedisStreamsDriver implements EventBusDriver {
       this.commands = commands;
       return commands;
     }));
+  }
+
+  private async openReportsSubscriber(): Promise<Redis> {
+    if (this.released || this.closing !== undefined) throw new EventBusClosedError('the redis-streams driver is closed');
+    const client = (await this.connections.create(connectionName('tracking-reports'), {
+      autoResubscribe: true,
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+    })) as Redis;
+    client.on('error', () => undefined);
+    return client;
   }
 
   /**
@@ -288,7 +314,9 @@ export class RedisStreamsDriver implements EventBusDriver {
         // A reader is closed on purpose when its listener goes away, not only on close().
         closing: () => this.closing !== undefined || ![...this.readers.values()].includes(reader),
       });
-      const consumer = new StreamConsumer(settings, commands, reader, context, deliver);
+      const consumer = new StreamConsumer(settings, commands, reader, context, deliver, (replyTo, report) =>
+        this.tracking?.send(replyTo, report),
+      );
       this.consumers.set(id, consumer);
       this.readers.set(consumer, reader);
       if (this.closing !== undefined) {

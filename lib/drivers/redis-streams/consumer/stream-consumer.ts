@@ -16,6 +16,8 @@ import { EntryTracker } from './entry-tracker';
 import { Reclaimer } from './reclaimer';
 import { Redelivery } from './redelivery';
 import { StreamReader } from './stream-reader';
+import { performance } from 'node:perf_hooks';
+import { reportOf } from '../../../tracking/report-codec';
 
 export type { StreamConsumerSettings } from './consumer-settings';
 
@@ -64,6 +66,8 @@ export class StreamConsumer implements DeadLetterReplayer {
     reader: RedisClient,
     private readonly context: DriverContext,
     private readonly deliver: DeliverFn,
+    /** Sends a tracking report to the publisher of a tracked entry (see `finalOutcome`). */
+    private readonly sendReport: (replyTo: string, report: string) => void = () => undefined,
   ) {
     const log: DriverContext['log'] = (level, message) => context.log(level, message);
     const { streamKey, group } = settings;
@@ -253,9 +257,11 @@ export class StreamConsumer implements DeadLetterReplayer {
         `attempt ${attempt - 1} of ${this.settings.maxAttempts} never finished (its consumer died or stalled past claimIdleMs)`,
       );
       this.report(incoming, cause);
+      this.finalOutcome(incoming, attempt - 1, cause, 0);
       return this.deadLetter(entry, attempt - 1, cause, undefined, incoming.handleId);
     }
     const id = entry.id;
+    const startedAt = incoming.replyTo === undefined ? 0 : performance.now();
     let delivered: Promise<void>;
     try {
       delivered = this.deliver(incoming, { id, attempt });
@@ -268,9 +274,10 @@ export class StreamConsumer implements DeadLetterReplayer {
       () => {
         running.delete(id);
         this.acks.ack(id);
+        if (incoming.replyTo !== undefined) this.finalOutcome(incoming, attempt, undefined, performance.now() - startedAt);
       },
       (err: unknown) =>
-        this.failed(entry, incoming, attempt, err).then(
+        this.failed(entry, incoming, attempt, err, startedAt).then(
           () => void running.delete(id),
           () => void running.delete(id),
         ),
@@ -279,7 +286,7 @@ export class StreamConsumer implements DeadLetterReplayer {
     return run;
   }
 
-  private async failed(entry: StreamEntry, incoming: IncomingEvent, attempt: number, error: unknown): Promise<void> {
+  private async failed(entry: StreamEntry, incoming: IncomingEvent, attempt: number, error: unknown, startedAt = 0): Promise<void> {
     if (error instanceof EventBusClosedError) {
       // The listener closed under it (shutdown, unregistered): not its failure. Left pending, with the
       // attempt given back, for whoever reclaims it; this consumer reads nothing more.
@@ -290,6 +297,7 @@ export class StreamConsumer implements DeadLetterReplayer {
     if (this.state.stopped) return; // left pending with its count; reclaimed later
     if (attempt >= this.settings.maxAttempts) {
       this.report(incoming, error);
+      this.finalOutcome(incoming, attempt, error, startedAt === 0 ? 0 : performance.now() - startedAt);
       await this.deadLetter(entry, attempt, error, undefined, incoming.handleId);
       return;
     }
@@ -309,6 +317,28 @@ export class StreamConsumer implements DeadLetterReplayer {
       new EventError(fields[FIELD_EVENT_NAME] || this.settings.eventName, SUBSCRIBER, fields[FIELD_HANDLE_ID] ?? '', error),
     );
     await this.deadLetter(entry, attempt, error, error.reason);
+  }
+
+  /**
+   * A tracked entry's final outcome in this group (handled after `attempts` deliveries, or given up
+   * on with its last error), reported once to the publisher; the group is the listener's name there.
+   */
+  private finalOutcome(incoming: IncomingEvent, attempts: number, error: unknown, durationMs: number): void {
+    const replyTo = incoming.replyTo;
+    if (replyTo === undefined) return;
+    const group = this.settings.group;
+    const outcome =
+      error === undefined
+        ? { listener: group, ok: true, attempts, durationMs }
+        : { listener: group, ok: false, error, attempts, durationMs };
+    try {
+      this.sendReport(
+        replyTo,
+        reportOf(incoming.handleId, incoming.name, this.context.busId, group, [outcome], this.context.tracking?.reportStacks === true),
+      );
+    } catch {
+      // A report that cannot be built or sent is dropped: the publisher's timeout names this group.
+    }
   }
 
   private report(incoming: IncomingEvent, error: unknown): void {

@@ -1,0 +1,23 @@
+/** How one listener call of a tracked dispatch ended, wherever it ran. */
+export interface ListenerOutcome {
+  /** `Class.method` (or the programmatic name); on redis-streams a remote one is its consumer group. */
+  readonly listener: string;
+  /** `local`: this process ran it; `remote`: another bus reported it. */
+  readonly origin: 'local' | 'remote';
+  readonly ok: boolean;
+  /** The final failure (remote ones are a `RemoteListenerError`); absent when `ok`. */
+  readonly error?: unknown;
+  /** Calls made, retries included (on redis-streams: deliveries). */
+  readonly attempts: number;
+  /** Time the call took, retries and their waits included (the last delivery on redis-streams). */
+  readonly durationMs: number;
+}
+
+/** What a dispatch may ask for besides the event. */
+export interface DispatchOptions {
+  /**
+   * Follow the event to every listener it reaches, in every process, and bring each outcome back to
+   * this handle. `timeoutMs` defaults to `redis.publishTimeoutMs`.
+   */
+  trackRemote?: boolean | { timeoutMs?: number };
+}

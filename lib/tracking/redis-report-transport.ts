@@ -1,0 +1,82 @@
+import type { Cluster, Redis } from 'ioredis';
+import { REPORTS_SEGMENT, type TrackingTransport } from './tracking-transport';
+
+/**
+ * Tracking reports over Redis pub/sub, for both redis drivers: this bus's reports arrive on
+ * `<prefix>__reports:<busId>` (subscribed on its first tracked dispatch); a report is one PUBLISH
+ * on the publisher's channel, so one for a bus that has gone reaches nobody and is dropped by Redis.
+ */
+export class RedisReportTransport implements TrackingTransport {
+  readonly replyTo: string;
+
+  constructor(
+    readonly prefix: string,
+    busId: string,
+    /** The connection reports are sent on (a non-subscriber one); undefined while there is none. */
+    private readonly sender: () => Redis | Cluster | undefined,
+    /** The subscriber connection this bus's reports are received on (opened on first use). */
+    private readonly subscriber: () => Promise<Redis>,
+  ) {
+    this.replyTo = prefix + REPORTS_SEGMENT + busId;
+  }
+
+  async listen(onReport: (raw: Buffer, channel: string) => void): Promise<void> {
+    const sub = await this.subscriber();
+    const channel = this.replyTo;
+    sub.on('messageBuffer', (from: Buffer, message: Buffer) => {
+      if (from.length === Buffer.byteLength(channel) && from.toString() === channel) onReport(message, channel);
+    });
+    await sub.subscribe(channel);
+  }
+
+  send(replyTo: string, report: string): void {
+    // Only to a reports channel under this prefix: a forged envelope cannot make a receiver publish elsewhere.
+    if (!replyTo.startsWith(this.prefix + REPORTS_SEGMENT)) return;
+    this.queued.push(replyTo, report);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // After the reports of the messages read with this one: one write for all of them.
+      void RESOLVED.then(this.flush);
+    }
+  }
+
+  /** Channel and report pairs waiting for this tick's write. */
+  private queued: string[] = [];
+  private flushScheduled = false;
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const queued = this.queued;
+    this.queued = [];
+    const client = this.sender();
+    // Not connected: dropped (the publishers time out); a report is never worth holding.
+    if (client === undefined || client.status !== 'ready') return;
+    if (queued.length === 2) {
+      client.publish(queued[0], queued[1]).catch(() => undefined);
+      return;
+    }
+    const pipeline = client.pipeline();
+    for (let i = 0; i < queued.length; i += 2) pipeline.publish(queued[i], queued[i + 1]);
+    pipeline.exec().catch(() => undefined);
+  };
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/**
+ * The handle id of this bus's own tracked envelope, read without decoding it (its echo is dropped
+ * undecoded); undefined when the message is not tracked. The envelope's own fields follow its data,
+ * so the last occurrence is theirs.
+ */
+export function trackedEchoHandleId(message: Buffer): string | undefined {
+  if (message.lastIndexOf(REPLY_TO) < 0) return undefined;
+  const at = message.lastIndexOf(HANDLE_ID);
+  if (at < 0) return undefined;
+  const start = at + HANDLE_ID.length;
+  return message.toString('latin1', start, start + 16);
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const REPLY_TO = Buffer.from('"reply_to":');
+const HANDLE_ID = Buffer.from('"handle_id":"');

@@ -1,0 +1,42 @@
+import type { ListenerOutcome } from './listener-outcome';
+
+/** The segment after the channel prefix under which reports travel: `<prefix>__reports:<busId>`. */
+export const REPORTS_SEGMENT = '__reports:';
+
+/**
+ * What a redis driver offers for tracking (a capability, like `consumerGroups`): where this bus's
+ * reports arrive, and a way to send a report to another bus.
+ */
+export interface TrackingTransport {
+  /** The channel prefix the reports channel lives under. */
+  readonly prefix: string;
+  /** The pub/sub channel of this bus's reports, written into each tracked envelope as `reply_to`. */
+  readonly replyTo: string;
+  /** Starts receiving this bus's reports (once, on the first tracked dispatch); resolves once subscribed. */
+  listen(onReport: (raw: Buffer, channel: string) => void): Promise<void>;
+  /** Sends one report; never throws (a report that cannot be sent is dropped: the publisher times out). */
+  send(replyTo: string, report: string): void;
+  /**
+   * The receivers a tracked event must hear from, known before it is sent (redis-streams: the
+   * consumer groups of its stream). Absent: the driver's publish reply counts them (redis pub/sub).
+   */
+  expectedReporters?(eventName: string): Promise<readonly string[]>;
+  close(): Promise<void>;
+}
+
+/** What the bus gives a driver for tracking (on `DriverContext.tracking`). */
+export interface TrackingHooks {
+  /** Tracked dispatches of this bus still waiting: a driver looks for its own tracked echoes only while > 0. */
+  readonly inFlight: number;
+  /** This bus received its own copy of a tracked event it published (it counts as answered). */
+  ownCopy(handleId: string): void;
+  /** The receiving app sends listener stacks in its reports (`tracking.reportStacks`). */
+  readonly reportStacks: boolean;
+}
+
+/** Where a receiving bus collects the outcomes of one tracked copy (set on `IncomingEvent.sink`). */
+export interface TrackingSink {
+  readonly outcomes: ListenerOutcome[];
+  /** The bus ran nothing for it (closing): no report is sent, the publisher times out. */
+  dropped: boolean;
+}

@@ -1,0 +1,109 @@
+import { InvalidOptionsError, MessageRejectedError } from 'nestjs-event-bus';
+import { describe, expect, it } from 'vitest';
+import { resolveEventBusOptions } from '../../lib/options/event-bus-options.validator';
+import { redisGlobMatches } from '../../lib/tracking/redis-glob';
+import { decodeReport, reportOf } from '../../lib/tracking/report-codec';
+import { readyStandaloneBus } from '../support/standalone-bus';
+
+describe('tracking reports', () => {
+  it('round-trip: outcomes with name and message, no stack unless asked, never the event', () => {
+    const failure = new RangeError('too big');
+    const raw = reportOf(
+      '0123456789abcdef',
+      'order.placed',
+      'bus1',
+      'p:order.placed',
+      [
+        { listener: 'A.ok', ok: true, attempts: 1, durationMs: 1.23456 },
+        { listener: 'B.fails', ok: false, error: failure, attempts: 3, durationMs: 10 },
+      ],
+      false,
+    );
+    const report = decodeReport(raw, 'p:__reports:x');
+    expect(report).toEqual({
+      handleId: '0123456789abcdef',
+      eventName: 'order.placed',
+      reporter: 'bus1',
+      via: 'p:order.placed',
+      outcomes: [
+        { listener: 'A.ok', ok: true, attempts: 1, durationMs: 1.235 },
+        { listener: 'B.fails', ok: false, attempts: 3, durationMs: 10, error: { name: 'RangeError', message: 'too big' } },
+      ],
+    });
+    expect(
+      decodeReport(
+        reportOf('0123456789abcdef', 'e', 'b', 'v', [{ listener: 'L', ok: false, error: failure, attempts: 1, durationMs: 0 }], true),
+        'c',
+      ).outcomes[0].error?.stack,
+    ).toContain('RangeError: too big');
+  });
+
+  it.each([
+    ['not json', 'malformed JSON'],
+    ['[]', 'not a JSON object'],
+    ['{"v":2}', 'unknown version'],
+    ['{"v":1,"handle_id":"ABC"}', 'handle_id'],
+    [
+      '{"v":1,"handle_id":"0123456789abcdef","event_name":"e","reporter":"r","via":"v","outcomes":[{"listener":"L","ok":false,"attempts":1,"duration_ms":1}]}',
+      'without an error',
+    ],
+    [
+      '{"v":1,"handle_id":"0123456789abcdef","event_name":"e","reporter":"r","via":"v","outcomes":[{"listener":"L","ok":true,"attempts":0,"duration_ms":1}]}',
+      'attempts',
+    ],
+  ])('refuses %s (%s) with a MessageRejectedError naming the channel', (raw, reason) => {
+    let caught: unknown;
+    try {
+      decodeReport(raw, 'p:__reports:me');
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(MessageRejectedError);
+    expect((caught as MessageRejectedError).channel).toBe('p:__reports:me');
+    expect((caught as MessageRejectedError).reason).toContain(reason);
+  });
+
+  it('Redis globs: * spans dots, ? one char, [] sets, \\ escapes', () => {
+    expect(redisGlobMatches('p:shop.*.requested', 'p:shop.payment.eu.requested')).toBe(true);
+    expect(redisGlobMatches('p:shop.*', 'p:shop')).toBe(false);
+    expect(redisGlobMatches('p:a?c', 'p:abc')).toBe(true);
+    expect(redisGlobMatches('p:[ab]x', 'p:bx')).toBe(true);
+    expect(redisGlobMatches('p:[^ab]x', 'p:bx')).toBe(false);
+    expect(redisGlobMatches('p\\*:x', 'p*:x')).toBe(true);
+    expect(redisGlobMatches('p\\*:x', 'pp:x')).toBe(false);
+  });
+
+  it('tracking options are validated', () => {
+    expect(resolveEventBusOptions({}).tracking).toEqual({ maxInFlight: 10_000, reportStacks: false });
+    expect(() => resolveEventBusOptions({ tracking: { maxInFlight: 0 } })).toThrow(InvalidOptionsError);
+    expect(() => resolveEventBusOptions({ tracking: { maxInFlight: 1.5 } })).toThrow(/tracking.maxInFlight/);
+    expect(() => resolveEventBusOptions({ tracking: { reportStacks: 'yes' as unknown as boolean } })).toThrow(/tracking.reportStacks/);
+    expect(() => resolveEventBusOptions({ tracking: { max: 1 } as never })).toThrow(/tracking.max/);
+  });
+
+  it('memory driver: trackRemote changes nothing but records the local outcomes; a bad trackRemote is refused on the handle', async () => {
+    const { bus } = await readyStandaloneBus();
+    let calls = 0;
+    bus.registerListener(
+      { name: 'A', eventName: 'x.y', onEvent: () => void calls++ },
+      {
+        name: 'B',
+        eventName: 'x.y',
+        options: { retry: { attempts: 2, backoff: { baseMs: 1 } } },
+        onEvent: () => {
+          if (++calls === 2) throw new Error('once');
+        },
+      },
+    );
+    const { outcomes, errors } = await bus.dispatch('x.y', {}, { trackRemote: true });
+    expect(errors).toEqual([]);
+    expect(outcomes.map(({ listener, origin, ok, attempts }) => ({ listener, origin, ok, attempts }))).toEqual([
+      { listener: 'A', origin: 'local', ok: true, attempts: 1 },
+      { listener: 'B', origin: 'local', ok: true, attempts: 2 },
+    ]);
+    expect((await bus.dispatch('x.y', {})).outcomes).toEqual([]);
+    const bad = bus.dispatch('x.y', {}, { trackRemote: { timeoutMs: -1 } });
+    expect(bad.errors[0].cause).toBeInstanceOf(InvalidOptionsError);
+    await bus.close();
+  });
+});
