@@ -33,6 +33,10 @@ describe('redis-streams: an append that failed is never appended later', () => {
       expect(errors).toHaveLength(1);
       expect(errors[0].listener).toBe('publisher');
       expect(errors[0].cause).toBeInstanceOf(DriverUnavailableError);
+      // Failed means "not confirmed": the server may have read it before it stopped.
+      expect((errors[0].cause as Error).message).toBe(
+        'Redis did not confirm the append within redis.publishTimeoutMs (400 ms); it was not retried and may still have been appended (at-least-once delivery may then deliver it)',
+      );
       // It never read the command; a restart on the same port and the client reconnects.
       await server.kill();
       await server.launch();

@@ -7,7 +7,7 @@ import { beforeDeadline, settlesBy, TIMED_OUT } from '../redis/shared/deadline';
 import { keySlot } from '../redis/shared/key-slot';
 import { PublishBatcher } from '../redis/shared/publish-batcher';
 import { errorMessage, isCluster } from '../redis/shared/redis-connection';
-import type { StreamCommands } from './stream-commands';
+import { ConnectionLostError, type StreamCommands } from './stream-commands';
 import { FIELD_ENVELOPE } from './stream-fields';
 
 /** What the publisher needs of the driver. */
@@ -25,7 +25,9 @@ export interface StreamPublisherHost {
 /**
  * Appends dispatched events to their streams (XADD). Everything dispatched in one tick goes out as
  * one pipeline (a cluster: one command per event), handed to ioredis only while the connection is
- * ready, so a failed dispatch is never appended later; every tracker settles by `publishTimeoutMs`.
+ * ready, so a failed dispatch is never appended later; every tracker settles by `publishTimeoutMs`,
+ * and an append in flight when the connection drops fails at once (it is never resent). A failure
+ * reported after the append was written means "not confirmed": Redis may still have appended it.
  */
 export class StreamPublisher {
   /** The trackers of the appends waiting; their events are in `events`, in the same order (nothing allocated per event). */
@@ -72,7 +74,7 @@ export class StreamPublisher {
     try {
       const commands = await this.host.commands();
       if (!(await commands.health.whenReady(deadline))) {
-        fail(batch, unavailable(`is unreachable (connection ${commands.client.status})`, commands.timeoutMs));
+        fail(batch, unreachable(commands.client.status, commands.timeoutMs));
         return;
       }
       await this.write(commands, batch, deadline);
@@ -119,21 +121,21 @@ export class StreamPublisher {
       }
       const socket = commands.socket();
       chunks.push(
-        beforeDeadline(exec, deadline).then(
+        // Fails at once when the connection drops before the replies came (ioredis would never settle it).
+        beforeDeadline(commands.untilLost(exec, 'XADD'), deadline).then(
           (results) => {
             if (results === TIMED_OUT) {
               // A half-open connection: reset it, so what is still in the socket is never sent later.
               commands.stalled(socket, 'XADD');
-              fail(batch, unavailable('did not answer', commands.timeoutMs), from, to);
+              fail(batch, notConfirmed(commands.timeoutMs), from, to);
               return;
             }
             for (let i = from; i < to; i++) {
               const reply = results?.[i - from];
-              const error = reply === undefined ? new Error('no reply') : (reply[0] ?? undefined);
-              batch.trackers[i].published(error !== undefined && isUnavailable(error) ? appendFailed(error) : error);
+              batch.trackers[i].published(replyError(reply));
             }
           },
-          (err: unknown) => fail(batch, appendFailed(err), from, to),
+          (err: unknown) => fail(batch, err instanceof ConnectionLostError ? connectionLost(err) : appendFailed(err), from, to),
         ),
       );
     }
@@ -205,8 +207,36 @@ function fail(batch: Appends, error: unknown, from = 0, to = batch.trackers.leng
   for (let i = from; i < to; i++) batch.trackers[i].published(error);
 }
 
-function unavailable(why: string, timeoutMs: number): DriverUnavailableError {
-  return new DriverUnavailableError(`Redis ${why}: the event was not confirmed within redis.publishTimeoutMs (${timeoutMs} ms)`);
+/** The append's outcome from its pipeline reply (undefined: appended). */
+function replyError(reply: [Error | null, unknown] | undefined): unknown {
+  if (reply === undefined) return new DriverUnavailableError('Redis sent no reply for the append; it may still have been appended');
+  const error = reply[0];
+  if (error === null) return undefined;
+  // ioredis aborts the rest of a pipeline whose connection closed after a partial reply.
+  if (error.name === 'AbortError') return connectionLost(error);
+  return isUnavailable(error) ? appendFailed(error) : error;
+}
+
+/** Never written: the connection was not ready by the deadline. */
+function unreachable(status: string, timeoutMs: number): DriverUnavailableError {
+  return new DriverUnavailableError(
+    `Redis is unreachable (connection ${status}): the event was not sent within redis.publishTimeoutMs (${timeoutMs} ms) and will not be sent later`,
+  );
+}
+
+/** Written, never answered: Redis may have appended it before it went silent. */
+function notConfirmed(timeoutMs: number): DriverUnavailableError {
+  return new DriverUnavailableError(
+    `Redis did not confirm the append within redis.publishTimeoutMs (${timeoutMs} ms); it was not retried and may still have been appended (at-least-once delivery may then deliver it)`,
+  );
+}
+
+/** Written, then the connection closed before the reply: the same uncertainty, reported at once. */
+function connectionLost(cause: unknown): DriverUnavailableError {
+  return new DriverUnavailableError(
+    'the connection to Redis closed before Redis confirmed the append; it was not retried and may still have been appended (at-least-once delivery may then deliver it)',
+    cause,
+  );
 }
 
 /**

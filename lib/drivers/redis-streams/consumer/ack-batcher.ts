@@ -1,14 +1,17 @@
 import type { DriverContext } from '../../../interfaces/event-bus-driver.interface';
 import { settlesBy, sleep } from '../../redis/shared/deadline';
-import type { StreamCommands } from '../stream-commands';
+import { ConnectionLostError, type StreamCommands } from '../stream-commands';
 import { describe, type ConsumerState } from './consumer-settings';
 
-/** How long a failed XACK waits before it is tried again. */
+/** How long a failed XACK waits before it is tried again (Redis answered with an error, or not in time). */
 const ACK_RETRY_MS = 500;
 
 /**
  * Acknowledges succeeded entries: one XACK per tick for every id acknowledged since the last one;
  * a failed XACK is tried again (an unacknowledged entry would be delivered again after `claimIdleMs`).
+ * XACKs go out one at a time (those acknowledged meanwhile share the next one). An XACK lost with
+ * its connection fails at once and is sent again as soon as the connection is back (XACK is
+ * idempotent), so a reconnect never holds acks back until a deadline.
  */
 export class AckBatcher {
   /** Succeeded, XACK not sent yet. */
@@ -19,6 +22,9 @@ export class AckBatcher {
   private soon: NodeJS.Immediate | undefined;
   private later: NodeJS.Timeout | undefined;
   private acking: Promise<void> = Promise.resolve();
+  /** Ids confirmed while a re-read or reclaim runs (see `watchConfirmed`); undefined when none runs. */
+  private confirmedMeanwhile: Set<string> | undefined;
+  private watching = 0;
 
   constructor(
     private readonly commands: StreamCommands,
@@ -31,6 +37,26 @@ export class AckBatcher {
   ack(id: string): void {
     this.queue.push(id);
     if (this.soon === undefined && this.later === undefined) this.soon = setImmediate(() => void this.flush());
+  }
+
+  /**
+   * Runs `during` (a re-read of pending entries, a reclaim) recording the ids whose ack Redis
+   * confirms meanwhile: such a read may return an entry that was still pending when Redis read it
+   * but whose ack is confirmed before the entries are sorted out — it must not run again.
+   */
+  async watchConfirmed<T>(during: () => Promise<T>): Promise<T> {
+    this.watching++;
+    this.confirmedMeanwhile ??= new Set();
+    try {
+      return await during();
+    } finally {
+      if (--this.watching === 0) this.confirmedMeanwhile = undefined;
+    }
+  }
+
+  /** The ack of `id` was confirmed during the current `watchConfirmed`. */
+  confirmedDuringWatch(id: string): boolean {
+    return this.confirmedMeanwhile?.has(id) === true;
   }
 
   /** Every id acknowledged here that Redis has not confirmed yet. */
@@ -59,15 +85,20 @@ export class AckBatcher {
       try {
         await this.commands.call('XACK', this.streamKey, this.group, ...ids);
         this.inFlight.delete(ids);
+        const meanwhile = this.confirmedMeanwhile;
+        if (meanwhile !== undefined) for (const id of ids) meanwhile.add(id);
       } catch (err) {
         this.inFlight.delete(ids);
         this.queue.push(...ids);
+        const lost = err instanceof ConnectionLostError;
+        // A lost connection is logged once by the connection itself; the ack just goes again when it is back.
         this.log(
-          'warn',
+          lost ? 'debug' : 'warn',
           `acknowledging ${ids.length} entr${ids.length === 1 ? 'y' : 'ies'} of '${this.streamKey}' failed (${describe(err)}); retrying`,
         );
         if (!this.state.stopped && this.soon === undefined && this.later === undefined) {
-          this.later = setTimeout(() => void this.flush(), ACK_RETRY_MS);
+          // After a lost connection at once: the next XACK waits for the connection to be ready.
+          this.later = setTimeout(() => void this.flush(), lost ? 0 : ACK_RETRY_MS);
           this.later.unref?.();
         }
       }

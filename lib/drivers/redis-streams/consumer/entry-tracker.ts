@@ -13,9 +13,11 @@ export type HeldEntries = (visit: (id: string) => void) => void;
 
 /**
  * The entries a consumer holds: running, waiting their turn in a batch, or held elsewhere (waiting
- * for a retry, acknowledged but unconfirmed). It keeps them from looking idle to the other replicas
- * (a heartbeat resets their idle time) and tells re-read or reclaimed entries it already holds
- * from those it does not.
+ * for a retry, acknowledged but unconfirmed). It keeps them all from looking idle to the other
+ * replicas (a heartbeat resets their idle time, and once more as soon as the command connection is
+ * back from an outage, during which their idle time grew) and tells re-read or reclaimed entries it
+ * already holds from those it does not. An entry whose ack waits (Redis was away) is kept fresh like
+ * a running one: otherwise another replica reclaims it and runs it a second time.
  */
 export class EntryTracker {
   /** Deliveries in progress, by entry id. */
@@ -23,23 +25,27 @@ export class EntryTracker {
   /** Batches being worked through: their entries from `next` on wait their turn. */
   private readonly batches = new Set<Batch>();
   private heartbeat: NodeJS.Timeout | undefined;
+  private stopReconnectTouch: (() => void) | undefined;
 
   constructor(
     private readonly commands: StreamCommands,
     private readonly settings: StreamConsumerSettings,
     /** Waiting for a retry: held, and kept fresh by the heartbeat. */
     private readonly retrying: HeldEntries,
-    /** Acknowledged, not confirmed yet: held (no longer worth a heartbeat). */
+    /** Acknowledged, not confirmed yet: held, and kept fresh until the ack is confirmed. */
     private readonly acknowledged: HeldEntries,
   ) {}
 
   startHeartbeat(): void {
     this.heartbeat = setInterval(() => this.touch(), Math.max(50, Math.floor(this.settings.claimIdleMs / 3)));
     this.heartbeat.unref?.();
+    // Back from an outage: the idle time of what this consumer holds grew meanwhile.
+    this.stopReconnectTouch = this.commands.onReady(() => this.touch());
   }
 
   stopHeartbeat(): void {
     clearInterval(this.heartbeat);
+    this.stopReconnectTouch?.();
   }
 
   openBatch(entries: StreamEntry[]): Batch {
@@ -73,10 +79,11 @@ export class EntryTracker {
     for (const batch of this.batches) for (let i = batch.next; i < batch.entries.length; i++) visit(batch.entries[i].id);
   }
 
-  /** Resets the idle time of entries this consumer is working on (running, waiting their turn or a retry). */
+  /** Resets the idle time of entries this consumer holds (running, waiting their turn, a retry or their ack). */
   private touch(): void {
     const ids = new Set<string>(this.running.keys());
     this.retrying((id) => ids.add(id));
+    this.acknowledged((id) => ids.add(id));
     this.forEachWaiting((id) => ids.add(id));
     if (ids.size === 0 || !this.commands.ready) return;
     const { streamKey, group, consumer } = this.settings;

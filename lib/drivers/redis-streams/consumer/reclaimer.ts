@@ -14,6 +14,8 @@ const MAX_PAGES = 10;
 export class Reclaimer {
   private lastReclaim = 0;
   private lastCleanup = 0;
+  /** No pass before this (epoch ms): set after an outage. */
+  private notBefore = 0;
 
   constructor(
     private readonly commands: StreamCommands,
@@ -24,9 +26,24 @@ export class Reclaimer {
     private readonly run: (entries: StreamEntry[]) => Promise<void>,
   ) {}
 
+  /**
+   * The command connection is back from an outage. During it no replica could keep its entries
+   * fresh, so they all look idle; the time Redis was away does not count: the next pass waits
+   * `claimIdleMs`, giving each owner time to come back and touch its entries (it does at once),
+   * instead of taking and running them a second time. A replica that died meanwhile only has its
+   * entries reclaimed that much later.
+   */
+  deferAfterOutage(): void {
+    this.notBefore = Date.now() + this.settings.claimIdleMs;
+  }
+
   /** A pass is due. */
   get due(): boolean {
-    return Date.now() - this.lastReclaim >= Math.max(100, Math.floor(this.settings.claimIdleMs / 2));
+    const now = Date.now();
+    // Never while the command connection is down: a pass waiting for it would go out the moment it is back.
+    return (
+      this.commands.settled && now >= this.notBefore && now - this.lastReclaim >= Math.max(100, Math.floor(this.settings.claimIdleMs / 2))
+    );
   }
 
   async reclaim(): Promise<void> {

@@ -30,6 +30,8 @@ const MAX_BATCH = 1000;
 const FAST_BATCH_MS = 100;
 /** Entries waiting for a retry before the consumer stops reading new ones (back-pressure). */
 const MAX_RETRYING = 1000;
+/** At most one "could not dead-letter" line per consumer per this many ms. */
+const DEAD_LETTER_FAILURE_LOG_MS = 10_000;
 
 /**
  * One consumer group of one stream, delivering each entry to one listener: ack after success,
@@ -51,6 +53,10 @@ export class StreamConsumer implements DeadLetterReplayer {
   /** COUNT of the next XREADGROUP of new entries (BATCH to MAX_BATCH). */
   private readCount = BATCH;
   private wakeLoop: (() => void) | undefined;
+  /** Dead letters that could not be written since the last line about it. */
+  private deadLetterFailures = 0;
+  private deadLetterFailureLoggedAt = 0;
+  private stopDeferringReclaim: (() => void) | undefined;
 
   constructor(
     private readonly settings: StreamConsumerSettings,
@@ -85,6 +91,8 @@ export class StreamConsumer implements DeadLetterReplayer {
     this.reader.attach();
     // Keeps entries this consumer is working on (running, or waiting for a retry) from looking idle to the others.
     this.tracker.startHeartbeat();
+    // Registered once connected (the group exists): every later 'ready' ends an outage.
+    this.stopDeferringReclaim = this.commands.onReady(() => this.reclaimer.deferAfterOutage());
     this.loopDone = this.loop();
   }
 
@@ -97,6 +105,7 @@ export class StreamConsumer implements DeadLetterReplayer {
     if (this.state.stopped) return;
     this.state.stopped = true;
     this.tracker.stopHeartbeat();
+    this.stopDeferringReclaim?.();
     this.redelivery.cancelAll();
     this.wakeLoop?.();
     await this.reader.unblock();
@@ -135,13 +144,15 @@ export class StreamConsumer implements DeadLetterReplayer {
           await this.pause(100);
           continue;
         }
-        if (this.reclaimer.due) await this.reclaimer.reclaim();
+        if (this.reclaimer.due) await this.acks.watchConfirmed(() => this.reclaimer.reclaim());
         if (this.needHistory) {
           // After a (re)connect: entries Redis handed to this consumer whose reply may have been lost.
           this.needHistory = false;
-          await this.reader.readHistory(
-            async (entries) => this.runBatch(entries, await this.redelivery.attemptsOf(entries)),
-            () => state.stopped,
+          await this.acks.watchConfirmed(() =>
+            this.reader.readHistory(
+              async (entries) => this.runBatch(entries, await this.redelivery.attemptsOf(entries)),
+              () => state.stopped,
+            ),
           );
         }
         if (state.stopped) break;
@@ -182,7 +193,9 @@ export class StreamConsumer implements DeadLetterReplayer {
    */
   private async runBatch(entries: StreamEntry[], counts: Map<string, number> | undefined): Promise<void> {
     // Re-read or reclaimed entries may be held here already, or acknowledged since.
-    const fresh = counts === undefined ? entries : this.tracker.notHeld(entries, counts);
+    // An ack confirmed after Redis read them (the read and the ack race on two connections) counts as held.
+    const fresh =
+      counts === undefined ? entries : this.tracker.notHeld(entries, counts).filter((e) => !this.acks.confirmedDuringWatch(e.id));
     // A batch waiting its turn must not look idle to the other replicas.
     const batch = this.tracker.openBatch(fresh);
     const state = this.state;
@@ -357,16 +370,24 @@ export class StreamConsumer implements DeadLetterReplayer {
     };
     try {
       await writeDeadLetter(this.commands, record, maxLen);
+      // Not logged here: the failure that led to it was reported (errors$), and the bus logs those rate-limited.
       this.context.log(
-        'warn',
-        `${this.listenerName}: entry ${entry.id} of '${streamKey}' moved to '${deadLetterKey}' after ${attempts} attempt(s): ${reason ?? describe(error)}`,
+        'debug',
+        `${this.listenerName}: entry ${entry.id} of '${streamKey}' moved to '${deadLetterKey}' after ${attempts} attempt(s)`,
       );
     } catch (err) {
-      // Left pending: reclaimed after claimIdleMs, then dead-lettered again.
-      this.context.log(
-        'error',
-        `${this.listenerName}: could not dead-letter ${entry.id} of '${streamKey}' (${describe(err)}); it stays pending`,
-      );
+      // Left pending: reclaimed after claimIdleMs, then dead-lettered again. One line per interval, not per entry.
+      this.deadLetterFailures++;
+      const now = Date.now();
+      if (now - this.deadLetterFailureLoggedAt >= DEAD_LETTER_FAILURE_LOG_MS) {
+        this.context.log(
+          'error',
+          `${this.listenerName}: could not dead-letter ${this.deadLetterFailures} entr${this.deadLetterFailures === 1 ? 'y' : 'ies'} of '${streamKey}' ` +
+            `(latest: ${entry.id}, ${describe(err)}); they stay pending and are dead-lettered when reclaimed`,
+        );
+        this.deadLetterFailureLoggedAt = now;
+        this.deadLetterFailures = 0;
+      }
     }
   }
 
