@@ -12,14 +12,14 @@ describe('dispatch handles', () => {
     booted = await bootApp({ providers });
     return booted.bus;
   };
-  it('await handle resolves to exactly { id, eventName, errors }, with id the handle id', async () => {
+  it('await handle resolves to exactly { id, eventName, errors, outcomes }, with id the handle id (outcomes are filled by tracked dispatches)', async () => {
     const bus = await boot();
     bus.registerListener({ eventName: 'gap.shape', onEvent: () => undefined });
     const handle = bus.dispatch('gap.shape', { n: 1 });
     expect(handle).toBeInstanceOf(DispatchHandle);
     const result = await handle;
-    expect(Object.keys(result).sort()).toEqual(['errors', 'eventName', 'id']);
-    expect(result).toEqual({ id: handle.id, eventName: 'gap.shape', errors: [] });
+    expect(Object.keys(result).sort()).toEqual(['errors', 'eventName', 'id', 'outcomes']);
+    expect(result).toEqual({ id: handle.id, eventName: 'gap.shape', errors: [], outcomes: [] });
     expect(handle.id).toMatch(/^[0-9a-f]{16}$/);
   });
 
@@ -64,6 +64,6 @@ describe('dispatch handles', () => {
     await sleep(5);
     expect(heldDone).toBe(false);
     gate.resolve();
-    await expect(held).resolves.toEqual({ id: held.id, eventName: 'gap.held', errors: [] });
+    await expect(held).resolves.toEqual({ id: held.id, eventName: 'gap.held', errors: [], outcomes: [] });
   });
 });
