@@ -10,6 +10,7 @@ import {
 } from 'nestjs-event-bus';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootApp, sleep, type BootedApp } from '../support/boot-app';
+import { parseInfo, redisCli } from '../support/redis-cli';
 import { RedisCluster } from '../support/redis-cluster';
 import { until } from '../support/streams-test-app';
 
@@ -433,5 +434,90 @@ describe('redis drivers on a Redis Cluster', () => {
       expect(counts.resolved).toBeGreaterThan(0);
       expect(counts.deliveredAfter).toBe(true);
     }, 60_000);
+  });
+});
+
+// In this file, not a file of its own: two local clusters starting at once on a 2-core machine flag
+// each other's nodes as failing, so every cluster spec runs in one file, one describe after the other.
+describe('Redis Cluster test harness', () => {
+  let cluster: RedisCluster;
+  let client: Cluster | undefined;
+  beforeAll(async () => {
+    cluster = await RedisCluster.start();
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    await cluster?.destroy();
+  });
+
+  it('comes up with 3 masters and 3 replicas on free ports, one replica per master', async () => {
+    const masters = await cluster.masters();
+    const replicas = await cluster.replicas();
+    expect(masters).toHaveLength(3);
+    expect(replicas).toHaveLength(3);
+    const ports = cluster.servers.map((server) => server.port);
+    expect(new Set(ports).size).toBe(6);
+    expect(ports).not.toContain(6379);
+    // No node's port is another node's cluster bus port.
+    for (const port of ports) expect(ports).not.toContain(port + 10_000);
+    for (const master of masters) expect(replicas.filter((replica) => replica.masterId === master.id)).toHaveLength(1);
+    for (const server of cluster.servers) expect(parseInfo(await redisCli(server.port, 'CLUSTER', 'INFO')).get('cluster_state')).toBe('ok');
+  });
+
+  it('spreads hash-tagged keys over several masters, each key stored on the master of its slot', async () => {
+    client = new Cluster(cluster.startupNodes, { redisOptions: { maxRetriesPerRequest: 1 } });
+    const masters = await cluster.masters();
+    const owners = new Set<number>();
+    for (let i = 0; i < 12; i++) {
+      const key = `neb:{event-${i}}`;
+      await client.set(key, String(i));
+      const slot = Number(await client.cluster('KEYSLOT', key));
+      const master = masters.find((node) => node.slots.some(([from, to]) => slot >= from && slot <= to))!;
+      owners.add(master.port);
+      // Asked directly (no redirect), the owning master has the key.
+      expect((await redisCli(master.port, 'GET', key)).trim()).toBe(String(i));
+    }
+    expect(owners.size).toBe(3);
+    expect((await cluster.masterOfKey('neb:{event-0}')).port).toBe(owners.values().next().value);
+    // The hash tag pins a stream and its dead-letter stream to one slot.
+    expect(await cluster.slotOf('neb:{OrderPlaced}:dlq')).toBe(await cluster.slotOf('neb:{OrderPlaced}'));
+    client.disconnect();
+    client = undefined;
+  });
+
+  it('moves a slot with its keys to another master (MOVED afterwards, ASK while half-moved)', async () => {
+    const key = 'neb:{moving}';
+    const slot = await cluster.slotOf(key);
+    const from = await cluster.masterOfSlot(slot);
+    const to = (await cluster.masters()).find((node) => node.id !== from.id)!;
+    await redisCli(from.port, 'SET', key, 'v');
+    let duringMove = '';
+    await cluster.moveSlot(slot, to.port, async () => {
+      duringMove = (await redisCli(from.port, 'GET', 'neb:{moving}:not-there')).trim();
+    });
+    expect(duringMove).toBe(`ASK ${slot} 127.0.0.1:${to.port}`);
+    expect((await cluster.masterOfSlot(slot)).id).toBe(to.id);
+    expect((await redisCli(to.port, 'GET', key)).trim()).toBe('v');
+    expect((await redisCli(from.port, 'GET', key)).trim()).toBe(`MOVED ${slot} 127.0.0.1:${to.port}`);
+  });
+
+  it('replaces a SIGKILLed master with its replica, which has the data; the old master rejoins as a replica', async () => {
+    const key = 'neb:{failover}';
+    const victim = await cluster.masterOfKey(key);
+    const replica = (await cluster.replicas()).find((node) => node.masterId === victim.id)!;
+    await redisCli(victim.port, 'SET', key, 'kept');
+    expect((await redisCli(victim.port, 'WAIT', '1', '2000')).trim()).toBe('1');
+
+    const promoted = await cluster.killMaster(victim.port);
+    expect(cluster.server(victim.port).running).toBe(false);
+    expect(promoted.id).toBe(replica.id);
+    expect((await cluster.masterOfKey(key)).port).toBe(replica.port);
+    expect((await redisCli(replica.port, 'GET', key)).trim()).toBe('kept');
+    expect(await cluster.masters()).toHaveLength(3);
+
+    const rejoined = await cluster.restart(victim.port);
+    expect(rejoined.role).toBe('replica');
+    expect(rejoined.masterId).toBe(replica.id);
+    expect(await cluster.replicas()).toHaveLength(3);
   });
 });

@@ -235,6 +235,9 @@ export class RedisCluster {
     }
     const masters = view.filter((node) => node.role === 'master' && node.slots.length > 0 && !node.failing);
     if (masters.length !== this.options.masters) return `${server.port} sees ${masters.length} masters`;
+    // Right after `--cluster create`, a replica is a master with no slots until the others hear otherwise.
+    const unassigned = view.filter((node) => node.role === 'master' && node.slots.length === 0 && !node.failing);
+    if (unassigned.length > 0) return `${server.port} still sees ${unassigned.length} node(s) with no role yet`;
     const covered = masters.reduce((sum, node) => sum + node.slots.reduce((n, [from, to]) => n + to - from + 1, 0), 0);
     if (covered !== SLOTS) return `${server.port} sees ${covered} slots served`;
     const me = view.find((node) => node.port === server.port);
