@@ -46,25 +46,55 @@ export class InboundDelivery {
     return handle.done.then(() => undefined);
   }
 
-  /** A durable delivery to one listener: resolves when it succeeded, rejects with its failure. */
-  async durable(entry: ListenerEntry, incoming: IncomingEvent, meta: DeliveryMeta | undefined): Promise<void> {
-    if (!entry.active) throw new EventBusClosedError(`listener ${entry.name} is no longer registered`);
+  /**
+   * A durable delivery to one listener: resolves when it succeeded, rejects with its failure. A
+   * listener that returns without a promise settles it at once (no async function, no await: a
+   * stream consumer acknowledges its batch a few microtasks sooner, with three promises less per entry).
+   */
+  durable(entry: ListenerEntry, incoming: IncomingEvent, meta: DeliveryMeta | undefined): Promise<void> {
+    if (!entry.active) return Promise.reject(new EventBusClosedError(`listener ${entry.name} is no longer registered`));
     // A closing bus starts no new delivery; the driver leaves the entry pending for another replica.
-    if (this.lifecycle.closed) throw new EventBusClosedError();
+    if (this.lifecycle.closed) return Promise.reject(new EventBusClosedError());
+    if (this.observer !== undefined) return this.durableObserved(this.observer, entry, incoming, meta);
+    this.inflight.begin();
+    let result: unknown;
+    let thenable: boolean;
+    try {
+      result = entry.call(incoming.event, meta);
+      // Inside the try: reading `then` runs a getter on a foreign object, which may throw.
+      thenable = result !== undefined && result !== null && typeof (result as PromiseLike<unknown>).then === 'function';
+    } catch (err) {
+      this.inflight.end();
+      return Promise.reject(err);
+    }
+    if (!thenable) {
+      this.inflight.end();
+      return DONE;
+    }
+    return Promise.resolve(result as PromiseLike<unknown>).then(this.endDurable, this.failDurable);
+  }
+
+  private readonly endDurable = (): void => this.inflight.end();
+  private readonly failDurable = (err: unknown): never => {
+    this.inflight.end();
+    throw err;
+  };
+
+  /** The same with an observer: a handle for it to correlate by (the driver, not a handle, tracks the delivery). */
+  private async durableObserved(
+    observer: BusObserver,
+    entry: ListenerEntry,
+    incoming: IncomingEvent,
+    meta: DeliveryMeta | undefined,
+  ): Promise<void> {
     this.inflight.begin();
     try {
-      const observer = this.observer;
-      if (observer === undefined) {
-        await entry.call(incoming.event, meta);
-      } else {
-        // A handle only for the observer to correlate by: the driver, not a handle, tracks this delivery.
-        const handle = new DispatchHandle(incoming.name, this.owner, incoming.handleId || undefined);
-        observer.received(handle, incoming.event, meta, incoming.headers);
-        try {
-          await callObserved(observer, handle, entry, incoming.event, meta);
-        } finally {
-          handle._release();
-        }
+      const handle = new DispatchHandle(incoming.name, this.owner, incoming.handleId || undefined);
+      observer.received(handle, incoming.event, meta, incoming.headers);
+      try {
+        await callObserved(observer, handle, entry, incoming.event, meta);
+      } finally {
+        handle._release();
       }
     } finally {
       this.inflight.end();
