@@ -1,7 +1,7 @@
 import { DispatchHandle, type HandleOwner } from '../dispatch/dispatch-handle';
 import { EventBusClosedError } from '../errors/event-bus-closed.error';
 import { HandleTracking } from '../tracking/handle-tracking';
-import type { DeliveryMeta } from '../interfaces/event-bus-driver.interface';
+import { DELIVERED, type DeliveryMeta } from '../interfaces/event-bus-driver.interface';
 import type { IncomingEvent } from '../interfaces/event-envelope.interface';
 import type { ListenerEntry } from '../routing/listener-entry';
 import type { ListenerIndex } from '../routing/listener-index';
@@ -9,8 +9,6 @@ import type { BusLifecycle } from './bus-lifecycle';
 import type { BusObserver } from './bus-observer';
 import type { InflightTracker } from './inflight-tracker';
 import { callObserved, type LocalDispatcher } from './local-dispatcher';
-
-const DONE: Promise<void> = Promise.resolve();
 
 /** Events a driver received from elsewhere, into this bus's listeners. */
 export class InboundDelivery {
@@ -33,14 +31,14 @@ export class InboundDelivery {
     if (incoming.origin === this.busId || this.lifecycle.closed) {
       // A tracked copy this bus does not run: no report (the publisher's timeout says it).
       if (incoming.sink !== undefined) incoming.sink.dropped = true;
-      return DONE;
+      return DELIVERED;
     }
     const handle = new DispatchHandle(incoming.name, this.owner, incoming.handleId || undefined);
     // A tracked copy: the outcomes go to the report the driver sends back.
     if (incoming.sink !== undefined) handle._track = new HandleTracking(incoming.sink.outcomes);
     if (this.observer !== undefined) this.observer.received(handle, incoming.event, undefined, incoming.headers);
     this.local.run(handle, this.index.routeKey(key, incoming.name), incoming.event, undefined);
-    if (handle.settled) return DONE;
+    if (handle.settled) return DELIVERED;
     handle._tracked = true;
     this.inflight.begin();
     return handle.done.then(() => undefined);
@@ -69,7 +67,7 @@ export class InboundDelivery {
     }
     if (!thenable) {
       this.inflight.end();
-      return DONE;
+      return DELIVERED;
     }
     return Promise.resolve(result as PromiseLike<unknown>).then(this.endDurable, this.failDurable);
   }

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { EventError, SUBSCRIBER } from '../../errors/event.error';
 import { MessageRejectedError } from '../../errors/message-rejected.error';
-import type { DeliverFn, DriverContext } from '../../interfaces/event-bus-driver.interface';
+import { DELIVERED, type DeliverFn, type DriverContext } from '../../interfaces/event-bus-driver.interface';
 import type { IncomingEvent } from '../../interfaces/event-envelope.interface';
 import { reportOf } from '../../tracking/report-codec';
 import type { RedisReportTransport } from '../../tracking/redis-report-transport';
@@ -108,11 +108,18 @@ export class PubSubReceiver {
     if (incoming.replyTo !== undefined) return this.receiveTracked(subscription, incoming, context);
     for (const deliver of subscription.delivers.values()) {
       try {
-        deliver(incoming).catch((err: unknown) => context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err)));
+        // Finished already (sync listeners): no reaction to attach. The closure lives in `watch`, off this loop.
+        const delivered = deliver(incoming);
+        if (delivered !== DELIVERED) this.watch(delivered, incoming);
       } catch (err) {
         context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err));
       }
     }
+  }
+
+  /** A delivery still running: its failure is reported, never an unhandled rejection. */
+  private watch(delivered: Promise<void>, incoming: IncomingEvent): void {
+    delivered.catch((err: unknown) => this.context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err)));
   }
 
   /**

@@ -1,7 +1,7 @@
 import { EventBusClosedError } from '../../../errors/event-bus-closed.error';
 import { EventError, SUBSCRIBER } from '../../../errors/event.error';
 import { MessageRejectedError } from '../../../errors/message-rejected.error';
-import type { DeliverFn, DriverContext } from '../../../interfaces/event-bus-driver.interface';
+import { DELIVERED, type DeliverFn, type DriverContext } from '../../../interfaces/event-bus-driver.interface';
 import type { IncomingEvent } from '../../../interfaces/event-envelope.interface';
 import { settlesBy } from '../../redis/shared/deadline';
 import { ensureGroup } from '../consumer-group';
@@ -267,6 +267,12 @@ export class StreamConsumer implements DeadLetterReplayer {
       delivered = this.deliver(incoming, { id, attempt });
     } catch (err) {
       delivered = Promise.reject(err);
+    }
+    if (delivered === DELIVERED) {
+      // The listener finished before returning: acknowledged now, with no reaction or running entry.
+      this.acks.ack(id);
+      if (incoming.replyTo !== undefined) this.finalOutcome(incoming, attempt, undefined, performance.now() - startedAt);
+      return undefined;
     }
     const running = this.tracker.running;
     // One reaction per entry: success moves it from running to the ack queue at once.
