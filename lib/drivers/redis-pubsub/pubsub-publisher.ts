@@ -145,7 +145,15 @@ export class PubSubPublisher {
   private send(publish: PendingPublish): void {
     publish.state = 'sent';
     const client = this.client;
-    (this.sharded ? client.spublish(publish.channel, publish.payload) : client.publish(publish.channel, publish.payload)).then(
+    let reply: Promise<unknown>;
+    try {
+      reply = this.sharded ? client.spublish(publish.channel, publish.payload) : client.publish(publish.channel, publish.payload);
+    } catch (err) {
+      // This may run inside dispatch(): a throw is this publish's failure, never the caller's exception.
+      this.published(publish, err);
+      return;
+    }
+    reply.then(
       (receivers) => this.published(publish, undefined, receivers),
       (err: unknown) => this.published(publish, err),
     );
