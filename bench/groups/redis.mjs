@@ -109,8 +109,14 @@ export const redisPubSubGroup = throughputGroup({
     { label: 'raw ioredis un-awaited publish (throughput ratio)', perRound: faster('bus-redis', 'raw-publish'), target: atLeast(1.1) },
     { label: 'raw ioredis pipeline() of 1000 (throughput ratio)', perRound: faster('bus-redis', 'raw-pipeline') },
     { label: '@nestjs/microservices Redis (throughput ratio)', perRound: faster('bus-redis', 'nest-ms'), target: atLeast(3.3) },
-    { label: 'sender CPU µs/event ÷ raw pipeline() of 1000 (lower is better)', perRound: cpuRatio('bus-redis', 'raw-pipeline', 'sendCpuUsPerOp') },
-    { label: 'receiver CPU µs/event ÷ raw pipeline() of 1000 (lower is better)', perRound: cpuRatio('bus-redis', 'raw-pipeline', 'receiveCpuUsPerOp') },
+    {
+      label: 'sender CPU µs/event ÷ raw pipeline() of 1000 (lower is better)',
+      perRound: cpuRatio('bus-redis', 'raw-pipeline', 'sendCpuUsPerOp'),
+    },
+    {
+      label: 'receiver CPU µs/event ÷ raw pipeline() of 1000 (lower is better)',
+      perRound: cpuRatio('bus-redis', 'raw-pipeline', 'receiveCpuUsPerOp'),
+    },
   ],
 });
 

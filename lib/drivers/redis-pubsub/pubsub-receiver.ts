@@ -152,7 +152,10 @@ export class PubSubReceiver {
     const report = (): void => {
       if (sink.dropped || this.closed()) return;
       const stacks = context.tracking?.reportStacks === true;
-      this.tracking.send(replyTo, reportOf(incoming.handleId, incoming.name, context.busId, subscription.target.name, sink.outcomes, stacks));
+      this.tracking.send(
+        replyTo,
+        reportOf(incoming.handleId, incoming.name, context.busId, subscription.target.name, sink.outcomes, stacks),
+      );
     };
     if (runs.length === 0) report();
     else void Promise.all(runs).then(report);

@@ -164,13 +164,13 @@ function appendCorked(
         const { key, last } = streams.get(e.name)!;
         const k = i - from;
         replies[k] = OK_REPLY;
-        (last === i ? client.xadd(key, 'MAXLEN', '~', maxLen, '*', FIELD_ENVELOPE, e.payload) : client.xadd(key, '*', FIELD_ENVELOPE, e.payload)).then(
-          ok,
-          (err: Error) => {
-            replies[k] = [err, null];
-            ok();
-          },
-        );
+        (last === i
+          ? client.xadd(key, 'MAXLEN', '~', maxLen, '*', FIELD_ENVELOPE, e.payload)
+          : client.xadd(key, '*', FIELD_ENVELOPE, e.payload)
+        ).then(ok, (err: Error) => {
+          replies[k] = [err, null];
+          ok();
+        });
       }
     } catch (err) {
       reject(err);
