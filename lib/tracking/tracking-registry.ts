@@ -6,7 +6,7 @@ import { RemoteTrackingTimeoutError } from '../errors/remote-tracking-timeout.er
 import { TrackingLimitError } from '../errors/tracking-limit.error';
 import { HandleTracking } from './handle-tracking';
 import { redisGlobMatches } from './redis-glob';
-import { decodeReport, type TrackingReport } from './report-codec';
+import { decodeReports, type DecodedReports, type TrackingReport } from './report-codec';
 import type { TrackingHooks, TrackingTransport } from './tracking-transport';
 
 /** A tracked dispatch waiting for its receivers. */
@@ -18,7 +18,8 @@ class RemoteWait {
   readonly answered = new Set<string>();
   /** Copies this bus received of its own publish (pub/sub echo): answered, with nothing to report. */
   own = 0;
-  timer: NodeJS.Timeout | undefined = undefined;
+  /** When it times out (`Date.now()` ms). */
+  readonly deadline: number;
 
   constructor(
     readonly handle: DispatchHandle,
@@ -26,7 +27,9 @@ class RemoteWait {
     /** The channel the event went out on (pub/sub) or its stream's event name. */
     readonly channel: string,
     readonly timeoutMs: number,
-  ) {}
+  ) {
+    this.deadline = Date.now() + timeoutMs;
+  }
 
   get count(): number {
     return this.answered.size + this.own;
@@ -44,8 +47,17 @@ class RefusedReport extends Error {}
  */
 export class TrackingRegistry implements TrackingHooks {
   private readonly waiting = new Map<string, RemoteWait>();
+  /**
+   * The same waits by timeout, each set in deadline order (same timeout, dispatched in order): one
+   * timer for all of them, armed for the earliest deadline, rather than one per dispatch.
+   */
+  private readonly byTimeout = new Map<number, Set<RemoteWait>>();
+  private timer: NodeJS.Timeout | undefined = undefined;
+  private timerAt = Infinity;
   private transport: TrackingTransport | undefined;
-  private listening: Promise<void> | undefined;
+  private subscribing: Promise<void> | undefined;
+  /** The reports subscription is up: a tracked dispatch need not wait for it. */
+  listening = false;
 
   constructor(
     private readonly maxInFlight: number,
@@ -68,12 +80,15 @@ export class TrackingRegistry implements TrackingHooks {
   /** Resolves once this bus receives its reports (subscribes on the first call). */
   ready(): Promise<void> {
     const transport = this.transport!;
-    return (this.listening ??= transport
-      .listen((raw, channel) => this.receive(raw, channel))
-      .catch((err: unknown) => {
-        this.listening = undefined;
+    return (this.subscribing ??= transport.listen((raw, channel) => this.receive(raw, channel)).then(
+      () => {
+        this.listening = true;
+      },
+      (err: unknown) => {
+        this.subscribing = undefined;
         throw err;
-      }));
+      },
+    ));
   }
 
   /** Tracks `handle`'s remote part (one unit of it stays pending until the receivers reported). Throws `TrackingLimitError` when full. */
@@ -82,7 +97,10 @@ export class TrackingRegistry implements TrackingHooks {
     const wait = new RemoteWait(handle, track, channel, timeoutMs);
     handle._pending++;
     this.waiting.set(handle.id, wait);
-    wait.timer = setTimeout(() => this.expire(wait), timeoutMs);
+    let bucket = this.byTimeout.get(timeoutMs);
+    if (bucket === undefined) this.byTimeout.set(timeoutMs, (bucket = new Set()));
+    bucket.add(wait);
+    if (wait.deadline < this.timerAt) this.arm(wait.deadline);
     return wait;
   }
 
@@ -117,15 +135,21 @@ export class TrackingRegistry implements TrackingHooks {
     this.settleIfDone(wait);
   }
 
-  /** One raw message on this bus's reports channel. */
+  /** One raw message on this bus's reports channel: one report, or a batch of them. */
   receive(raw: Buffer | string, channel: string): void {
-    let report: TrackingReport;
+    let decoded: DecodedReports;
     try {
-      report = decodeReport(raw, channel);
+      decoded = decodeReports(raw, channel);
     } catch (err) {
       this.recordError(new EventError('(tracking report)', SUBSCRIBER, '', err));
       return;
     }
+    for (const err of decoded.refused) this.recordError(new EventError('(tracking report)', SUBSCRIBER, '', err));
+    const reports = decoded.reports;
+    for (let i = 0; i < reports.length; i++) this.take(reports[i], raw, channel);
+  }
+
+  private take(report: TrackingReport, raw: Buffer | string, channel: string): void {
     const wait = this.waiting.get(report.handleId);
     // Late (after a timeout) or for a handle this bus never tracked: nothing waits for it.
     if (wait === undefined) return;
@@ -175,7 +199,6 @@ export class TrackingRegistry implements TrackingHooks {
 
   private expire(wait: RemoteWait): void {
     if (this.waiting.get(wait.handle.id) !== wait) return;
-    wait.timer = undefined;
     const expected = wait.expected ?? wait.count;
     const missing =
       wait.names === undefined ? [] : wait.names.filter((name) => ![...wait.answered].some((key) => key.endsWith(`\n${name}`)));
@@ -184,11 +207,42 @@ export class TrackingRegistry implements TrackingHooks {
   }
 
   private finish(wait: RemoteWait): void {
-    if (wait.timer !== undefined) clearTimeout(wait.timer);
-    wait.timer = undefined;
+    const bucket = this.byTimeout.get(wait.timeoutMs);
+    if (bucket !== undefined && bucket.delete(wait) && bucket.size === 0) this.byTimeout.delete(wait.timeoutMs);
     this.waiting.delete(wait.handle.id);
+    if (this.waiting.size === 0) this.disarm();
     wait.handle._release();
   }
+
+  private arm(at: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(this.sweep, Math.max(0, at - Date.now()));
+  }
+
+  private disarm(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+
+  /** Times out every wait past its deadline, then arms the timer for the next one. */
+  private readonly sweep = (): void => {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    const now = Date.now();
+    let next = Infinity;
+    for (const bucket of [...this.byTimeout.values()]) {
+      for (const wait of bucket) {
+        if (wait.deadline > now) {
+          if (wait.deadline < next) next = wait.deadline;
+          break;
+        }
+        this.expire(wait);
+      }
+    }
+    if (next < Infinity && next < this.timerAt) this.arm(next);
+  };
 
   /** The bus is closing: whatever still waits ends as a timeout now (it would never hear more). */
   close(): Promise<void> {

@@ -18,9 +18,10 @@ export interface TrackingTransport {
   send(replyTo: string, report: string): void;
   /**
    * The receivers a tracked event must hear from, known before it is sent (redis-streams: the
-   * consumer groups of its stream). Absent: the driver's publish reply counts them (redis pub/sub).
+   * consumer groups of its stream), synchronously when the driver has them at hand. Absent: the
+   * driver's publish reply counts them (redis pub/sub).
    */
-  expectedReporters?(eventName: string): Promise<readonly string[]>;
+  expectedReporters?(eventName: string): readonly string[] | Promise<readonly string[]>;
   close(): Promise<void>;
 }
 
