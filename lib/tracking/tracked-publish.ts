@@ -1,9 +1,9 @@
-import type { BusObserver, OutgoingScope } from '../core/bus-observer';
+import type { BusObserver } from '../core/bus-observer';
 import type { DispatchHandle } from '../dispatch/dispatch-handle';
 import { DriverUnavailableError } from '../errors/driver-unavailable.error';
 import { PUBLISHER } from '../errors/event.error';
 import { InvalidEventError } from '../errors/invalid-event.error';
-import type { EventBusDriver, PublishTracker } from '../interfaces/event-bus-driver.interface';
+import type { EventBusDriver } from '../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../interfaces/event-envelope.interface';
 import { invalidEventNameReason, quoteEventName } from '../routing/event-name';
 import type { EventCodec } from '../serialization/event-codec';
@@ -13,30 +13,6 @@ import type { TrackingTransport } from './tracking-transport';
 
 /** Runs this process's listeners for a tracked dispatch (releasing the unit they hold). */
 export type RunLocal = (handle: DispatchHandle, name: string, event: unknown) => void;
-
-/**
- * The publish unit of a tracked dispatch: settles it, closes the send's tracing scope (if any) and
- * tells the registry how many receivers got it.
- */
-class TrackedOutcome implements PublishTracker {
-  private reported = false;
-
-  constructor(
-    private readonly handle: DispatchHandle,
-    private readonly registry: TrackingRegistry,
-    private readonly wait: RemoteWait,
-    private readonly scope: OutgoingScope | undefined,
-  ) {}
-
-  published(error?: unknown, receivers?: number): void {
-    if (this.reported) return;
-    this.reported = true;
-    if (this.scope !== undefined) this.scope.sent(error);
-    if (error !== undefined) this.handle._fail(PUBLISHER, error);
-    this.registry.published(this.wait, error, receivers);
-    this.handle._release();
-  }
-}
 
 /**
  * A dispatch with `trackRemote`: the plain publish path plus a place in the registry, the reports
@@ -90,21 +66,20 @@ export class TrackedPublish {
     handle._pending++;
     this.runLocal(handle, name, event);
     if (observer !== undefined) observer.published(handle, outgoing);
-    const outcome = new TrackedOutcome(handle, this.registry, wait, scope);
+    wait.scope = scope;
     const expected = this.transport.expectedReporters === undefined ? undefined : this.transport.expectedReporters(name);
     if (this.registry.listening && (expected === undefined || Array.isArray(expected))) {
       if (expected !== undefined) this.registry.expectNamed(wait, expected as readonly string[]);
-      this.send(outgoing, outcome);
+      this.send(outgoing, wait);
       return;
     }
-    void this.prepareThenSend(wait, outgoing, outcome, expected);
+    void this.prepareThenSend(wait, outgoing, expected);
   }
 
   /** The first tracked dispatch (the reports subscription), or receivers not known yet (their first read). */
   private async prepareThenSend(
     wait: RemoteWait,
     outgoing: OutgoingEvent,
-    outcome: TrackedOutcome,
     expected: readonly string[] | Promise<readonly string[]> | undefined,
   ): Promise<void> {
     try {
@@ -112,7 +87,7 @@ export class TrackedPublish {
       await this.registry.ready();
       if (expected !== undefined) this.registry.expectNamed(wait, await expected);
     } catch (err) {
-      outcome.published(
+      wait.published(
         new DriverUnavailableError(
           `tracking: could not prepare the tracked dispatch (${(err as Error)?.message ?? String(err)}); the event was not sent`,
           err,
@@ -120,10 +95,10 @@ export class TrackedPublish {
       );
       return;
     }
-    this.send(outgoing, outcome);
+    this.send(outgoing, wait);
   }
 
-  private send(outgoing: OutgoingEvent, outcome: TrackedOutcome): void {
+  private send(outgoing: OutgoingEvent, outcome: RemoteWait): void {
     if (this.driver.publishTracked !== undefined) {
       try {
         this.driver.publishTracked(outgoing, outcome);

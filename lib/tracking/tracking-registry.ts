@@ -1,27 +1,37 @@
+import type { OutgoingScope } from '../core/bus-observer';
 import type { DispatchHandle } from '../dispatch/dispatch-handle';
 import { EventError, PUBLISHER, SUBSCRIBER } from '../errors/event.error';
 import { MessageRejectedError } from '../errors/message-rejected.error';
 import { RemoteListenerError } from '../errors/remote-listener.error';
 import { RemoteTrackingTimeoutError } from '../errors/remote-tracking-timeout.error';
 import { TrackingLimitError } from '../errors/tracking-limit.error';
+import type { PublishTracker } from '../interfaces/event-bus-driver.interface';
 import { HandleTracking } from './handle-tracking';
 import { redisGlobMatches } from './redis-glob';
 import { decodeReports, type DecodedReports, type TrackingReport } from './report-codec';
 import type { TrackingHooks, TrackingTransport } from './tracking-transport';
 
-/** A tracked dispatch waiting for its receivers. */
-class RemoteWait {
+/**
+ * A tracked dispatch waiting for its receivers; also its publish unit (the driver's tracker): settles
+ * that unit, closes the send's tracing scope (if any) and learns how many receivers got the event.
+ */
+class RemoteWait implements PublishTracker {
   /** Receivers expected: the publish reply (pub/sub) or the groups (streams); undefined until known. */
   expected: number | undefined = undefined;
   /** Named receivers (consumer groups), when known before sending. */
   names: readonly string[] | undefined = undefined;
-  readonly answered = new Set<string>();
+  /** `reporter\nvia` of each receiver that answered: one string for the first (the common case), a set past it. */
+  private answers: string | Set<string> | undefined = undefined;
   /** Copies this bus received of its own publish (pub/sub echo): answered, with nothing to report. */
   own = 0;
   /** When it times out (`Date.now()` ms). */
   readonly deadline: number;
+  /** The traced send's scope, closed once the driver says whether it was sent. */
+  scope: OutgoingScope | undefined = undefined;
+  private publishReported = false;
 
   constructor(
+    private readonly registry: TrackingRegistry,
     readonly handle: DispatchHandle,
     readonly track: HandleTracking,
     /** The channel the event went out on (pub/sub) or its stream's event name. */
@@ -31,8 +41,37 @@ class RemoteWait {
     this.deadline = Date.now() + timeoutMs;
   }
 
+  published(error?: unknown, receivers?: number): void {
+    if (this.publishReported) return;
+    this.publishReported = true;
+    if (this.scope !== undefined) this.scope.sent(error);
+    if (error !== undefined) this.handle._fail(PUBLISHER, error);
+    this.registry.published(this, error, receivers);
+    this.handle._release();
+  }
+
   get count(): number {
-    return this.answered.size + this.own;
+    const a = this.answers;
+    return (a === undefined ? 0 : typeof a === 'string' ? 1 : a.size) + this.own;
+  }
+
+  hasAnswered(key: string): boolean {
+    const a = this.answers;
+    return a === undefined ? false : typeof a === 'string' ? a === key : a.has(key);
+  }
+
+  answered(key: string): void {
+    const a = this.answers;
+    if (a === undefined) this.answers = key;
+    else if (typeof a === 'string') this.answers = new Set([a, key]);
+    else a.add(key);
+  }
+
+  /** The receivers (`via`) that answered. */
+  answeredVia(): string[] {
+    const a = this.answers;
+    const keys = a === undefined ? [] : typeof a === 'string' ? [a] : [...a];
+    return keys.map((key) => key.slice(key.indexOf('\n') + 1));
   }
 }
 
@@ -94,7 +133,7 @@ export class TrackingRegistry implements TrackingHooks {
   /** Tracks `handle`'s remote part (one unit of it stays pending until the receivers reported). Throws `TrackingLimitError` when full. */
   begin(handle: DispatchHandle, track: HandleTracking, channel: string, timeoutMs: number): RemoteWait {
     if (this.waiting.size >= this.maxInFlight) throw new TrackingLimitError(this.maxInFlight);
-    const wait = new RemoteWait(handle, track, channel, timeoutMs);
+    const wait = new RemoteWait(this, handle, track, channel, timeoutMs);
     handle._pending++;
     this.waiting.set(handle.id, wait);
     let bucket = this.byTimeout.get(timeoutMs);
@@ -153,8 +192,9 @@ export class TrackingRegistry implements TrackingHooks {
     const wait = this.waiting.get(report.handleId);
     // Late (after a timeout) or for a handle this bus never tracked: nothing waits for it.
     if (wait === undefined) return;
+    const key = `${report.reporter}\n${report.via}`;
     try {
-      this.check(wait, report);
+      this.check(wait, report, key);
     } catch (err) {
       const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
       this.recordError(
@@ -162,7 +202,7 @@ export class TrackingRegistry implements TrackingHooks {
       );
       return;
     }
-    wait.answered.add(`${report.reporter}\n${report.via}`);
+    wait.answered(key);
     const { handle, track } = wait;
     for (const o of report.outcomes) {
       if (o.ok) {
@@ -176,13 +216,13 @@ export class TrackingRegistry implements TrackingHooks {
     this.settleIfDone(wait);
   }
 
-  private check(wait: RemoteWait, report: TrackingReport): void {
+  private check(wait: RemoteWait, report: TrackingReport, key: string): void {
     const refuse = (reason: string): never => {
       throw new RefusedReport(`tracking report refused: ${reason}`);
     };
     if (report.eventName !== wait.handle.eventName)
       refuse(`it names event '${report.eventName}', the handle is '${wait.handle.eventName}'`);
-    if (wait.answered.has(`${report.reporter}\n${report.via}`)) refuse(`'${report.reporter}' already reported for '${report.via}'`);
+    if (wait.hasAnswered(key)) refuse(`'${report.reporter}' already reported for '${report.via}'`);
     if (wait.names !== undefined) {
       if (!wait.names.includes(report.via)) refuse(`'${report.via}' is not a consumer group of the stream when the event was appended`);
     } else {
@@ -201,7 +241,9 @@ export class TrackingRegistry implements TrackingHooks {
     if (this.waiting.get(wait.handle.id) !== wait) return;
     const expected = wait.expected ?? wait.count;
     const missing =
-      wait.names === undefined ? [] : wait.names.filter((name) => ![...wait.answered].some((key) => key.endsWith(`\n${name}`)));
+      wait.names === undefined
+        ? []
+        : ((answered) => wait.names!.filter((name) => !answered.includes(name)))(wait.answeredVia());
     wait.handle._fail(PUBLISHER, new RemoteTrackingTimeoutError(wait.timeoutMs, wait.count, expected, missing));
     this.finish(wait);
   }

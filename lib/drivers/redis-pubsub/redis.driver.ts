@@ -18,7 +18,8 @@ import { subscriptionTarget, type RedisSubscriptionTarget } from './channels';
 import { PubSubPublisher } from './pubsub-publisher';
 import { RedisReportTransport, trackedEchoHandleId } from '../../tracking/redis-report-transport';
 import { reportOf } from '../../tracking/report-codec';
-import { REPORTS_SEGMENT, type TrackingSink } from '../../tracking/tracking-transport';
+import { TrackedCopy } from '../../tracking/tracked-copy';
+import { REPORTS_SEGMENT } from '../../tracking/tracking-transport';
 
 /**
  * The last message decoded. Redis sends one copy of a publish per matching subscription of the
@@ -314,7 +315,7 @@ export class RedisDriver implements EventBusDriver {
       this.last = { channel, message, seen: new Set([subscription]), incoming };
     }
     if (incoming === undefined || incoming.origin === context.busId) return;
-    if (incoming.replyTo !== undefined) return this.receiveTracked(subscription, incoming, context);
+    if (incoming.replyTo !== undefined) return this.receiveTracked(subscription, incoming);
     for (const deliver of subscription.delivers.values()) {
       try {
         deliver(incoming).catch((err: unknown) => context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err)));
@@ -325,31 +326,20 @@ export class RedisDriver implements EventBusDriver {
   }
 
   /** A tracked copy: run its listeners like any other, then report their outcomes (possibly none) to the publisher. */
-  private receiveTracked(subscription: Subscription, incoming: IncomingEvent, context: DriverContext): void {
-    const sink: TrackingSink = { outcomes: [], dropped: false };
-    const copy: IncomingEvent = { ...incoming, sink };
-    const runs: Array<Promise<void>> = [];
-    for (const deliver of subscription.delivers.values()) {
-      try {
-        runs.push(
-          deliver(copy).catch((err: unknown) => context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err))),
-        );
-      } catch (err) {
-        context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err));
-      }
-    }
-    const replyTo = incoming.replyTo!;
-    const report = (): void => {
-      if (sink.dropped || this.closed) return;
-      const stacks = context.tracking?.reportStacks === true;
-      this.tracking!.send(
-        replyTo,
-        reportOf(incoming.handleId, incoming.name, context.busId, subscription.target.name, sink.outcomes, stacks),
-      );
-    };
-    if (runs.length === 0) report();
-    else void Promise.all(runs).then(report);
+  private receiveTracked(subscription: Subscription, incoming: IncomingEvent): void {
+    new TrackedCopy(incoming, subscription.target.name, this.reportCopy, this.copyFailed).deliverTo(subscription.delivers.values());
   }
+
+  private readonly reportCopy = (copy: TrackedCopy): void => {
+    if (copy.dropped || this.closed) return;
+    const context = this.context!;
+    const stacks = context.tracking?.reportStacks === true;
+    this.tracking!.send(copy.replyTo!, reportOf(copy.handleId, copy.name, context.busId, copy.via, copy.outcomes, stacks));
+  };
+
+  private readonly copyFailed = (copy: TrackedCopy, err: unknown): void => {
+    this.context?.reportError(new EventError(copy.name, SUBSCRIBER, copy.handleId, err));
+  };
 
   // ---------------------------------------------------------------- lifecycle
 
