@@ -10,6 +10,8 @@ import { REPORTS_SEGMENT, type TrackingTransport } from './tracking-transport';
  */
 export class RedisReportTransport implements TrackingTransport {
   readonly replyTo: string;
+  /** Set by the pub/sub driver on a classic cluster (see `TrackingTransport.expectedCount`). */
+  expectedCount?: (channel: string) => Promise<number>;
 
   constructor(
     readonly prefix: string,

@@ -67,6 +67,10 @@ export class TrackedPublish {
     this.runLocal(handle, name, event);
     if (observer !== undefined) observer.published(handle, outgoing);
     wait.scope = scope;
+    if (this.transport.expectedCount !== undefined) {
+      void this.countThenSend(wait, outgoing, this.transport.expectedCount(wait.channel));
+      return;
+    }
     const expected = this.transport.expectedReporters === undefined ? undefined : this.transport.expectedReporters(name);
     if (this.registry.listening && (expected === undefined || Array.isArray(expected))) {
       if (expected !== undefined) this.registry.expectNamed(wait, expected as readonly string[]);
@@ -90,6 +94,23 @@ export class TrackedPublish {
       wait.published(
         new DriverUnavailableError(
           `tracking: could not prepare the tracked dispatch (${(err as Error)?.message ?? String(err)}); the event was not sent`,
+          err,
+        ),
+      );
+      return;
+    }
+    this.send(outgoing, wait);
+  }
+
+  /** Classic pub/sub on a cluster: the receivers counted on every node before sending. */
+  private async countThenSend(wait: RemoteWait, outgoing: OutgoingEvent, count: Promise<number>): Promise<void> {
+    try {
+      await this.registry.ready();
+      this.registry.expectCount(wait, await count);
+    } catch (err) {
+      wait.published(
+        new DriverUnavailableError(
+          `tracking: could not count the receivers of the tracked dispatch (${(err as Error)?.message ?? String(err)}); the event was not sent`,
           err,
         ),
       );

@@ -26,6 +26,10 @@ class RemoteWait implements PublishTracker {
   own = 0;
   /** When it times out (`Date.now()` ms). */
   readonly deadline: number;
+  /** The expected count includes pattern subscriptions (false: counted per node before sending, channels only). */
+  patternsCounted = true;
+  /** Pattern copies that answered while not counted (see `patternsCounted`). */
+  private uncounted = 0;
   /** The traced send's scope, closed once the driver says whether it was sent. */
   scope: OutgoingScope | undefined = undefined;
   private publishReported = false;
@@ -52,7 +56,12 @@ class RemoteWait implements PublishTracker {
 
   get count(): number {
     const a = this.answers;
-    return (a === undefined ? 0 : typeof a === 'string' ? 1 : a.size) + this.own;
+    return (a === undefined ? 0 : typeof a === 'string' ? 1 : a.size) + this.own - this.uncounted;
+  }
+
+  /** Whether a report for `via` counts toward `expected`. */
+  counts(via: string): boolean {
+    return this.patternsCounted || via === this.channel;
   }
 
   hasAnswered(key: string): boolean {
@@ -60,7 +69,8 @@ class RemoteWait implements PublishTracker {
     return a === undefined ? false : typeof a === 'string' ? a === key : a.has(key);
   }
 
-  answered(key: string): void {
+  answered(key: string, counted: boolean): void {
+    if (!counted) this.uncounted++;
     const a = this.answers;
     if (a === undefined) this.answers = key;
     else if (typeof a === 'string') this.answers = new Set([a, key]);
@@ -150,6 +160,15 @@ export class TrackingRegistry implements TrackingHooks {
     this.settleIfDone(wait);
   }
 
+  /**
+   * The exact-channel receivers were counted before sending (classic pub/sub on a cluster): the
+   * publish reply is not used, and a pattern's report is taken while the handle waits but not counted.
+   */
+  expectCount(wait: RemoteWait, receivers: number): void {
+    wait.expected = receivers;
+    wait.patternsCounted = false;
+  }
+
   /** The event was sent to `receivers` subscriptions, or not sent at all (`error`). */
   published(wait: RemoteWait, error: unknown, receivers: number | undefined): void {
     if (this.waiting.get(wait.handle.id) !== wait) return;
@@ -202,7 +221,7 @@ export class TrackingRegistry implements TrackingHooks {
       );
       return;
     }
-    wait.answered(key);
+    wait.answered(key, wait.counts(report.via));
     const { handle, track } = wait;
     for (const o of report.outcomes) {
       if (o.ok) {
@@ -229,7 +248,7 @@ export class TrackingRegistry implements TrackingHooks {
       const reachable =
         report.via === wait.channel || ((report.via.match(/\*/g)?.length ?? 0) <= 16 && redisGlobMatches(report.via, wait.channel));
       if (!reachable) refuse(`'${report.via}' is no subscription that receives '${wait.channel}'`);
-      if (wait.expected !== undefined && wait.count >= wait.expected) refuse('every receiver has already reported');
+      if (wait.expected !== undefined && wait.count >= wait.expected && wait.counts(report.via)) refuse('every receiver has already reported');
     }
   }
 

@@ -22,6 +22,13 @@ export interface TrackingTransport {
    * driver's publish reply counts them (redis pub/sub).
    */
   expectedReporters?(eventName: string): readonly string[] | Promise<readonly string[]>;
+  /**
+   * How many subscriptions a tracked publish on `channel` reaches, asked before it is sent, when the
+   * publish reply cannot say (classic pub/sub on a Redis Cluster counts one node's subscribers only).
+   * Only exact-channel subscriptions are counted then: a pattern's report is taken while the handle
+   * still waits, not waited for.
+   */
+  expectedCount?(channel: string): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -1,4 +1,4 @@
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import { EventBusClosedError } from '../../errors/event-bus-closed.error';
 import { EventError, SUBSCRIBER } from '../../errors/event.error';
@@ -18,6 +18,7 @@ import { subscriptionTarget, type RedisSubscriptionTarget } from './channels';
 import { PubSubPublisher } from './pubsub-publisher';
 import { RedisReportTransport, trackedEchoHandleId } from '../../tracking/redis-report-transport';
 import { reportOf } from '../../tracking/report-codec';
+import { ClusterSubscriberCount } from '../../tracking/cluster-subscriber-count';
 import { TrackedCopy } from '../../tracking/tracked-copy';
 import { REPORTS_SEGMENT } from '../../tracking/tracking-transport';
 
@@ -98,6 +99,11 @@ export class RedisDriver implements EventBusDriver {
       () => this.publishing?.client,
       () => Promise.resolve(this.subscriber!),
     );
+    if (this.connections.cluster && !this.sharded) {
+      // Classic PUBLISH on a cluster counts one node's subscribers: tracked dispatches count them on every node.
+      const counter = new ClusterSubscriberCount(() => this.publishing?.client as Cluster | undefined);
+      this.tracking.expectedCount = (channel: string) => counter.count(channel);
+    }
     const target = this.connections.describeTarget();
     const closing = (): boolean => this.closed;
     const log: DriverContext['log'] = (level, message) => context.log(level, message);
