@@ -186,9 +186,10 @@ export class TrackingRegistry implements TrackingHooks {
     if (this.waiting.get(wait.handle.id) === wait) this.finish(wait);
   }
 
-  ownCopy(handleId: string): void {
+  ownCopy(handleId: string, viaPattern = false): void {
     const wait = this.waiting.get(handleId);
-    if (wait === undefined) return;
+    // A pattern's copy is no receiver when only channels were counted (classic pub/sub on a cluster).
+    if (wait === undefined || (viaPattern && !wait.patternsCounted)) return;
     wait.own++;
     this.settleIfDone(wait);
   }

@@ -37,7 +37,7 @@ export interface TrackingHooks {
   /** Tracked dispatches of this bus still waiting: a driver looks for its own tracked echoes only while > 0. */
   readonly inFlight: number;
   /** This bus received its own copy of a tracked event it published (it counts as answered). */
-  ownCopy(handleId: string): void;
+  ownCopy(handleId: string, viaPattern?: boolean): void;
   /** The receiving app sends listener stacks in its reports (`tracking.reportStacks`). */
   readonly reportStacks: boolean;
 }

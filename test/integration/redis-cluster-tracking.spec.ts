@@ -72,6 +72,32 @@ describe('tracking a dispatch across processes on a Redis Cluster', () => {
     }
   });
 
+  it('classic pub/sub: wildcard listeners (here and elsewhere) are not waited for, never a timeout or a refused report', async () => {
+    const options = { driver: 'redis' as const, redis: { channelPrefix: 'tw:', cluster: { nodes: cluster.startupNodes } } };
+    const wildcard = (label: string) => {
+      @Injectable()
+      class Wild {
+        @OnEvent('wild.*')
+        on(): void {}
+      }
+      Object.defineProperty(Wild, 'name', { value: `Wild${label}` });
+      return Wild;
+    };
+    await boot({ providers: [receiverClass('exact', 'wild.one')] }, options);
+    await boot({ providers: [wildcard('Remote')] }, options);
+    const publisher = await boot({ providers: [wildcard('Local')] }, options);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => publisher.bus.dispatch('wild.one', { i }, { trackRemote: { timeoutMs: 5_000 } })),
+    );
+    for (const result of results) {
+      expect(result.errors).toEqual([]);
+      const names = result.outcomes.map((o) => `${o.origin}:${o.listener}`);
+      expect(names).toContain('remote:Receiverexact.on');
+      expect(names).toContain('local:WildLocal.on');
+    }
+    expect(publisher.bus.stats().rejectedMessages).toBe(0);
+  });
+
   it('redis-streams: every group reports, streams on several masters', async () => {
     const eventNames = names('streamed', 6);
     const options = { driver: 'redis-streams' as const, redis: { cluster: { nodes: cluster.startupNodes }, channelPrefix: 'tst:' } };

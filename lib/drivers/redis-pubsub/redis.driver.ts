@@ -300,7 +300,7 @@ export class RedisDriver implements EventBusDriver {
       // Our own echo: a tracked one is a copy Redis counted in the PUBLISH reply, answered by us.
       if (context.tracking !== undefined && context.tracking.inFlight > 0) {
         const handleId = trackedEchoHandleId(message);
-        if (handleId !== undefined) context.tracking.ownCopy(handleId);
+        if (handleId !== undefined) context.tracking.ownCopy(handleId, subscription.target.kind === 'pattern');
       }
       return;
     }
