@@ -44,11 +44,18 @@ export class OutboundPublisher {
     this.codec = codec;
     this.runsLocalListeners = runsLocalListeners;
     if (driver.tracking !== undefined) {
-      this.tracked = new TrackedPublish(driver, driver.tracking, codec, tracking, defaultTimeoutMs, (handle, name, event) => {
-        if (this.runsLocalListeners) this.local.run(handle, this.index.route(name), event, undefined);
-        else handle._release();
-        return this.observer;
-      });
+      this.tracked = new TrackedPublish(
+        driver,
+        driver.tracking,
+        codec,
+        tracking,
+        defaultTimeoutMs,
+        (handle, name, event) => {
+          if (this.runsLocalListeners) this.local.run(handle, this.index.route(name), event, undefined);
+          else handle._release();
+        },
+        () => this.observer,
+      );
     }
   }
 

@@ -6,7 +6,8 @@ import type { IncomingEvent } from '../../interfaces/event-envelope.interface';
 import { reportOf } from '../../tracking/report-codec';
 import type { RedisReportTransport } from '../../tracking/redis-report-transport';
 import { trackedEchoHandleId } from '../../tracking/redis-report-transport';
-import { REPORTS_SEGMENT, type TrackingSink } from '../../tracking/tracking-transport';
+import { TrackedCopy } from '../../tracking/tracked-copy';
+import { REPORTS_SEGMENT } from '../../tracking/tracking-transport';
 import { errorMessage } from '../redis/shared/redis-connection';
 import type { RedisSubscriptionTarget } from './channels';
 
@@ -79,7 +80,7 @@ export class PubSubReceiver {
       // Our own echo: a tracked one is a copy Redis counted in the PUBLISH reply, answered by us.
       if (context.tracking !== undefined && context.tracking.inFlight > 0) {
         const handleId = trackedEchoHandleId(message);
-        if (handleId !== undefined) context.tracking.ownCopy(handleId);
+        if (handleId !== undefined) context.tracking.ownCopy(handleId, subscription.target.kind === 'pattern');
       }
       return;
     }
@@ -105,7 +106,7 @@ export class PubSubReceiver {
       seen.push(subscription);
     }
     if (incoming === undefined || incoming.origin === context.busId) return;
-    if (incoming.replyTo !== undefined) return this.receiveTracked(subscription, incoming, context);
+    if (incoming.replyTo !== undefined) return this.receiveTracked(subscription, incoming);
     for (const deliver of subscription.delivers.values()) {
       try {
         // Finished already (sync listeners): no reaction to attach. The closure lives in `watch`, off this loop.
@@ -135,29 +136,18 @@ export class PubSubReceiver {
   }
 
   /** A tracked copy: run its listeners like any other, then report their outcomes (possibly none) to the publisher. */
-  private receiveTracked(subscription: Subscription, incoming: IncomingEvent, context: DriverContext): void {
-    const sink: TrackingSink = { outcomes: [], dropped: false };
-    const copy: IncomingEvent = { ...incoming, sink };
-    const runs: Array<Promise<void>> = [];
-    for (const deliver of subscription.delivers.values()) {
-      try {
-        runs.push(
-          deliver(copy).catch((err: unknown) => context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err))),
-        );
-      } catch (err) {
-        context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err));
-      }
-    }
-    const replyTo = incoming.replyTo!;
-    const report = (): void => {
-      if (sink.dropped || this.closed()) return;
-      const stacks = context.tracking?.reportStacks === true;
-      this.tracking.send(
-        replyTo,
-        reportOf(incoming.handleId, incoming.name, context.busId, subscription.target.name, sink.outcomes, stacks),
-      );
-    };
-    if (runs.length === 0) report();
-    else void Promise.all(runs).then(report);
+  private receiveTracked(subscription: Subscription, incoming: IncomingEvent): void {
+    new TrackedCopy(incoming, subscription.target.name, this.reportCopy, this.copyFailed).deliverTo(subscription.delivers.values());
   }
+
+  private readonly reportCopy = (copy: TrackedCopy): void => {
+    if (copy.dropped || this.closed()) return;
+    const context = this.context;
+    const stacks = context.tracking?.reportStacks === true;
+    this.tracking.send(copy.replyTo!, reportOf(copy.handleId, copy.name, context.busId, copy.via, copy.outcomes, stacks));
+  };
+
+  private readonly copyFailed = (copy: TrackedCopy, err: unknown): void => {
+    this.context.reportError(new EventError(copy.name, SUBSCRIBER, copy.handleId, err));
+  };
 }

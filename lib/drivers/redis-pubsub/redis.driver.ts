@@ -1,4 +1,4 @@
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import { EventBusClosedError } from '../../errors/event-bus-closed.error';
 import { EventError, SUBSCRIBER } from '../../errors/event.error';
@@ -15,6 +15,7 @@ import { errorMessage, RedisConnectionFactory, type RedisNodeView } from '../red
 import { InvalidOptionsError } from '../../errors/invalid-options.error';
 import { subscriptionTarget, type RedisSubscriptionTarget } from './channels';
 import { PubSubPublisher } from './pubsub-publisher';
+import { ClusterSubscriberCount } from '../../tracking/cluster-subscriber-count';
 import { RedisReportTransport } from '../../tracking/redis-report-transport';
 import { PubSubReceiver, type Subscription } from './pubsub-receiver';
 
@@ -70,6 +71,11 @@ export class RedisDriver implements EventBusDriver {
       () => this.publishing?.client,
       () => Promise.resolve(this.subscriber!),
     );
+    if (this.connections.cluster && !this.sharded) {
+      // Classic PUBLISH on a cluster counts one node's subscribers: tracked dispatches count them on every node.
+      const counter = new ClusterSubscriberCount(() => this.publishing?.client as Cluster | undefined);
+      this.tracking.expectedCount = (channel: string) => counter.count(channel);
+    }
     this.receiver = new PubSubReceiver(this.prefix, context, this.tracking, this.channels, this.patterns, () => this.closed);
     const target = this.connections.describeTarget();
     const closing = (): boolean => this.closed;

@@ -51,7 +51,7 @@ export class RedisStreamsDriver implements EventBusDriver {
   readonly deadLetters: DeadLetterStream;
   readonly consumerGroups: StreamGroupInspector;
   /** Reports of tracked dispatches: sent on the command connection, received on a subscriber opened on first use. */
-  tracking: (RedisReportTransport & { expectedReporters(eventName: string): Promise<readonly string[]> }) | undefined;
+  tracking: (RedisReportTransport & { expectedReporters(eventName: string): readonly string[] | Promise<readonly string[]> }) | undefined;
   private readonly groupCache = new GroupCache(async (eventName) => (await this.consumerGroups.groups([eventName])).map((g) => g.group));
   private reportsSubscriber: Promise<Redis> | undefined;
 
@@ -312,6 +312,8 @@ export class RedisStreamsDriver implements EventBusDriver {
         throw err instanceof DriverUnavailableError ? unreachable(err) : err;
       }
       if (created === TIMED_OUT) throw unreachable();
+      // Tracked appends from this bus expect the group at once (not only after the next refresh).
+      this.groupCache.added(key, group);
       const context = this.context!;
       const log: DriverContext['log'] = (level, message) => context.log(level, message);
       let reader: (onReconnect: () => void) => ConsumerReader;
