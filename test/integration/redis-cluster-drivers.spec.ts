@@ -203,6 +203,103 @@ describe('redis drivers on a Redis Cluster', () => {
     });
   });
 
+  describe('redis-streams connections on a cluster', () => {
+    /** The client connections each master holds, by name (all of them: ioredis's own are counted too; not redis-cli's). */
+    const connectionsByMaster = async (): Promise<Map<number, string[]>> => {
+      const out = new Map<number, string[]>();
+      for (const master of await cluster.masters()) {
+        const list = await redisCli(master.port, 'CLIENT', 'LIST');
+        const names = list
+          .split('\n')
+          .filter((line) => !line.includes('cmd=client|list'))
+          .map((line) => / name=(\S*)/.exec(line)?.[1])
+          .filter((name): name is string => name !== undefined);
+        out.set(master.port, names.sort());
+      }
+      return out;
+    };
+    /** What the app added to each master: `after` minus `before`, name by name. */
+    const added = (before: Map<number, string[]>, after: Map<number, string[]>): Map<number, string[]> => {
+      const out = new Map<number, string[]>();
+      for (const [port, names] of after) {
+        const left = [...(before.get(port) ?? [])];
+        out.set(
+          port,
+          names.filter((name) => {
+            const i = left.indexOf(name);
+            if (i === -1) return true;
+            left.splice(i, 1);
+            return false;
+          }),
+        );
+      }
+      return out;
+    };
+
+    it('at most four per master it reads from, the same with 1, 10 and 60 listeners; 60 listeners each handle every event once', async () => {
+      const eventNames = names('conn', 10);
+      expect((await mastersOf(eventNames.map((name) => `cn:{${name}}`))).size).toBe(3);
+      const perRound: Array<Map<number, string[]>> = [];
+      for (const listeners of [1, 10, 60]) {
+        const prefix = `cn${listeners}:`;
+        const redis = { cluster: { nodes: cluster.startupNodes }, channelPrefix: prefix };
+        const sender = await boot({}, { driver: 'redis-streams', redis });
+        const before = await connectionsByMaster();
+        const app = await bootApp({}, { driver: 'redis-streams', redis, streams: { group: 'conn', blockMs: 500 } });
+        const errors: unknown[] = [];
+        app.bus.errors$.subscribe((error) => errors.push(error));
+        const seen: Array<Map<number, number>> = [];
+        const expected: string[][] = [];
+        for (let i = 0; i < listeners; i++) {
+          // One listener: all ten names; otherwise each listener one name, every name covered.
+          const mine = listeners === 1 ? eventNames : [eventNames[i % eventNames.length]];
+          const counts = new Map<number, number>();
+          seen.push(counts);
+          expected.push(mine);
+          app.bus.registerListener({
+            eventName: mine,
+            name: `Listener${i}`,
+            ...(i % 3 === 0 ? { options: { async: true } } : {}),
+            onEvent: (event: { n: number; name: string }) => {
+              expect(mine).toContain(event.name);
+              counts.set(event.n, (counts.get(event.n) ?? 0) + 1);
+            },
+          });
+        }
+        const groups = async (name: string): Promise<number> => {
+          const key = `${prefix}{${name}}`;
+          const reply = await redisCli((await cluster.masterOfKey(key)).port, 'XINFO', 'GROUPS', key);
+          return reply.split('\n').filter((line) => line === 'name').length;
+        };
+        const perName = listeners === 1 ? 1 : listeners / eventNames.length;
+        await until(async () => (await Promise.all(eventNames.map(groups))).every((n) => n === perName), 15_000, 'the groups');
+        const perEvent = 20;
+        const handles: DispatchHandle[] = [];
+        let n = 0;
+        for (let k = 0; k < perEvent; k++) for (const name of eventNames) handles.push(sender.bus.dispatch(name, { n: n++, name }));
+        for (const result of await Promise.all(handles)) expect(result.errors).toEqual([]);
+        const want = (i: number): number => expected[i].length * perEvent;
+        await until(() => seen.every((counts, i) => counts.size === want(i)), 30_000, `every listener of ${listeners} to have its events`);
+        await sleep(300);
+        seen.forEach((counts, i) => {
+          expect(counts.size).toBe(want(i));
+          expect([...counts.values()].every((count) => count === 1)).toBe(true);
+        });
+        expect(errors).toEqual([]);
+        const mine = added(before, await connectionsByMaster());
+        console.log(`[cluster connections, ${listeners} listener(s)] ${JSON.stringify(Object.fromEntries(mine))}`);
+        perRound.push(mine);
+        for (const names of mine.values()) expect(names.length).toBeLessThanOrEqual(4);
+        await app.close();
+      }
+      const counts = perRound.map((round) => [...round.values()].map((names) => names.length));
+      expect(counts[1]).toEqual(counts[0]);
+      expect(counts[2]).toEqual(counts[0]);
+      // It reads from every master (the names spread over all three).
+      expect(counts[0].every((count) => count >= 3)).toBe(true);
+    }, 120_000);
+  });
+
   /**
    * One dispatch every 20 ms to an event whose slot lives on a master that gets SIGKILLed. Every handle
    * settles within publishTimeoutMs (hung = 0), each failure is a DriverUnavailableError, and once the
