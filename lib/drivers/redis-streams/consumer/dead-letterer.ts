@@ -25,13 +25,7 @@ export class DeadLetterer {
   ) {}
 
   /** Moves the entry to the dead-letter stream (and acknowledges it); on failure it stays pending. */
-  async write(
-    entry: StreamEntry,
-    attempts: number,
-    error: unknown,
-    reason: string | undefined,
-    handleId?: string,
-  ): Promise<void> {
+  async write(entry: StreamEntry, attempts: number, error: unknown, reason: string | undefined, handleId?: string): Promise<void> {
     const { streamKey, deadLetterKey, group, consumer, maxLen, eventName } = this.settings;
     const source = entry.fields ?? {};
     const record: DeadLetterRecord = {
