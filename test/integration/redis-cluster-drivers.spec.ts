@@ -300,6 +300,48 @@ describe('redis drivers on a Redis Cluster', () => {
     }, 120_000);
   });
 
+  it("redis-streams wake-ups on a cluster come from the master's key invalidations, also after the reading connections were killed", async () => {
+    const got: number[] = [];
+    const at: number[] = [];
+    @Injectable()
+    class Idle {
+      @OnEvent('wake.event')
+      on(event: { n: number }): void {
+        got.push(event.n);
+        at.push(Date.now());
+      }
+    }
+    const redis = { cluster: { nodes: cluster.startupNodes }, channelPrefix: 'wk:' };
+    // A long blockMs: the once-per-blockMs safety-net read cannot be what delivers in time.
+    await boot({ providers: [Idle] }, { driver: 'redis-streams', redis, streams: { group: 'wk', blockMs: 20_000 } });
+    const sender = await boot({}, { driver: 'redis-streams', redis });
+    await sleep(500);
+    const deliveredWithin = async (n: number): Promise<number> => {
+      const started = Date.now();
+      expect((await sender.bus.dispatch('wake.event', { n })).errors).toEqual([]);
+      await until(() => got.includes(n), 10_000, `event ${n}`);
+      return at[got.indexOf(n)] - started;
+    };
+    expect(await deliveredWithin(1)).toBeLessThan(3000);
+    // Kill the reading connections on the stream's master from the server side: they come back, tracking is turned on again.
+    const master = await cluster.masterOfKey('wk:{wake.event}');
+    for (const name of ['nestjs-event-bus:streams-reader-wake', 'nestjs-event-bus:streams-reader']) {
+      const ids = (await redisCli(master.port, 'CLIENT', 'LIST'))
+        .split('\n')
+        .filter((line) => line.includes(` name=${name} `))
+        .map((line) => /^id=(\d+)/.exec(line)![1]);
+      for (const id of ids) await redisCli(master.port, 'CLIENT', 'KILL', 'ID', id);
+    }
+    await until(
+      async () => (await redisCli(master.port, 'CLIENT', 'LIST')).includes('name=nestjs-event-bus:streams-reader-wake '),
+      10_000,
+      'the wake-up connection back',
+    );
+    await sleep(500);
+    expect(await deliveredWithin(2)).toBeLessThan(3000);
+    expect(got).toEqual([1, 2]);
+  }, 60_000);
+
   /**
    * One dispatch every 20 ms to an event whose slot lives on a master that gets SIGKILLed. Every handle
    * settles within publishTimeoutMs (hung = 0), each failure is a DriverUnavailableError, and once the
