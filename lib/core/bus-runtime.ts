@@ -93,11 +93,16 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
 
   // ---------------------------------------------------------------- dispatch (hot path)
 
-  /** Dispatches a `@DomainEvent` instance (anything else is refused on its handle). */
-  dispatchInstance(event: object): DispatchHandle {
-    const meta = event !== null && typeof event === 'object' ? getDomainEventMetadata(event.constructor) : undefined;
-    if (meta === undefined) return this.refuse(event);
-    return this.send(meta.name, meta.type, event);
+  /**
+   * The dispatches that are not `(name, payload)`: a `@DomainEvent` instance (anything else is
+   * refused on its handle), with or without options, and `(name, payload, options)`.
+   */
+  dispatchOther(eventOrName: object | string, payloadOrOptions: unknown, options: DispatchOptions | undefined): DispatchHandle {
+    if (typeof eventOrName === 'string') return this.sendWith(eventOrName, eventOrName, payloadOrOptions, options);
+    const meta = eventOrName !== null && typeof eventOrName === 'object' ? getDomainEventMetadata(eventOrName.constructor) : undefined;
+    if (meta === undefined) return this.refuse(eventOrName);
+    if (payloadOrOptions === undefined) return this.send(meta.name, meta.type, eventOrName);
+    return this.sendWith(meta.name, meta.type, eventOrName, payloadOrOptions as DispatchOptions);
   }
 
   send(name: string, type: string, event: unknown): DispatchHandle {
@@ -138,13 +143,6 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
     this.route(handle, type, event);
     if (handle._pending !== 0) this.track(handle);
     return handle;
-  }
-
-  /** `sendWith` for a `@DomainEvent` instance. */
-  dispatchInstanceWith(event: object, options: DispatchOptions | undefined): DispatchHandle {
-    const meta = event !== null && typeof event === 'object' ? getDomainEventMetadata(event.constructor) : undefined;
-    if (meta === undefined) return this.refuse(event);
-    return this.sendWith(meta.name, meta.type, event, options);
   }
 
   private route(handle: DispatchHandle, type: string, event: unknown): void {

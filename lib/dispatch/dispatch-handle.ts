@@ -28,6 +28,41 @@ export interface HandleOwner {
 }
 
 const NO_ERRORS: readonly EventError[] = Object.freeze([]);
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/** One `then()` (or `done`) waiting for a handle to settle: a singly linked list, newest first. */
+interface Waiter {
+  onfulfilled: ((value: DispatchResult) => unknown) | null | undefined;
+  resolve: (value: unknown) => void;
+  reject: (reason: unknown) => void;
+  next: Waiter | undefined;
+}
+
+/** Settles each waiter's promise, oldest first, as `promise.then(onfulfilled)` would. */
+function callWaiters(newest: Waiter, result: DispatchResult): void {
+  // Almost always one waiter (an `await`); several are reversed into registration order.
+  let first: Waiter | undefined = newest;
+  if (newest.next !== undefined) {
+    first = undefined;
+    for (let w: Waiter | undefined = newest; w !== undefined; ) {
+      const next: Waiter | undefined = w.next;
+      w.next = first;
+      first = w;
+      w = next;
+    }
+  }
+  for (let w = first; w !== undefined; w = w.next) {
+    if (typeof w.onfulfilled !== 'function') {
+      w.resolve(result);
+      continue;
+    }
+    try {
+      w.resolve(w.onfulfilled(result));
+    } catch (err) {
+      w.reject(err);
+    }
+  }
+}
 const NO_OUTCOMES: readonly ListenerOutcome[] = Object.freeze([]);
 
 /**
@@ -50,8 +85,8 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
   // awaiting one later adds no property. Settled is `_pending === 0`, not a field: 8 bytes less.
   /** @internal */
   private _done: Promise<DispatchResult> | undefined = undefined;
-  /** @internal */
-  private _resolve: ((result: DispatchResult) => void) | undefined = undefined;
+  /** @internal Who waits for the settle (`then()` callers, `done`), newest first. */
+  private _waiters: Waiter | undefined = undefined;
   /** @internal */
   private readonly _owner: HandleOwner;
   /** @internal Set on tracked dispatches only: the outcomes of their listener calls. */
@@ -91,7 +126,8 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
         this._pending === 0
           ? Promise.resolve(this.result())
           : new Promise<DispatchResult>((resolve) => {
-              this._resolve = resolve;
+              const settle = resolve as (value: unknown) => void;
+              this._waiters = { onfulfilled: undefined, resolve: settle, reject: settle, next: this._waiters };
             });
     }
     return this._done;
@@ -101,7 +137,17 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
     onfulfilled?: ((value: DispatchResult) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
-    return this.done.then(onfulfilled, onrejected);
+    if (this._pending === 0) return this.done.then(onfulfilled, onrejected);
+    // Pending (`await bus.dispatch()`): one promise, settled by the handle itself, instead of
+    // `done` plus a derived one; a handle never rejects, so `onrejected` is never called.
+    return new Promise<R1 | R2>((resolve, reject) => {
+      this._waiters = {
+        onfulfilled: onfulfilled as ((value: DispatchResult) => unknown) | null | undefined,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        next: this._waiters,
+      };
+    });
   }
 
   /** goevent's Wait(): never rejects for listener errors; rejects with `DispatchTimeoutError` on timeout. */
@@ -139,14 +185,26 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
 
   /** @internal One unit of work finished. */
   _release(): void {
-    if (--this._pending === 0) this._settle();
+    if (--this._pending === 0) this._settle(false);
+  }
+
+  /**
+   * @internal `_release()` from the bus's own promise job (an async listener's run or its
+   * promise settling), where nothing but the bus is on the stack: the waiters are called now
+   * rather than from one more job. Anywhere else (inside `dispatch()` or `close()`, which a
+   * user called) they are called from a fresh job, as promise callbacks must be.
+   */
+  _releaseInJob(): void {
+    if (--this._pending === 0) this._settle(false);
   }
 
   /** @internal */
-  private _settle(): void {
-    if (this._resolve !== undefined) {
-      this._resolve(this.result());
-      this._resolve = undefined;
+  private _settle(inJob: boolean): void {
+    const waiters = this._waiters;
+    if (waiters !== undefined) {
+      this._waiters = undefined;
+      if (inJob) callWaiters(waiters, this.result());
+      else void RESOLVED.then(() => callWaiters(waiters, this.result()));
     }
     if (this._tracked) this._owner.handleSettled(this);
   }

@@ -1,4 +1,5 @@
-import { DispatchHandle, EventBus, EventError } from 'nestjs-event-bus';
+import { Test } from '@nestjs/testing';
+import { DispatchHandle, EventBus, EventBusModule, EventError } from 'nestjs-event-bus';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bootApp, deferred, sleep, type BootedApp } from '../support/boot-app';
 
@@ -65,5 +66,49 @@ describe('dispatch handles', () => {
     expect(heldDone).toBe(false);
     gate.resolve();
     await expect(held).resolves.toEqual({ id: held.id, eventName: 'gap.held', errors: [], outcomes: [] });
+  });
+
+  it('then() on a running handle: callbacks in registration order, each derived promise settles with its own callback (a throw rejects only that one)', async () => {
+    const bus = await boot();
+    const gate = deferred();
+    bus.registerListener({ eventName: 'gap.waiters', options: { async: true }, onEvent: () => gate.promise });
+    const handle = bus.dispatch('gap.waiters', {});
+    const order: string[] = [];
+    const first = handle.then(() => {
+      order.push('first');
+      return 1;
+    });
+    const failing = handle.then(() => {
+      order.push('failing');
+      throw new Error('callback-boom');
+    });
+    const identity = handle.then();
+    const viaDone = handle.done.then(() => order.push('done'));
+    const adopted = handle.then(() => Promise.resolve('adopted'));
+    gate.resolve();
+    await expect(first).resolves.toBe(1);
+    await expect(failing).rejects.toThrow('callback-boom');
+    await expect(identity).resolves.toEqual({ id: handle.id, eventName: 'gap.waiters', errors: [], outcomes: [] });
+    await expect(adopted).resolves.toBe('adopted');
+    await viaDone;
+    expect(order).toEqual(['first', 'failing', 'done']);
+    // The handle itself still never rejects.
+    await expect(handle.orThrow()).resolves.toMatchObject({ eventName: 'gap.waiters' });
+  });
+
+  it('a then() callback of a handle that close() settles runs after close() returned, not inside it', async () => {
+    // Not initialised: the bus is not ready, so the dispatch is queued and close() fails it synchronously.
+    const moduleRef = await Test.createTestingModule({ imports: [EventBusModule.forRoot()] }).compile();
+    const bus = moduleRef.get(EventBus);
+    const handle = bus.dispatch('gap.queued', {});
+    let called = false;
+    const chained = handle.then((result) => {
+      called = true;
+      return result.errors.length;
+    });
+    const closing = bus.close();
+    expect(called).toBe(false);
+    await expect(chained).resolves.toBe(1);
+    await closing;
   });
 });
