@@ -77,7 +77,7 @@ export class StreamReadConnections {
   }
 
   private clusterNodes(cluster: Cluster): ClusterReadNodes {
-    const released = new Set<StreamReadNode>();
+    const released = new WeakSet<StreamReadNode>();
     return new ClusterReadNodes({
       cluster,
       open: async (master, address) => {
