@@ -25,7 +25,7 @@ export class OutboundPublisher {
   private runsLocalListeners = false;
   private tracked: TrackedPublish | undefined;
   /** The last name found dispatchable: a loop over one event name checks it once, not per dispatch. */
-  private validName = '';
+  private validName: string | undefined = undefined;
 
   constructor(
     private readonly local: LocalDispatcher,
