@@ -50,6 +50,8 @@ export interface OutgoingScope {
  * - `deliveryStarted` / `deliveryEnded`: one listener call, sync, async or durable, and how it ended
  *   (for a call that returns a promise, when that promise settles).
  * - `error`: every `EventError` the bus records (handles and `errors$`).
+ * - `deadLettered` (optional): a durable driver wrote an entry to its dead-letter stream (a write
+ *   that failed is not one: the entry stays pending and is dead-lettered again when reclaimed).
  * - `sending` (optional): opens a scope for an event about to leave the process, before it is encoded.
  * - `runDelivery` (optional): makes one listener call (`entry.call(event, meta)`) inside a context of
  *   the observer's, so what the listener starts (spans) nests under it.
@@ -63,6 +65,7 @@ export interface BusObserver {
   deliveryStarted(delivery: ObservedDelivery): void;
   deliveryEnded(delivery: ObservedDelivery, outcome: DeliveryOutcome): void;
   error(error: EventError): void;
+  deadLettered?(eventName: string, listener: string): void;
   sending?(handle: DispatchHandle): OutgoingScope | undefined;
   runDelivery?(delivery: ObservedDelivery, entry: ListenerEntry, event: unknown, meta: DeliveryMeta | undefined): unknown;
 }
@@ -100,6 +103,9 @@ export class ObserverSet implements BusObserver {
   }
   error(error: EventError): void {
     for (const o of this.list) this.guard(() => o.error(error));
+  }
+  deadLettered(eventName: string, listener: string): void {
+    for (const o of this.list) if (o.deadLettered !== undefined) this.guard(() => o.deadLettered!(eventName, listener));
   }
 
   private guard(call: () => void): void {

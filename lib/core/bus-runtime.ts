@@ -337,7 +337,8 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
       decode: (raw, channel, expectedName) => codec.decode(raw, channel, expectedName),
       reportError: (error) => this.recordError(error),
       log: (level, message) => this.logger[level](message),
-      reportRetry: (listener, attempt, error, delayMs) => this.telemetry.retrying(listener, attempt, error, delayMs),
+      reportRetry: (listener, attempt, error, delayMs, eventName) => this.telemetry.retrying(listener, attempt, error, delayMs, eventName),
+      reportDeadLetter: (eventName, listener) => this.telemetry.deadLettered(eventName, listener),
       tracking: this.tracking,
     };
     await driver.init?.(context);

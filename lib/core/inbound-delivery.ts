@@ -55,7 +55,7 @@ export class InboundDelivery {
     try {
       const observer = this.observer;
       if (observer === undefined) {
-        await entry.call(incoming.event, meta);
+        await entry.call(incoming.event, meta, incoming.name);
       } else {
         // A handle only for the observer to correlate by: the driver, not a handle, tracks this delivery.
         const handle = new DispatchHandle(incoming.name, this.owner, incoming.handleId || undefined);

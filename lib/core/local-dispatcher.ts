@@ -195,7 +195,8 @@ export function callObserved(
   observer.deliveryStarted(delivery);
   let result: unknown;
   try {
-    result = observer.runDelivery === undefined ? entry.call(event, meta) : observer.runDelivery(delivery, entry, event, meta);
+    result =
+      observer.runDelivery === undefined ? entry.call(event, meta, handle.eventName) : observer.runDelivery(delivery, entry, event, meta);
   } catch (err) {
     observer.deliveryEnded(delivery, { error: err, failed: true, durationMs: performance.now() - delivery.startedAt });
     throw err;

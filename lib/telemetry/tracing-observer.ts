@@ -129,7 +129,7 @@ export class TracingObserver implements BusObserver {
       parent,
     );
     this.spans.set(delivery, span);
-    return api.context.with(api.trace.setSpan(parent, span), entry.call, entry, event, meta);
+    return api.context.with(api.trace.setSpan(parent, span), entry.call, entry, event, meta, delivery.handle.eventName);
   }
 
   /** Marks a span failed: `error.type`, the exception, status ERROR. */

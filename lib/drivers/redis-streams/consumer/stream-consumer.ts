@@ -306,7 +306,7 @@ export class StreamConsumer implements DeadLetterReplayer {
       'debug',
       `${this.listenerName}: attempt ${attempt} of ${this.settings.maxAttempts} for ${entry.id} failed (${describe(error)}); retrying in ${Math.round(delayMs)} ms`,
     );
-    this.context.reportRetry?.(this.listenerName, attempt, error, delayMs);
+    this.context.reportRetry?.(this.listenerName, attempt, error, delayMs, incoming.name);
     this.redelivery.schedule(entry, attempt + 1, delayMs);
   }
 
@@ -370,6 +370,7 @@ export class StreamConsumer implements DeadLetterReplayer {
     };
     try {
       await writeDeadLetter(this.commands, record, maxLen);
+      this.context.reportDeadLetter?.(record.eventName, this.listenerName);
       // Not logged here: the failure that led to it was reported (errors$), and the bus logs those rate-limited.
       this.context.log(
         'debug',
