@@ -44,7 +44,8 @@ export interface OutgoingScope {
  * they must be quick and must not throw (a throw is caught and logged, never seen by a listener);
  * they must not dispatch from `deliveryStarted`/`deliveryEnded` on the same event (it would loop).
  *
- * - `dispatched`: `dispatch()` accepted an event (the bus is ready); called before any listener runs.
+ * - `dispatched`: `dispatch()` accepted an event; called before any listener runs (for one dispatched
+ *   before the bus was ready: when it runs, inside the async context of its `dispatch()` call).
  * - `published`: an event left for the driver, encoded (redis drivers only), before the driver sent it.
  * - `received`: a driver delivered an event from elsewhere to this bus (broadcast key or durable listener).
  * - `deliveryStarted` / `deliveryEnded`: one listener call, sync, async or durable, and how it ended

@@ -277,7 +277,13 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
   markReady(): void {
     if (this.lifecycle.state !== 'starting') return;
     this.lifecycle.state = 'ready';
-    for (const { handle, type, event } of this.lifecycle.takeQueued()) this.route(handle, type, event);
+    for (const { handle, type, event, resume } of this.lifecycle.takeQueued()) {
+      resume(() => {
+        // Seen by observers now, in the context it was dispatched in (a span then is its parent).
+        if (this.observer !== undefined) this.observer.dispatched(handle, event);
+        this.route(handle, type, event);
+      });
+    }
   }
 
   /**
