@@ -3,6 +3,7 @@ import type { EventError } from '../errors/event.error';
 import type { DeliveryMeta } from '../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../interfaces/event-envelope.interface';
 import type { ListenerEntry } from '../routing/listener-entry';
+import type { ListenerOutcome } from '../tracking/listener-outcome';
 
 /** One call of one listener, as an observer sees it start and end. */
 export interface ObservedDelivery {
@@ -53,6 +54,9 @@ export interface OutgoingScope {
  * - `error`: every `EventError` the bus records (handles and `errors$`).
  * - `deadLettered` (optional): a durable driver wrote an entry to its dead-letter stream (a write
  *   that failed is not one: the entry stays pending and is dead-lettered again when reclaimed).
+ * - `remoteOutcomes` (optional): another bus (`reporter`, its bus id) reported the outcomes of its
+ *   listener calls for a tracked dispatch (`trackRemote`) of this bus.
+ * - `traceIdOf` (optional): the trace a dispatch belongs to, for observers that show it (tracing has it).
  * - `sending` (optional): opens a scope for an event about to leave the process, before it is encoded.
  * - `runDelivery` (optional): makes one listener call (`entry.call(event, meta)`) inside a context of
  *   the observer's, so what the listener starts (spans) nests under it.
@@ -67,6 +71,8 @@ export interface BusObserver {
   deliveryEnded(delivery: ObservedDelivery, outcome: DeliveryOutcome): void;
   error(error: EventError): void;
   deadLettered?(eventName: string, listener: string): void;
+  remoteOutcomes?(handle: DispatchHandle, reporter: string, outcomes: readonly ListenerOutcome[]): void;
+  traceIdOf?(handle: DispatchHandle): string | undefined;
   sending?(handle: DispatchHandle): OutgoingScope | undefined;
   runDelivery?(delivery: ObservedDelivery, entry: ListenerEntry, event: unknown, meta: DeliveryMeta | undefined): unknown;
 }
@@ -107,6 +113,16 @@ export class ObserverSet implements BusObserver {
   }
   deadLettered(eventName: string, listener: string): void {
     for (const o of this.list) if (o.deadLettered !== undefined) this.guard(() => o.deadLettered!(eventName, listener));
+  }
+  remoteOutcomes(handle: DispatchHandle, reporter: string, outcomes: readonly ListenerOutcome[]): void {
+    for (const o of this.list) if (o.remoteOutcomes !== undefined) this.guard(() => o.remoteOutcomes!(handle, reporter, outcomes));
+  }
+  traceIdOf(handle: DispatchHandle): string | undefined {
+    for (const o of this.list) {
+      const id = o.traceIdOf?.(handle);
+      if (id !== undefined) return id;
+    }
+    return undefined;
   }
 
   private guard(call: () => void): void {

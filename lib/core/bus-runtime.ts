@@ -254,6 +254,11 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
     };
   }
 
+  /** The trace `handle` belongs to, when tracing observes the bus. */
+  traceIdOf(handle: DispatchHandle): string | undefined {
+    return this.observer?.traceIdOf?.(handle);
+  }
+
   private applyObservers(): void {
     const set =
       this.observers.length === 0
@@ -324,7 +329,12 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
     this.options = options;
     // Keep what was recorded before start (e.g. a bad dispatch from a constructor), within the new bound.
     this.telemetry.resize(options.maxErrors);
-    this.tracking = new TrackingRegistry(options.tracking.maxInFlight, options.tracking.reportStacks, (error) => this.recordError(error));
+    this.tracking = new TrackingRegistry(
+      options.tracking.maxInFlight,
+      options.tracking.reportStacks,
+      (error) => this.recordError(error),
+      () => this.observer,
+    );
     if (!options.logErrors) this.telemetry.log = undefined;
     // Before anything connects: a missing optional peer fails start-up with nothing to release.
     const instrumentation = await BusInstrumentation.load(options);

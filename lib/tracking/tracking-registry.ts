@@ -1,3 +1,4 @@
+import type { BusObserver } from '../core/bus-observer';
 import type { DispatchHandle } from '../dispatch/dispatch-handle';
 import { EventError, PUBLISHER, SUBSCRIBER } from '../errors/event.error';
 import { MessageRejectedError } from '../errors/message-rejected.error';
@@ -51,6 +52,8 @@ export class TrackingRegistry implements TrackingHooks {
     private readonly maxInFlight: number,
     readonly reportStacks: boolean,
     private readonly recordError: (error: EventError) => void,
+    /** What observes the bus now (told about each report's outcomes). */
+    private readonly observer: () => BusObserver | undefined = () => undefined,
   ) {}
 
   get inFlight(): number {
@@ -140,6 +143,7 @@ export class TrackingRegistry implements TrackingHooks {
     }
     wait.answered.add(`${report.reporter}\n${report.via}`);
     const { handle, track } = wait;
+    const first = track.outcomes.length;
     for (const o of report.outcomes) {
       if (o.ok) {
         track.outcomes.push({ listener: o.listener, origin: 'remote', ok: true, attempts: o.attempts, durationMs: o.durationMs });
@@ -149,6 +153,7 @@ export class TrackingRegistry implements TrackingHooks {
         handle._fail(o.listener, error);
       }
     }
+    this.observer()?.remoteOutcomes?.(handle, report.reporter, track.outcomes.slice(first));
     this.settleIfDone(wait);
   }
 
