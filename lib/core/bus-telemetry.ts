@@ -73,7 +73,9 @@ export class BusTelemetry {
 
   retrying(listener: string, attempt: number, error: unknown, delayMs: number, eventName: string | undefined): void {
     this.counters.retries++;
-    this.retrySubject.next(eventName === undefined ? { listener, attempt, error, delayMs } : { listener, eventName, attempt, error, delayMs });
+    this.retrySubject.next(
+      eventName === undefined ? { listener, attempt, error, delayMs } : { listener, eventName, attempt, error, delayMs },
+    );
   }
 
   deadLettered(eventName: string, listener: string): void {

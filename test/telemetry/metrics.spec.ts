@@ -127,9 +127,9 @@ describe('metrics across processes (redis-streams)', () => {
         'messaging.consumer.group.name': 'bill:Billing.fail',
       }),
     ).toBe(3);
-    expect(
-      (await otel.sum('event_bus.listener.retries', { [EVENT]: 'm.chargeback', [LISTENER]: 'Billing.fail' })) - before.retries,
-    ).toBe(2);
+    expect((await otel.sum('event_bus.listener.retries', { [EVENT]: 'm.chargeback', [LISTENER]: 'Billing.fail' })) - before.retries).toBe(
+      2,
+    );
     expect(await otel.sum('event_bus.listener.errors', { [EVENT]: 'm.chargeback' })).toBe(1);
 
     // The gauges: one pipeline per read, reused within groupStatsCacheMs.
