@@ -14,7 +14,8 @@ import { MODULE_OPTIONS_TOKEN } from '../event-bus.module-definition';
 import type { DriverContext, EventBusDriver } from '../interfaces/event-bus-driver.interface';
 import type { EventBusModuleOptions } from '../interfaces/event-bus-options.interface';
 import type { ListenerOptions } from '../interfaces/listener-options.interface';
-import { resolveEventBusOptions, validateListenerOptions } from '../options/event-bus-options.validator';
+import { resolveEventBusOptions } from '../options/event-bus-options.validator';
+import { validateListenerOptions } from '../options/listener-options.validator';
 import type { ResolvedEventBusOptions } from '../options/resolved-options.interface';
 import type { ListenerCall, ListenerEntry } from '../routing/listener-entry';
 import { INVALID_NAME_ROUTE, ListenerIndex } from '../routing/listener-index';
@@ -30,7 +31,7 @@ import { LocalDispatcher } from './local-dispatcher';
 import { OutboundPublisher, refuseName } from './outbound-publisher';
 import { SubscriptionManager } from './subscription-manager';
 import { HandleTracking } from '../tracking/handle-tracking';
-import type { DispatchOptions } from '../tracking/listener-outcome';
+import { trackRemoteProblem, type DispatchOptions } from '../tracking/listener-outcome';
 import { TrackingRegistry } from '../tracking/tracking-registry';
 import { InvalidOptionsError } from '../errors/invalid-options.error';
 import { DEFAULT_MAX_TRACKED_IN_FLIGHT } from '../options/event-bus-options.validator';
@@ -108,6 +109,7 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
   send(name: string, type: string, event: unknown): DispatchHandle {
     this.telemetry.counters.dispatched++;
     const handle = new DispatchHandle(name, this);
+    // The same steps as run(), written out: one call level less keeps dispatch within V8's inlining budget.
     if (this.lifecycle.state !== 'ready') return this.sendBeforeReadyOrAfterClose(handle, type, event);
     if (this.observer !== undefined) this.observer.dispatched(handle, event);
     this.route(handle, type, event);
@@ -119,25 +121,20 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
   sendWith(name: string, type: string, event: unknown, options: DispatchOptions | undefined): DispatchHandle {
     const track = options?.trackRemote;
     if (track === undefined || track === false) return this.send(name, type, event);
-    const timeoutMs = typeof track === 'object' && track !== null ? track.timeoutMs : undefined;
-    if (
-      (track !== true && (typeof track !== 'object' || track === null)) ||
-      (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0))
-    ) {
-      const handle = new DispatchHandle(name, this);
-      handle._fail(
-        PUBLISHER,
-        new InvalidOptionsError(
-          'trackRemote',
-          `must be true or { timeoutMs: <positive ms> } (got ${JSON.stringify(track) ?? String(track)})`,
-        ),
-      );
+    const handle = new DispatchHandle(name, this);
+    const problem = trackRemoteProblem(track);
+    if (problem !== undefined) {
+      handle._fail(PUBLISHER, new InvalidOptionsError('trackRemote', problem));
       handle._release();
       return handle;
     }
     this.telemetry.counters.dispatched++;
-    const handle = new DispatchHandle(name, this);
-    handle._track = new HandleTracking([], timeoutMs);
+    handle._track = new HandleTracking([], typeof track === 'object' ? track.timeoutMs : undefined);
+    return this.run(handle, type, event);
+  }
+
+  /** A dispatch whose handle is made: run it now, or queue it until the bus is ready. */
+  private run(handle: DispatchHandle, type: string, event: unknown): DispatchHandle {
     if (this.lifecycle.state !== 'ready') return this.sendBeforeReadyOrAfterClose(handle, type, event);
     if (this.observer !== undefined) this.observer.dispatched(handle, event);
     this.route(handle, type, event);

@@ -21,3 +21,15 @@ export interface DispatchOptions {
    */
   trackRemote?: boolean | { timeoutMs?: number };
 }
+
+/** Why a `trackRemote` value is not one, or undefined when it is. */
+export function trackRemoteProblem(track: unknown): string | undefined {
+  const timeoutMs = typeof track === 'object' && track !== null ? (track as { timeoutMs?: unknown }).timeoutMs : undefined;
+  if (
+    (track !== true && (typeof track !== 'object' || track === null)) ||
+    (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0))
+  ) {
+    return `must be true or { timeoutMs: <positive ms> } (got ${JSON.stringify(track) ?? String(track)})`;
+  }
+  return undefined;
+}

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionsError, MemoryDriver } from 'nestjs-event-bus';
 import type { EventBusModuleOptions } from 'nestjs-event-bus';
-import { resolveEventBusOptions, validateListenerOptions } from '../../lib/options/event-bus-options.validator';
+import { resolveEventBusOptions } from '../../lib/options/event-bus-options.validator';
+import { validateListenerOptions } from '../../lib/options/listener-options.validator';
 
 function invalid(options: unknown): InvalidOptionsError {
   try {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionsError } from '../../../lib/errors';
 import type { ListenerOptions } from '../../../lib/interfaces/listener-options.interface';
-import { validateListenerOptions } from '../../../lib/options/event-bus-options.validator';
+import { validateListenerOptions } from '../../../lib/options/listener-options.validator';
 
 const check = (options: unknown) => () => validateListenerOptions(options as ListenerOptions, 'Billing.onOrder');
 
