@@ -24,6 +24,8 @@ export class OutboundPublisher {
   private codec: EventCodec | undefined;
   private runsLocalListeners = false;
   private tracked: TrackedPublish | undefined;
+  /** The last name found dispatchable: a loop over one event name checks it once, not per dispatch. */
+  private validName = '';
 
   constructor(
     private readonly local: LocalDispatcher,
@@ -42,11 +44,18 @@ export class OutboundPublisher {
     this.codec = codec;
     this.runsLocalListeners = runsLocalListeners;
     if (driver.tracking !== undefined) {
-      this.tracked = new TrackedPublish(driver, driver.tracking, codec, tracking, defaultTimeoutMs, (handle, name, event) => {
-        if (this.runsLocalListeners) this.local.run(handle, this.index.route(name), event, undefined);
-        else handle._release();
-        return this.observer;
-      });
+      this.tracked = new TrackedPublish(
+        driver,
+        driver.tracking,
+        codec,
+        tracking,
+        defaultTimeoutMs,
+        (handle, name, event) => {
+          if (this.runsLocalListeners) this.local.run(handle, this.index.route(name), event, undefined);
+          else handle._release();
+        },
+        () => this.observer,
+      );
     }
   }
 
@@ -55,7 +64,10 @@ export class OutboundPublisher {
     if (handle._track !== undefined && this.tracked !== undefined) return this.tracked.publish(handle, type, event);
     // A name that is no channel or stream (empty, a pattern, whitespace…) must not reach the wire.
     const name = handle.eventName;
-    if (invalidEventNameReason(name) !== undefined) return refuseName(handle);
+    if (name !== this.validName) {
+      if (invalidEventNameReason(name) !== undefined) return refuseName(handle);
+      this.validName = name;
+    }
     const observer = this.observer;
     if (observer !== undefined && observer.sending !== undefined) return this.publishScoped(observer, handle, type, event);
     // Encode first: an event that cannot be sent must not run anywhere.

@@ -59,6 +59,13 @@ export interface DeliveryMeta {
  */
 export type DeliverFn = (event: IncomingEvent, meta?: DeliveryMeta) => Promise<void>;
 
+/**
+ * What a `DeliverFn` returns when the delivery already finished, successfully, before it returned (the
+ * listeners returned no promise). A driver may compare with it to settle the delivery at once, without
+ * a reaction per event; it is an ordinary resolved promise to every other caller.
+ */
+export const DELIVERED: Promise<void> = Promise.resolve();
+
 /** Receives the outcome of one `publishTracked()`. */
 export interface PublishTracker {
   /**

@@ -21,16 +21,30 @@ export function mayHaveForbiddenKey(text: string): boolean {
   return FORBIDDEN_HINT.test(text);
 }
 
-/** The first forbidden key anywhere in parsed JSON `value`, or undefined. */
+/**
+ * The first forbidden key anywhere in parsed JSON `value`, or undefined. `JSON.parse` has already
+ * resolved `\u` escapes, so a key spelled with one is caught as what it spells. A `for…in` walk over
+ * parsed objects (own, enumerable keys only: `Object.prototype` has none enumerable) with arrays read
+ * by index allocates no key list: cheaper than a text scan on every received message.
+ */
 export function findForbiddenKey(value: unknown): string | undefined {
-  const stack: unknown[] = [value];
-  while (stack.length > 0) {
-    const current = stack.pop();
-    if (current === null || typeof current !== 'object') continue;
-    for (const key of Object.keys(current)) {
-      if (FORBIDDEN_KEYS.has(key)) return key;
-      stack.push((current as Record<string, unknown>)[key]);
+  if (value === null || typeof value !== 'object') return undefined;
+  let stack: object[] | undefined;
+  let current: object | undefined = value;
+  while (current !== undefined) {
+    if (Array.isArray(current)) {
+      for (let i = 0; i < current.length; i++) {
+        const child: unknown = current[i];
+        if (child !== null && typeof child === 'object') (stack ??= []).push(child);
+      }
+    } else {
+      for (const key in current) {
+        if (FORBIDDEN_KEYS.has(key)) return key;
+        const child: unknown = (current as Record<string, unknown>)[key];
+        if (child !== null && typeof child === 'object') (stack ??= []).push(child);
+      }
     }
+    current = stack?.pop();
   }
   return undefined;
 }

@@ -1,13 +1,17 @@
 import type { Cluster, Redis } from 'ioredis';
+import { BATCH_BYTES, encodeReportBatch } from './report-codec';
 import { REPORTS_SEGMENT, type TrackingTransport } from './tracking-transport';
 
 /**
  * Tracking reports over Redis pub/sub, for both redis drivers: this bus's reports arrive on
  * `<prefix>__reports:<busId>` (subscribed on its first tracked dispatch); a report is one PUBLISH
  * on the publisher's channel, so one for a bus that has gone reaches nobody and is dropped by Redis.
+ * The reports of one tick for one publisher travel as one message (a batch).
  */
 export class RedisReportTransport implements TrackingTransport {
   readonly replyTo: string;
+  /** Set by the pub/sub driver on a classic cluster (see `TrackingTransport.expectedCount`). */
+  expectedCount?: (channel: string) => Promise<number>;
 
   constructor(
     readonly prefix: string,
@@ -32,30 +36,47 @@ export class RedisReportTransport implements TrackingTransport {
   send(replyTo: string, report: string): void {
     // Only to a reports channel under this prefix: a forged envelope cannot make a receiver publish elsewhere.
     if (!replyTo.startsWith(this.prefix + REPORTS_SEGMENT)) return;
-    this.queued.push(replyTo, report);
+    const list = this.queued.get(replyTo);
+    if (list === undefined) this.queued.set(replyTo, [report]);
+    else list.push(report);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      // After the reports of the messages read with this one: one write for all of them.
+      // After the reports of the messages read with this one: one message per publisher for all of them.
       void RESOLVED.then(this.flush);
     }
   }
 
-  /** Channel and report pairs waiting for this tick's write. */
-  private queued: string[] = [];
+  /** Reports waiting for this tick's write, by the publisher's reports channel. */
+  private queued = new Map<string, string[]>();
   private flushScheduled = false;
   private readonly flush = (): void => {
     this.flushScheduled = false;
     const queued = this.queued;
-    this.queued = [];
+    this.queued = new Map();
     const client = this.sender();
     // Not connected: dropped (the publishers time out); a report is never worth holding.
     if (client === undefined || client.status !== 'ready') return;
-    if (queued.length === 2) {
-      client.publish(queued[0], queued[1]).catch(() => undefined);
+    const messages: string[] = [];
+    for (const [channel, reports] of queued) {
+      // Each publisher's reports of this tick in one message (as few as the size bound allows).
+      let from = 0;
+      let bytes = 0;
+      for (let i = 0; i < reports.length; i++) {
+        if (i > from && (bytes + reports[i].length > BATCH_BYTES || i - from >= MAX_REPORTS_PER_MESSAGE)) {
+          messages.push(channel, encodeReportBatch(reports.slice(from, i)));
+          from = i;
+          bytes = 0;
+        }
+        bytes += reports[i].length + 1;
+      }
+      messages.push(channel, from === 0 ? encodeReportBatch(reports) : encodeReportBatch(reports.slice(from)));
+    }
+    if (messages.length === 2) {
+      client.publish(messages[0], messages[1]).catch(() => undefined);
       return;
     }
     const pipeline = client.pipeline();
-    for (let i = 0; i < queued.length; i += 2) pipeline.publish(queued[i], queued[i + 1]);
+    for (let i = 0; i < messages.length; i += 2) pipeline.publish(messages[i], messages[i + 1]);
     pipeline.exec().catch(() => undefined);
   };
 
@@ -78,5 +99,7 @@ export function trackedEchoHandleId(message: Buffer): string | undefined {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+/** Reports in one message at most (the publisher accepts up to 1,000). */
+const MAX_REPORTS_PER_MESSAGE = 500;
 const REPLY_TO = Buffer.from('"reply_to":');
 const HANDLE_ID = Buffer.from('"handle_id":"');

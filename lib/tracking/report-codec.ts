@@ -2,6 +2,10 @@ import { MessageRejectedError } from '../errors/message-rejected.error';
 
 /** Bounds that keep a report small whatever the listeners threw. */
 const MAX_REPORT_BYTES = 256 * 1024;
+/** A report message may carry several reports (one per copy a receiver answered in one tick). */
+const MAX_BATCH = 1000;
+/** Past this size a receiver starts another message (well under the limit a publisher accepts). */
+export const BATCH_BYTES = 64 * 1024;
 const MAX_OUTCOMES = 1000;
 const MAX_MESSAGE = 2000;
 const MAX_STACK = 8000;
@@ -51,78 +55,152 @@ export function describeFailure(error: unknown, withStack: boolean): NonNullable
 }
 
 export function encodeReport(report: TrackingReport): string {
-  return JSON.stringify({
-    v: 1,
-    handle_id: report.handleId,
-    event_name: report.eventName,
-    reporter: report.reporter,
-    via: report.via,
-    outcomes: report.outcomes.slice(0, MAX_OUTCOMES).map((o) => ({
-      listener: o.listener,
-      ok: o.ok,
-      attempts: o.attempts,
-      duration_ms: Math.round(o.durationMs * 1000) / 1000,
-      ...(o.error !== undefined ? { error: o.error } : {}),
-    })),
-  });
+  let outcomes = '';
+  const list = report.outcomes;
+  const n = Math.min(list.length, MAX_OUTCOMES);
+  for (let i = 0; i < n; i++) {
+    const o = list[i];
+    outcomes +=
+      (i === 0 ? '{"listener":' : ',{"listener":') +
+      JSON.stringify(o.listener) +
+      (o.ok ? ',"ok":true,"attempts":' : ',"ok":false,"attempts":') +
+      o.attempts +
+      ',"duration_ms":' +
+      (o.durationMs >= 0 && o.durationMs < Infinity ? Math.round(o.durationMs * 1000) / 1000 : 0) +
+      (o.error !== undefined ? `,"error":${JSON.stringify(o.error)}}` : '}');
+  }
+  return (
+    '{"v":1,"handle_id":' +
+    JSON.stringify(report.handleId) +
+    ',"event_name":' +
+    JSON.stringify(report.eventName) +
+    ',"reporter":' +
+    JSON.stringify(report.reporter) +
+    ',"via":' +
+    JSON.stringify(report.via) +
+    ',"outcomes":[' +
+    outcomes +
+    ']}'
+  );
 }
 
-/** Throws `MessageRejectedError` (with `channel`, size and the reason) for anything that is not a well-formed report. */
-export function decodeReport(raw: Buffer | string, channel: string): TrackingReport {
+/** One message for several encoded reports (a JSON array); a single one travels as itself. */
+export function encodeReportBatch(reports: readonly string[]): string {
+  return reports.length === 1 ? reports[0] : '[' + reports.join(',') + ']';
+}
+
+/** What one report message held: the reports that are well formed, and why each other one was refused. */
+export interface DecodedReports {
+  readonly reports: TrackingReport[];
+  readonly refused: MessageRejectedError[];
+}
+
+/**
+ * Decodes one report message: a report object, or an array of them (a batch). Throws
+ * `MessageRejectedError` (with `channel`, size and the reason) when the message as a whole is
+ * unusable (too big, not JSON, neither an object nor a non-empty array of at most 1,000); a
+ * malformed report inside a batch is refused alone, the others still count.
+ */
+export function decodeReports(raw: Buffer | string, channel: string): DecodedReports {
   const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
-  const reject = (reason: string): never => {
-    throw new MessageRejectedError(channel, size, `tracking report: ${reason}`);
-  };
-  if (size > MAX_REPORT_BYTES) reject(`over ${MAX_REPORT_BYTES} bytes`);
+  if (size > MAX_REPORT_BYTES) throw rejected(channel, size, `over ${MAX_REPORT_BYTES} bytes`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
   } catch (err) {
-    return reject(`malformed JSON (${(err as Error).message})`);
+    throw rejected(channel, size, `malformed JSON (${(err as Error).message})`);
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return reject('not a JSON object');
-  const r = parsed as Record<string, unknown>;
-  if (r.v !== 1) reject(`unknown version ${JSON.stringify(r.v)}`);
-  if (typeof r.handle_id !== 'string' || !HANDLE_ID.test(r.handle_id)) reject('handle_id is not 16 lowercase hex chars');
-  const text = (key: string): string => {
-    const value = r[key];
-    if (typeof value !== 'string' || value.length === 0 || value.length > MAX_NAME) reject(`${key} is not a short string`);
-    return value as string;
-  };
-  const eventName = text('event_name');
-  const reporter = text('reporter');
-  const via = text('via');
-  if (!Array.isArray(r.outcomes) || r.outcomes.length > MAX_OUTCOMES) return reject('outcomes is not a list');
-  const outcomes = r.outcomes.map((o: unknown, i: number): ReportedOutcome => {
-    if (o === null || typeof o !== 'object' || Array.isArray(o)) return reject(`outcome ${i} is not an object`);
-    const entry = o as Record<string, unknown>;
-    if (typeof entry.listener !== 'string' || entry.listener.length === 0 || entry.listener.length > MAX_NAME) {
-      reject(`outcome ${i} has no listener name`);
+  const reports: TrackingReport[] = [];
+  const refused: MessageRejectedError[] = [];
+  if (Array.isArray(parsed)) {
+    if (parsed.length === 0 || parsed.length > MAX_BATCH) throw rejected(channel, size, `a batch of ${parsed.length} reports (1 to ${MAX_BATCH})`);
+    for (let i = 0; i < parsed.length; i++) {
+      const why = validate(parsed[i]);
+      if (why === undefined) reports.push(toReport(parsed[i] as WireReport));
+      else refused.push(rejected(channel, size, `report ${i} of the batch: ${why}`));
     }
-    if (typeof entry.ok !== 'boolean') reject(`outcome ${i}: ok is not a boolean`);
-    if (!Number.isInteger(entry.attempts) || (entry.attempts as number) < 1) reject(`outcome ${i}: attempts is not a positive integer`);
-    if (typeof entry.duration_ms !== 'number' || !(entry.duration_ms >= 0)) reject(`outcome ${i}: duration_ms is not a duration`);
-    let error: ReportedOutcome['error'];
+    return { reports, refused };
+  }
+  const why = validate(parsed);
+  if (why !== undefined) throw rejected(channel, size, why);
+  reports.push(toReport(parsed as WireReport));
+  return { reports, refused };
+}
+
+/** One report on its own; throws `MessageRejectedError` for anything that is not exactly one well-formed report. */
+export function decodeReport(raw: Buffer | string, channel: string): TrackingReport {
+  const { reports, refused } = decodeReports(raw, channel);
+  if (refused.length > 0) throw refused[0];
+  if (reports.length !== 1) throw rejected(channel, typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length, 'a batch, not one report');
+  return reports[0];
+}
+
+function rejected(channel: string, size: number, reason: string): MessageRejectedError {
+  return new MessageRejectedError(channel, size, `tracking report: ${reason}`);
+}
+
+interface WireOutcome {
+  listener: string;
+  ok: boolean;
+  attempts: number;
+  duration_ms: number;
+  error?: { name: string; message: string; stack?: unknown };
+}
+interface WireReport {
+  handle_id: string;
+  event_name: string;
+  reporter: string;
+  via: string;
+  outcomes: WireOutcome[];
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
+const isShortString = (value: unknown): boolean => typeof value === 'string' && value.length > 0 && value.length <= MAX_NAME;
+
+/** Why a parsed value is no report (undefined: it is one). */
+function validate(parsed: unknown): string | undefined {
+  if (!isObject(parsed)) return 'not a JSON object';
+  if (parsed.v !== 1) return `unknown version ${JSON.stringify(parsed.v)}`;
+  if (typeof parsed.handle_id !== 'string' || !HANDLE_ID.test(parsed.handle_id)) return 'handle_id is not 16 lowercase hex chars';
+  for (const key of ['event_name', 'reporter', 'via']) if (!isShortString(parsed[key])) return `${key} is not a short string`;
+  const outcomes = parsed.outcomes;
+  if (!Array.isArray(outcomes) || outcomes.length > MAX_OUTCOMES) return 'outcomes is not a list';
+  for (let i = 0; i < outcomes.length; i++) {
+    const entry: unknown = outcomes[i];
+    if (!isObject(entry)) return `outcome ${i} is not an object`;
+    if (!isShortString(entry.listener)) return `outcome ${i} has no listener name`;
+    if (typeof entry.ok !== 'boolean') return `outcome ${i}: ok is not a boolean`;
+    if (!Number.isInteger(entry.attempts) || (entry.attempts as number) < 1) return `outcome ${i}: attempts is not a positive integer`;
+    if (typeof entry.duration_ms !== 'number' || !(entry.duration_ms >= 0)) return `outcome ${i}: duration_ms is not a duration`;
     if (entry.ok === false) {
-      const e = entry.error as Record<string, unknown> | undefined;
-      if (e === null || typeof e !== 'object' || typeof e.name !== 'string' || typeof e.message !== 'string') {
-        reject(`outcome ${i} failed without an error name and message`);
-      }
-      error = {
-        name: (e!.name as string).slice(0, MAX_NAME),
-        message: (e!.message as string).slice(0, MAX_MESSAGE),
-        ...(typeof e!.stack === 'string' ? { stack: e!.stack.slice(0, MAX_STACK) } : {}),
-      };
+      const e = entry.error;
+      if (!isObject(e) || typeof e.name !== 'string' || typeof e.message !== 'string') return `outcome ${i} failed without an error name and message`;
     }
-    return {
-      listener: entry.listener as string,
-      ok: entry.ok as boolean,
-      attempts: entry.attempts as number,
-      durationMs: entry.duration_ms as number,
-      ...(error !== undefined ? { error } : {}),
-    };
-  });
-  return { handleId: r.handle_id as string, eventName, reporter, via, outcomes };
+  }
+  return undefined;
+}
+
+function toReport(r: WireReport): TrackingReport {
+  const outcomes: ReportedOutcome[] = new Array(r.outcomes.length);
+  for (let i = 0; i < r.outcomes.length; i++) {
+    const o = r.outcomes[i];
+    outcomes[i] =
+      o.ok === true
+        ? { listener: o.listener, ok: true, attempts: o.attempts, durationMs: o.duration_ms }
+        : {
+            listener: o.listener,
+            ok: false,
+            attempts: o.attempts,
+            durationMs: o.duration_ms,
+            error: {
+              name: o.error!.name.slice(0, MAX_NAME),
+              message: o.error!.message.slice(0, MAX_MESSAGE),
+              ...(typeof o.error!.stack === 'string' ? { stack: o.error!.stack.slice(0, MAX_STACK) } : {}),
+            },
+          };
+  }
+  return { handleId: r.handle_id, eventName: r.event_name, reporter: r.reporter, via: r.via, outcomes };
 }
 
 /** The report a receiver sends for one tracked copy, from the outcomes its listeners left in `outcomes`. */
@@ -134,17 +212,12 @@ export function reportOf(
   outcomes: readonly { listener: string; ok: boolean; error?: unknown; attempts: number; durationMs: number }[],
   withStack: boolean,
 ): string {
-  return encodeReport({
-    handleId,
-    eventName,
-    reporter,
-    via,
-    outcomes: outcomes.map((o) => ({
-      listener: o.listener,
-      ok: o.ok,
-      attempts: o.attempts,
-      durationMs: o.durationMs,
-      ...(o.ok ? {} : { error: describeFailure(o.error, withStack) }),
-    })),
-  });
+  const reported: ReportedOutcome[] = new Array(outcomes.length);
+  for (let i = 0; i < outcomes.length; i++) {
+    const o = outcomes[i];
+    reported[i] = o.ok
+      ? { listener: o.listener, ok: true, attempts: o.attempts, durationMs: o.durationMs }
+      : { listener: o.listener, ok: false, attempts: o.attempts, durationMs: o.durationMs, error: describeFailure(o.error, withStack) };
+  }
+  return encodeReport({ handleId, eventName, reporter, via, outcomes: reported });
 }

@@ -3,7 +3,7 @@ import type { DispatchHandle } from '../dispatch/dispatch-handle';
 import { DriverUnavailableError } from '../errors/driver-unavailable.error';
 import { PUBLISHER } from '../errors/event.error';
 import { InvalidEventError } from '../errors/invalid-event.error';
-import type { EventBusDriver, PublishTracker } from '../interfaces/event-bus-driver.interface';
+import type { EventBusDriver } from '../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../interfaces/event-envelope.interface';
 import { invalidEventNameReason, quoteEventName } from '../routing/event-name';
 import type { EventCodec } from '../serialization/event-codec';
@@ -11,32 +11,15 @@ import type { HandleTracking } from './handle-tracking';
 import type { RemoteWait, TrackingRegistry } from './tracking-registry';
 import type { TrackingTransport } from './tracking-transport';
 
-/** Runs this process's listeners for a tracked dispatch (releasing the unit they hold) and returns the bus's observer. */
-export type RunLocal = (handle: DispatchHandle, name: string, event: unknown) => BusObserver | undefined;
-
-/** The publish unit of a tracked dispatch: settles it, and tells the registry how many receivers got it. */
-class TrackedOutcome implements PublishTracker {
-  private reported = false;
-
-  constructor(
-    private readonly handle: DispatchHandle,
-    private readonly registry: TrackingRegistry,
-    private readonly wait: RemoteWait,
-  ) {}
-
-  published(error?: unknown, receivers?: number): void {
-    if (this.reported) return;
-    this.reported = true;
-    if (error !== undefined) this.handle._fail(PUBLISHER, error);
-    this.registry.published(this.wait, error, receivers);
-    this.handle._release();
-  }
-}
+/** Runs this process's listeners for a tracked dispatch (releasing the unit they hold). */
+export type RunLocal = (handle: DispatchHandle, name: string, event: unknown) => void;
 
 /**
  * A dispatch with `trackRemote`: the plain publish path plus a place in the registry, the reports
- * channel in the envelope, the reports subscription (first tracked dispatch only) and, where the
- * driver knows them, the receivers named before the event is sent. Off the plain dispatch path.
+ * channel (and the trace context, when traced) in the envelope, the reports subscription (first
+ * tracked dispatch only) and, where the driver knows them, the receivers named before the event is
+ * sent. Off the plain dispatch path; once the subscription is up and the receivers are known (or
+ * counted by the publish reply) it sends in the same tick, without a promise of its own.
  */
 export class TrackedPublish {
   constructor(
@@ -46,6 +29,7 @@ export class TrackedPublish {
     private readonly registry: TrackingRegistry,
     private readonly defaultTimeoutMs: number,
     private readonly runLocal: RunLocal,
+    private readonly observer: () => BusObserver | undefined,
   ) {}
 
   publish(handle: DispatchHandle, type: string, event: unknown): void {
@@ -58,7 +42,6 @@ export class TrackedPublish {
     }
     const track: HandleTracking = handle._track!;
     let wait: RemoteWait;
-    let outgoing: OutgoingEvent;
     try {
       wait = this.registry.begin(handle, track, this.transport.prefix + name, track.timeoutMs ?? this.defaultTimeoutMs);
     } catch (err) {
@@ -67,44 +50,94 @@ export class TrackedPublish {
       handle._release();
       return;
     }
+    const observer = this.observer();
+    // Traced: the send's scope (and its trace context in the envelope's headers) as on the plain path.
+    const scope = observer?.sending !== undefined ? observer.sending(handle) : undefined;
+    let outgoing: OutgoingEvent;
     try {
-      outgoing = this.codec.encode(name, type, event, handle.id, undefined, this.transport.replyTo);
+      outgoing = this.codec.encode(name, type, event, handle.id, scope?.headers, this.transport.replyTo);
     } catch (err) {
+      scope?.sent(err);
       this.registry.abandon(wait);
       handle._fail(PUBLISHER, err);
       handle._release();
       return;
     }
     handle._pending++;
-    const observer = this.runLocal(handle, name, event);
+    this.runLocal(handle, name, event);
     if (observer !== undefined) observer.published(handle, outgoing);
-    void this.send(handle, wait, outgoing);
+    wait.scope = scope;
+    if (this.transport.expectedCount !== undefined) {
+      void this.countThenSend(wait, outgoing, this.transport.expectedCount(wait.channel));
+      return;
+    }
+    const expected = this.transport.expectedReporters === undefined ? undefined : this.transport.expectedReporters(name);
+    if (this.registry.listening && (expected === undefined || Array.isArray(expected))) {
+      if (expected !== undefined) this.registry.expectNamed(wait, expected as readonly string[]);
+      this.send(outgoing, wait);
+      return;
+    }
+    void this.prepareThenSend(wait, outgoing, expected);
   }
 
-  private async send(handle: DispatchHandle, wait: RemoteWait, outgoing: OutgoingEvent): Promise<void> {
+  /** The first tracked dispatch (the reports subscription), or receivers not known yet (their first read). */
+  private async prepareThenSend(
+    wait: RemoteWait,
+    outgoing: OutgoingEvent,
+    expected: readonly string[] | Promise<readonly string[]> | undefined,
+  ): Promise<void> {
     try {
       // Reports must have somewhere to arrive before anything can answer.
       await this.registry.ready();
-      const expected = this.transport.expectedReporters;
-      if (expected !== undefined) this.registry.expectNamed(wait, await expected.call(this.transport, outgoing.name));
+      if (expected !== undefined) this.registry.expectNamed(wait, await expected);
     } catch (err) {
-      const cause = new DriverUnavailableError(
-        `tracking: could not prepare the tracked dispatch (${(err as Error)?.message ?? String(err)}); the event was not sent`,
-        err,
+      wait.published(
+        new DriverUnavailableError(
+          `tracking: could not prepare the tracked dispatch (${(err as Error)?.message ?? String(err)}); the event was not sent`,
+          err,
+        ),
       );
-      new TrackedOutcome(handle, this.registry, wait).published(cause);
       return;
     }
-    const outcome = new TrackedOutcome(handle, this.registry, wait);
+    this.send(outgoing, wait);
+  }
+
+  /** Classic pub/sub on a cluster: the receivers counted on every node before sending. */
+  private async countThenSend(wait: RemoteWait, outgoing: OutgoingEvent, count: Promise<number>): Promise<void> {
     try {
-      if (this.driver.publishTracked !== undefined) {
-        this.driver.publishTracked(outgoing, outcome);
-      } else {
-        await this.driver.publish(outgoing);
-        outcome.published();
-      }
+      await this.registry.ready();
+      this.registry.expectCount(wait, await count);
     } catch (err) {
-      outcome.published(err ?? new Error('publish failed'));
+      wait.published(
+        new DriverUnavailableError(
+          `tracking: could not count the receivers of the tracked dispatch (${(err as Error)?.message ?? String(err)}); the event was not sent`,
+          err,
+        ),
+      );
+      return;
     }
+    this.send(outgoing, wait);
+  }
+
+  private send(outgoing: OutgoingEvent, outcome: RemoteWait): void {
+    if (this.driver.publishTracked !== undefined) {
+      try {
+        this.driver.publishTracked(outgoing, outcome);
+      } catch (err) {
+        outcome.published(err ?? new Error('publishTracked() threw'));
+      }
+      return;
+    }
+    let sent: Promise<void>;
+    try {
+      sent = Promise.resolve(this.driver.publish(outgoing));
+    } catch (err) {
+      outcome.published(err ?? new Error('publish() threw'));
+      return;
+    }
+    sent.then(
+      () => outcome.published(),
+      (err: unknown) => outcome.published(err ?? new Error('publish failed')),
+    );
   }
 }

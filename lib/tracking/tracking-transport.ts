@@ -18,9 +18,17 @@ export interface TrackingTransport {
   send(replyTo: string, report: string): void;
   /**
    * The receivers a tracked event must hear from, known before it is sent (redis-streams: the
-   * consumer groups of its stream). Absent: the driver's publish reply counts them (redis pub/sub).
+   * consumer groups of its stream), synchronously when the driver has them at hand. Absent: the
+   * driver's publish reply counts them (redis pub/sub).
    */
-  expectedReporters?(eventName: string): Promise<readonly string[]>;
+  expectedReporters?(eventName: string): readonly string[] | Promise<readonly string[]>;
+  /**
+   * How many subscriptions a tracked publish on `channel` reaches, asked before it is sent, when the
+   * publish reply cannot say (classic pub/sub on a Redis Cluster counts one node's subscribers only).
+   * Only exact-channel subscriptions are counted then: a pattern's report is taken while the handle
+   * still waits, not waited for.
+   */
+  expectedCount?(channel: string): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -29,7 +37,7 @@ export interface TrackingHooks {
   /** Tracked dispatches of this bus still waiting: a driver looks for its own tracked echoes only while > 0. */
   readonly inFlight: number;
   /** This bus received its own copy of a tracked event it published (it counts as answered). */
-  ownCopy(handleId: string): void;
+  ownCopy(handleId: string, viaPattern?: boolean): void;
   /** The receiving app sends listener stacks in its reports (`tracking.reportStacks`). */
   readonly reportStacks: boolean;
 }

@@ -203,6 +203,145 @@ describe('redis drivers on a Redis Cluster', () => {
     });
   });
 
+  describe('redis-streams connections on a cluster', () => {
+    /** The client connections each master holds, by name (all of them: ioredis's own are counted too; not redis-cli's). */
+    const connectionsByMaster = async (): Promise<Map<number, string[]>> => {
+      const out = new Map<number, string[]>();
+      for (const master of await cluster.masters()) {
+        const list = await redisCli(master.port, 'CLIENT', 'LIST');
+        const names = list
+          .split('\n')
+          .filter((line) => !line.includes('cmd=client|list'))
+          .map((line) => / name=(\S*)/.exec(line)?.[1])
+          .filter((name): name is string => name !== undefined);
+        out.set(master.port, names.sort());
+      }
+      return out;
+    };
+    /** What the app added to each master: `after` minus `before`, name by name. */
+    const added = (before: Map<number, string[]>, after: Map<number, string[]>): Map<number, string[]> => {
+      const out = new Map<number, string[]>();
+      for (const [port, names] of after) {
+        const left = [...(before.get(port) ?? [])];
+        out.set(
+          port,
+          names.filter((name) => {
+            const i = left.indexOf(name);
+            if (i === -1) return true;
+            left.splice(i, 1);
+            return false;
+          }),
+        );
+      }
+      return out;
+    };
+
+    it('at most four per master it reads from, the same with 1, 10 and 60 listeners; 60 listeners each handle every event once', async () => {
+      const eventNames = names('conn', 10);
+      expect((await mastersOf(eventNames.map((name) => `cn:{${name}}`))).size).toBe(3);
+      const perRound: Array<Map<number, string[]>> = [];
+      for (const listeners of [1, 10, 60]) {
+        const prefix = `cn${listeners}:`;
+        const redis = { cluster: { nodes: cluster.startupNodes }, channelPrefix: prefix };
+        const sender = await boot({}, { driver: 'redis-streams', redis });
+        const before = await connectionsByMaster();
+        const app = await bootApp({}, { driver: 'redis-streams', redis, streams: { group: 'conn', blockMs: 500 } });
+        const errors: unknown[] = [];
+        app.bus.errors$.subscribe((error) => errors.push(error));
+        const seen: Array<Map<number, number>> = [];
+        const expected: string[][] = [];
+        for (let i = 0; i < listeners; i++) {
+          // One listener: all ten names; otherwise each listener one name, every name covered.
+          const mine = listeners === 1 ? eventNames : [eventNames[i % eventNames.length]];
+          const counts = new Map<number, number>();
+          seen.push(counts);
+          expected.push(mine);
+          app.bus.registerListener({
+            eventName: mine,
+            name: `Listener${i}`,
+            ...(i % 3 === 0 ? { options: { async: true } } : {}),
+            onEvent: (event: { n: number; name: string }) => {
+              expect(mine).toContain(event.name);
+              counts.set(event.n, (counts.get(event.n) ?? 0) + 1);
+            },
+          });
+        }
+        const groups = async (name: string): Promise<number> => {
+          const key = `${prefix}{${name}}`;
+          const reply = await redisCli((await cluster.masterOfKey(key)).port, 'XINFO', 'GROUPS', key);
+          return reply.split('\n').filter((line) => line === 'name').length;
+        };
+        const perName = listeners === 1 ? 1 : listeners / eventNames.length;
+        await until(async () => (await Promise.all(eventNames.map(groups))).every((n) => n === perName), 15_000, 'the groups');
+        const perEvent = 20;
+        const handles: DispatchHandle[] = [];
+        let n = 0;
+        for (let k = 0; k < perEvent; k++) for (const name of eventNames) handles.push(sender.bus.dispatch(name, { n: n++, name }));
+        for (const result of await Promise.all(handles)) expect(result.errors).toEqual([]);
+        const want = (i: number): number => expected[i].length * perEvent;
+        await until(() => seen.every((counts, i) => counts.size === want(i)), 30_000, `every listener of ${listeners} to have its events`);
+        await sleep(300);
+        seen.forEach((counts, i) => {
+          expect(counts.size).toBe(want(i));
+          expect([...counts.values()].every((count) => count === 1)).toBe(true);
+        });
+        expect(errors).toEqual([]);
+        const mine = added(before, await connectionsByMaster());
+        console.log(`[cluster connections, ${listeners} listener(s)] ${JSON.stringify(Object.fromEntries(mine))}`);
+        perRound.push(mine);
+        for (const names of mine.values()) expect(names.length).toBeLessThanOrEqual(4);
+        await app.close();
+      }
+      const counts = perRound.map((round) => [...round.values()].map((names) => names.length));
+      expect(counts[1]).toEqual(counts[0]);
+      expect(counts[2]).toEqual(counts[0]);
+      // It reads from every master (the names spread over all three).
+      expect(counts[0].every((count) => count >= 3)).toBe(true);
+    }, 120_000);
+  });
+
+  it("redis-streams wake-ups on a cluster come from the master's key invalidations, also after the reading connections were killed", async () => {
+    const got: number[] = [];
+    const at: number[] = [];
+    @Injectable()
+    class Idle {
+      @OnEvent('wake.event')
+      on(event: { n: number }): void {
+        got.push(event.n);
+        at.push(Date.now());
+      }
+    }
+    const redis = { cluster: { nodes: cluster.startupNodes }, channelPrefix: 'wk:' };
+    // A long blockMs: the once-per-blockMs safety-net read cannot be what delivers in time.
+    await boot({ providers: [Idle] }, { driver: 'redis-streams', redis, streams: { group: 'wk', blockMs: 20_000 } });
+    const sender = await boot({}, { driver: 'redis-streams', redis });
+    await sleep(500);
+    const deliveredWithin = async (n: number): Promise<number> => {
+      const started = Date.now();
+      expect((await sender.bus.dispatch('wake.event', { n })).errors).toEqual([]);
+      await until(() => got.includes(n), 10_000, `event ${n}`);
+      return at[got.indexOf(n)] - started;
+    };
+    expect(await deliveredWithin(1)).toBeLessThan(3000);
+    // Kill the reading connections on the stream's master from the server side: they come back, tracking is turned on again.
+    const master = await cluster.masterOfKey('wk:{wake.event}');
+    for (const name of ['nestjs-event-bus:streams-reader-wake', 'nestjs-event-bus:streams-reader']) {
+      const ids = (await redisCli(master.port, 'CLIENT', 'LIST'))
+        .split('\n')
+        .filter((line) => line.includes(` name=${name} `))
+        .map((line) => /^id=(\d+)/.exec(line)![1]);
+      for (const id of ids) await redisCli(master.port, 'CLIENT', 'KILL', 'ID', id);
+    }
+    await until(
+      async () => (await redisCli(master.port, 'CLIENT', 'LIST')).includes('name=nestjs-event-bus:streams-reader-wake '),
+      10_000,
+      'the wake-up connection back',
+    );
+    await sleep(500);
+    expect(await deliveredWithin(2)).toBeLessThan(3000);
+    expect(got).toEqual([1, 2]);
+  }, 60_000);
+
   /**
    * One dispatch every 20 ms to an event whose slot lives on a master that gets SIGKILLed. Every handle
    * settles within publishTimeoutMs (hung = 0), each failure is a DriverUnavailableError, and once the
@@ -290,6 +429,93 @@ describe('redis drivers on a Redis Cluster', () => {
     expect(new Set(seen).size).toBe(17);
     expect((await cluster.masterOfKey('mv:{moved.event}')).port).toBe(other.port);
   }, 30_000);
+
+  it('slots moving while plain streams appends and sharded publishes go on: each dispatch resolves or fails with DriverUnavailableError, none hangs, no resolved append is lost', async () => {
+    type Outcome = 'resolved' | 'failed' | 'hung' | 'other';
+    const handled = new Set<number>();
+    const heard = new Set<number>();
+    @Injectable()
+    class StreamsCollector {
+      @OnEvent(['slotmove.a', 'slotmove.b'])
+      on(event: { i: number }): void {
+        handled.add(event.i);
+      }
+    }
+    @Injectable()
+    class ShardedCollector {
+      @OnEvent('slotmove.pubsub')
+      on(event: { i: number }): void {
+        heard.add(event.i);
+      }
+    }
+    const publishTimeoutMs = 2000;
+    const streamsRedis = { cluster: { nodes: cluster.startupNodes }, channelPrefix: 'sm:', publishTimeoutMs };
+    const shardedRedis = { cluster: { nodes: cluster.startupNodes }, channelPrefix: 'sp:', publishTimeoutMs, sharded: true };
+    await boot({ providers: [StreamsCollector] }, { driver: 'redis-streams', redis: streamsRedis, streams: { group: 'sm', blockMs: 200 } });
+    const streamsSender = await boot({}, { driver: 'redis-streams', redis: streamsRedis });
+    await boot({ providers: [ShardedCollector] }, { driver: 'redis', redis: shardedRedis });
+    const shardedSender = await boot({}, { driver: 'redis', redis: shardedRedis });
+    const outcome = (handle: DispatchHandle): Promise<Outcome> =>
+      Promise.race([
+        handle.then((result): Outcome => {
+          if (result.errors.length === 0) return 'resolved';
+          return result.errors.every((error) => error.cause instanceof DriverUnavailableError) ? 'failed' : 'other';
+        }),
+        sleep(publishTimeoutMs + 1500).then((): Outcome => 'hung'),
+      ]);
+    const streams: Array<Promise<[Outcome, number]>> = [];
+    const sharded: Array<Promise<[Outcome, number]>> = [];
+    let running = true;
+    const loop = (async () => {
+      for (let i = 0; running; i++) {
+        const name = i % 2 === 0 ? 'slotmove.a' : 'slotmove.b';
+        streams.push(outcome(streamsSender.bus.dispatch(name, { i })).then((o) => [o, i]));
+        sharded.push(outcome(shardedSender.bus.dispatch('slotmove.pubsub', { i })).then((o) => [o, i]));
+        await sleep(10);
+      }
+    })();
+    await sleep(300);
+    // Each slot to another master: MOVED for clients with the old map, ASK while half-moved.
+    for (const key of ['sm:{slotmove.a}', 'sp:slotmove.pubsub', 'sm:{slotmove.b}']) {
+      const slot = await cluster.slotOf(key);
+      const from = await cluster.masterOfSlot(slot);
+      const to = (await cluster.masters()).find((node) => node.port !== from.port)!;
+      await cluster.moveSlot(slot, to.port, () => sleep(100));
+      await sleep(200);
+    }
+    await sleep(300);
+    running = false;
+    await loop;
+    const count = async (list: Array<Promise<[Outcome, number]>>) => {
+      const counts = { resolved: 0, failed: 0, hung: 0, other: 0 };
+      const resolved: number[] = [];
+      for (const [o, i] of await Promise.all(list)) {
+        counts[o]++;
+        if (o === 'resolved') resolved.push(i);
+      }
+      return { counts, resolved };
+    };
+    const s = await count(streams);
+    const p = await count(sharded);
+    await until(() => s.resolved.every((i) => handled.has(i)), 15_000, 'every resolved append handled').catch(() => undefined);
+    await sleep(300);
+    const lostAppends = s.resolved.filter((i) => !handled.has(i)).length;
+    const unheard = p.resolved.filter((i) => !heard.has(i)).length;
+    console.log(
+      `[cluster slot moves] streams ${JSON.stringify({ ...s.counts, lost: lostAppends })}, sharded ${JSON.stringify({ ...p.counts, unheard })}`,
+    );
+    for (const { counts } of [s, p]) {
+      expect(counts.hung).toBe(0);
+      expect(counts.other).toBe(0);
+      expect(counts.resolved).toBeGreaterThan(0);
+    }
+    expect(lostAppends).toBe(0);
+    // Pub/sub is at-most-once: a publish while the subscriber follows its channel's slot may reach nobody.
+    // It must still arrive once the move is done.
+    const last = await shardedSender.bus.dispatch('slotmove.pubsub', { i: -1 });
+    expect(last.errors).toEqual([]);
+    await until(() => heard.has(-1), 10_000, 'a sharded event after the moves');
+  }, 90_000);
 
   describe('streams.waitReplicas: 1', () => {
     /**

@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { DriverUnavailableError, OnEvent } from 'nestjs-event-bus';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, type BootedApp } from '../support/boot-app';
+import { freezingProxy } from '../support/freezing-proxy';
 import { RedisServer } from '../support/redis-server';
 import { bootStreamsApp, freshPrefix, pendingCount, rawRedis, until } from '../support/streams-test-app';
 
@@ -14,51 +14,6 @@ class Plain {
   handle(event: unknown) {
     this.seen.push(event);
   }
-}
-
-/**
- * A TCP proxy to Redis that can swallow everything on the driver's command connection (the command
- * is written, never answered) and then drop that connection, as a Redis crash or a network cut
- * does. The connection ioredis opens next passes.
- */
-async function droppingProxy(
-  targetPort: number,
-): Promise<{ port: number; freezeCommand(): void; dropCommand(): void; close(): Promise<void> }> {
-  const links: Array<{ command: boolean; frozen: boolean; sockets: Socket[] }> = [];
-  const proxy = createServer((client) => {
-    const upstream = connect(targetPort, '127.0.0.1');
-    const link = { command: false, frozen: false, sockets: [client, upstream] };
-    links.push(link);
-    client.on('data', (data) => {
-      if (data.includes('nestjs-event-bus:streams\r\n')) link.command = true;
-      if (!link.frozen) upstream.write(data);
-    });
-    upstream.on('data', (data) => {
-      if (!link.frozen) client.write(data);
-    });
-    const end = (): void => {
-      client.destroy();
-      upstream.destroy();
-    };
-    for (const socket of [client, upstream]) {
-      socket.on('close', end);
-      socket.on('error', end);
-    }
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (proxy.address() as AddressInfo).port,
-    freezeCommand: () => {
-      for (const link of links) if (link.command) link.frozen = true;
-    },
-    dropCommand: () => {
-      for (const link of links) if (link.command && link.frozen) for (const socket of link.sockets) socket.destroy();
-    },
-    close: async () => {
-      for (const link of links) for (const socket of link.sockets) socket.destroy();
-      await new Promise<void>((resolve) => proxy.close(() => resolve()));
-    },
-  };
 }
 
 /** Idle time (ms) of one pending entry. */
@@ -91,7 +46,7 @@ describe('redis-streams: acks and appends across a dropped command connection', 
   });
 
   it('an XACK lost with its connection is sent again as soon as the connection is back, not after publishTimeoutMs', async () => {
-    const proxy = await droppingProxy(server.port);
+    const proxy = await freezingProxy(server.port);
     try {
       const prefix = freshPrefix('ack');
       const app = await boot(
@@ -125,7 +80,7 @@ describe('redis-streams: acks and appends across a dropped command connection', 
   });
 
   it('an append in flight when the connection drops fails at once, says it was not confirmed, and is never sent later', async () => {
-    const proxy = await droppingProxy(server.port);
+    const proxy = await freezingProxy(server.port);
     try {
       const prefix = freshPrefix('add');
       const app = await boot({}, { url: `redis://127.0.0.1:${proxy.port}`, prefix, redis: { publishTimeoutMs: 8000 } });

@@ -102,6 +102,22 @@ describe('tracking a dispatch across processes, redis-streams', () => {
     expect(cause.message).toContain("no report from 'shipping:Shipping.reserve'");
   });
 
+  it('a group this bus creates is expected by its next tracked append at once (the cached group list is not stale for it)', async () => {
+    const prefix = freshPrefix('trks');
+    const svc = await service(prefix, 'svc');
+    svc.bus.registerListener({ name: 'First.handle', eventName: 'order.placed', onEvent: () => undefined });
+    await svc.runtime.subscriptionsSettled();
+    // Reads the stream's groups and caches them (fresh for a second).
+    const first = await svc.bus.dispatch('order.placed', {}, { trackRemote: { timeoutMs: 5_000 } });
+    expect(first.outcomes.map((o) => o.listener)).toEqual(['svc:First.handle']);
+    svc.bus.registerListener({ name: 'Second.handle', eventName: 'order.placed', onEvent: () => undefined });
+    await svc.runtime.subscriptionsSettled();
+    const { outcomes, errors } = await svc.bus.dispatch('order.placed', {}, { trackRemote: { timeoutMs: 5_000 } });
+    expect(errors).toEqual([]);
+    expect(outcomes.map((o) => o.listener).sort()).toEqual(['svc:First.handle', 'svc:Second.handle']);
+    expect(svc.bus.stats().rejectedMessages).toBe(0);
+  });
+
   it('a stream with no group settles at the append; an untracked append carries no reply_to', async () => {
     const prefix = freshPrefix('trks');
     const publisher = await service(prefix, undefined);

@@ -312,14 +312,18 @@ describe.each([2, 3] as const)('tracking a dispatch across processes, redis pub/
     await forger.publish(reports, forged({ event_name: 'order.created' }));
     await forger.publish(reports, forged({ via: `${redis.channelPrefix}order.created` }));
     await forger.publish(reports, forged({ handle_id: '0123456789abcdef' })); // no such handle: dropped harmlessly
-    await until(() => publisher.errors.length >= 4, 'four refused reports');
+    // A batch: an empty one is refused as a whole; inside one, each report is checked on its own (a
+    // malformed one and one for a subscription the event never reached are refused, settling nothing).
+    await forger.publish(reports, '[]');
+    await forger.publish(reports, `[${JSON.stringify({ v: 1, handle_id: 'nothex' })},${forged({ via: `${redis.channelPrefix}x.y` })}]`);
+    await until(() => publisher.errors.length >= 7, 'seven refused reports');
     expect(handle.settled).toBe(false);
     for (const error of publisher.errors) {
       expect(error.listener).toBe('subscriber');
       expect(error.cause).toBeInstanceOf(MessageRejectedError);
       expect((error.cause as MessageRejectedError).channel).toBe(reports);
     }
-    expect(publisher.bus.stats().rejectedMessages).toBe(4);
+    expect(publisher.bus.stats().rejectedMessages).toBe(7);
     held.open();
     const { outcomes, errors } = await handle;
     expect(outcomes.map((o) => o.listener)).toEqual(['Remote.held']);

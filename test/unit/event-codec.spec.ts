@@ -270,6 +270,8 @@ describe('EventCodec.decode', () => {
       ['__proto__ at the top of event_data', '{"event_name":"codec.plain","event_data":{"__proto__":{"polluted":true}}}'],
       ['constructor nested deep', '{"event_name":"go.only","event_data":{"a":{"b":[{"constructor":{"prototype":{"x":1}}}]}}}'],
       ['prototype in an array', '{"event_name":"go.only","event_data":[{"prototype":1}]}'],
+      ['prototype after plain values in an array', '{"event_name":"go.only","event_data":{"list":[1,"a",null,true,{"prototype":1}]}}'],
+      ['__proto__ in nested arrays', '{"event_name":"go.only","event_data":[[[],[{"ok":1},[{"__proto__":{"polluted":true}}]]]]}'],
       ['__proto__ in the envelope itself', '{"event_name":"go.only","__proto__":{"polluted":true},"event_data":{}}'],
       ['__proto__ with spaces before the colon', '{"event_name":"go.only","event_data":{"__proto__"  :  {"polluted":true}}}'],
       ['__proto__ spelled with a unicode escape', '{"event_name":"go.only","event_data":{"\\u005f_proto__":{"polluted":true}}}'],

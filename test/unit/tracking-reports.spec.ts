@@ -2,7 +2,7 @@ import { InvalidOptionsError, MessageRejectedError } from 'nestjs-event-bus';
 import { describe, expect, it } from 'vitest';
 import { resolveEventBusOptions } from '../../lib/options/event-bus-options.validator';
 import { redisGlobMatches } from '../../lib/tracking/redis-glob';
-import { decodeReport, reportOf } from '../../lib/tracking/report-codec';
+import { decodeReport, decodeReports, encodeReportBatch, reportOf } from '../../lib/tracking/report-codec';
 import { readyStandaloneBus } from '../support/standalone-bus';
 
 describe('tracking reports', () => {
@@ -40,7 +40,9 @@ describe('tracking reports', () => {
 
   it.each([
     ['not json', 'malformed JSON'],
-    ['[]', 'not a JSON object'],
+    ['42', 'not a JSON object'],
+    ['[]', 'a batch of 0 reports'],
+    [`[${'{},'.repeat(1000)}{}]`, 'a batch of 1001 reports'],
     ['{"v":2}', 'unknown version'],
     ['{"v":1,"handle_id":"ABC"}', 'handle_id'],
     [
@@ -61,6 +63,20 @@ describe('tracking reports', () => {
     expect(caught).toBeInstanceOf(MessageRejectedError);
     expect((caught as MessageRejectedError).channel).toBe('p:__reports:me');
     expect((caught as MessageRejectedError).reason).toContain(reason);
+  });
+
+  it('a batch: several reports in one message, one parse; a malformed one inside is refused alone', () => {
+    const ok = (id: string): string => reportOf(id, 'e', 'bus1', 'p:e', [{ listener: 'L', ok: true, attempts: 1, durationMs: 1 }], false);
+    const single = ok('0000000000000001');
+    expect(encodeReportBatch([single])).toBe(single);
+    const batch = encodeReportBatch([ok('0000000000000001'), '{"v":1,"handle_id":"nothex"}', ok('0000000000000002')]);
+    const { reports, refused } = decodeReports(batch, 'p:__reports:me');
+    expect(reports.map((r) => r.handleId)).toEqual(['0000000000000001', '0000000000000002']);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toBeInstanceOf(MessageRejectedError);
+    expect(refused[0].reason).toContain('report 1 of the batch: handle_id');
+    // One report is no batch of them, and decodeReport wants exactly one.
+    expect(() => decodeReport(batch, 'c')).toThrow(MessageRejectedError);
   });
 
   it('Redis globs: * spans dots, ? one char, [] sets, \\ escapes', () => {

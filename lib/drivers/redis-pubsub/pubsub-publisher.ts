@@ -24,6 +24,9 @@ interface PendingPublish {
   readonly tracker: PublishTracker;
 }
 
+/** Below this many settled publishes at the front, the queue is not compacted (a copy per few events). */
+const COMPACT_AFTER = 1024;
+
 /**
  * The pub/sub driver's publishing connection. It has no ioredis offline queue and never resends
  * unanswered commands: while Redis is down it holds publishes itself, sends them when the
@@ -33,11 +36,22 @@ interface PendingPublish {
  * connection dropped, and no client can take it back (at-most-once).
  */
 export class PubSubPublisher {
-  /** Publishes not yet confirmed, in deadline order (every one has the same timeout). */
-  private readonly pending = new Set<PendingPublish>();
+  /**
+   * Publishes not yet confirmed, in deadline order (every one has the same timeout), from `head` on;
+   * settled ones are skipped and dropped from the front. An array, not a Set: a Set grows, rehashes
+   * and deletes per event, a third of the publisher's own time when 100,000 are in flight.
+   */
+  private queue: PendingPublish[] = [];
+  private head = 0;
+  private unsettled = 0;
+  /** The channel of the last event name published (`prefix + name` once, not per event). */
+  private lastName = '';
+  private lastChannel = '';
   private readonly batcher: PublishBatcher<PendingPublish>;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private readonly perCommand: boolean;
+  /** A single connection (not a cluster): its commands of one batch are written corked, in one syscall. */
+  private readonly socket: Redis | undefined;
 
   constructor(
     readonly client: Redis | Cluster,
@@ -49,20 +63,27 @@ export class PubSubPublisher {
   ) {
     // On a cluster SPUBLISHes of different channels go to different masters: no shared pipeline.
     this.perCommand = sharded && isCluster(client);
+    this.socket = isCluster(client) ? undefined : (client as Redis);
     this.batcher = new PublishBatcher(this.write, () => this.client.status === 'ready', false);
     client.on('ready', () => this.batcher.flush());
     client.on('close', () => this.failUnconfirmed());
   }
 
   publishTracked(event: OutgoingEvent, tracker: PublishTracker): void {
+    const name = event.name;
+    if (name !== this.lastName) {
+      this.lastChannel = this.prefix + name;
+      this.lastName = name;
+    }
     const publish: PendingPublish = {
-      channel: this.prefix + event.name,
+      channel: this.lastChannel,
       payload: event.payload,
       deadline: Date.now() + this.publishTimeoutMs,
       state: 'waiting',
       tracker,
     };
-    this.pending.add(publish);
+    this.queue.push(publish);
+    this.unsettled++;
     if (this.deadlineTimer === undefined) this.armDeadline(this.publishTimeoutMs);
     this.batcher.add(publish);
   }
@@ -70,7 +91,7 @@ export class PubSubPublisher {
   /** Fails everything not confirmed yet (the driver is closing). */
   close(): void {
     this.disarmDeadline();
-    for (const publish of this.pending) {
+    for (const publish of this.unsettledPublishes()) {
       const outcome =
         publish.state === 'sent' ? UNCONFIRMED_NOTE : 'It was not sent and will not be sent later; other processes do not get it.';
       this.settle(
@@ -81,19 +102,24 @@ export class PubSubPublisher {
     this.batcher.clear();
   }
 
-  /** Writes a batch, in dispatch order: a plain command for one, a pipeline for more. */
+  /**
+   * Writes a batch, in dispatch order. On one connection: plain commands with the socket corked, so the
+   * batch leaves in one write (a third less CPU per event than ioredis's pipeline(), which adds two
+   * promises and a result array per command). On a cluster: a pipeline, or a command each for SPUBLISH.
+   */
   private readonly write = (queued: PendingPublish[]): void => {
     const batch = queued.filter((p) => p.state === 'waiting');
     if (batch.length === 0) return;
     const publisher = this.client;
-    if (batch.length === 1 || this.perCommand) {
-      // One event (one-at-a-time dispatch): a plain command; a pipeline of one costs ~10 µs more CPU.
-      for (const publish of batch) {
-        publish.state = 'sent';
-        (this.sharded ? publisher.spublish(publish.channel, publish.payload) : publisher.publish(publish.channel, publish.payload)).then(
-          (receivers) => this.published(publish, undefined, receivers),
-          (err: unknown) => this.published(publish, err),
-        );
+    const socket = this.socket;
+    if (batch.length === 1 || this.perCommand || socket !== undefined) {
+      // Uncorked even if a command throws: a corked socket would hold every later write.
+      const stream = batch.length > 1 ? socket?.stream : undefined;
+      stream?.cork();
+      try {
+        for (const publish of batch) this.send(publish);
+      } finally {
+        stream?.uncork();
       }
       return;
     }
@@ -114,6 +140,24 @@ export class PubSubPublisher {
       },
     );
   };
+
+  /** One command; its outcome settles the publish. The one closure per event lives here, off the loop above. */
+  private send(publish: PendingPublish): void {
+    publish.state = 'sent';
+    const client = this.client;
+    let reply: Promise<unknown>;
+    try {
+      reply = this.sharded ? client.spublish(publish.channel, publish.payload) : client.publish(publish.channel, publish.payload);
+    } catch (err) {
+      // This may run inside dispatch(): a throw is this publish's failure, never the caller's exception.
+      this.published(publish, err);
+      return;
+    }
+    reply.then(
+      (receivers) => this.published(publish, undefined, receivers),
+      (err: unknown) => this.published(publish, err),
+    );
+  }
 
   /** The outcome of one written publish. */
   private published(publish: PendingPublish, err: unknown, receivers?: unknown): void {
@@ -143,8 +187,13 @@ export class PubSubPublisher {
   private settle(publish: PendingPublish, error?: Error, receivers?: number): void {
     if (publish.state === 'done') return;
     publish.state = 'done';
-    this.pending.delete(publish);
-    if (this.pending.size === 0) this.disarmDeadline();
+    if (--this.unsettled === 0) {
+      this.queue = [];
+      this.head = 0;
+      this.disarmDeadline();
+    } else {
+      this.dropSettledFront();
+    }
     // PUBLISH's reply (subscriptions that got it) only matters to tracked dispatches.
     if (receivers === undefined) publish.tracker.published(error);
     else publish.tracker.published(error, receivers);
@@ -152,7 +201,7 @@ export class PubSubPublisher {
 
   /** Written but unconfirmed publishes are not resent (autoResendUnfulfilledCommands: false): fail them now. */
   private failUnconfirmed(): void {
-    for (const publish of this.pending) {
+    for (const publish of this.unsettledPublishes()) {
       if (publish.state === 'sent') {
         this.settle(
           publish,
@@ -179,7 +228,7 @@ export class PubSubPublisher {
     this.deadlineTimer = undefined;
     const now = Date.now();
     let unanswered = 0;
-    for (const publish of this.pending) {
+    for (const publish of this.unsettledPublishes()) {
       if (publish.deadline > now) break;
       if (publish.state === 'sent') unanswered++;
       this.settle(publish, this.timeoutError(publish));
@@ -191,8 +240,27 @@ export class PubSubPublisher {
       resetConnection(this.client);
     }
     this.batcher.retain((p) => p.state === 'waiting');
-    const next = this.pending.values().next();
-    if (!next.done) this.armDeadline(next.value.deadline - now);
+    const next = this.unsettled > 0 ? this.queue[this.head] : undefined;
+    if (next !== undefined) this.armDeadline(next.deadline - now);
+  }
+
+  /** The publishes not settled yet, oldest first: a copy, so settling while iterating is safe. */
+  private unsettledPublishes(): PendingPublish[] {
+    const open: PendingPublish[] = [];
+    for (let i = this.head; i < this.queue.length; i++) if (this.queue[i].state !== 'done') open.push(this.queue[i]);
+    return open;
+  }
+
+  /** Moves `head` past settled publishes; drops them from the array once they are most of it. */
+  private dropSettledFront(): void {
+    const queue = this.queue;
+    let head = this.head;
+    while (head < queue.length && queue[head].state === 'done') head++;
+    if (head >= COMPACT_AFTER && head * 2 >= queue.length) {
+      this.queue = queue.slice(head);
+      head = 0;
+    }
+    this.head = head;
   }
 
   private timeoutError(publish: PendingPublish): DriverUnavailableError {

@@ -1,11 +1,10 @@
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import { EventBusClosedError } from '../../errors/event-bus-closed.error';
 import { EventError, SUBSCRIBER } from '../../errors/event.error';
-import { MessageRejectedError } from '../../errors/message-rejected.error';
 import { SubscriberDisconnectedError } from '../../errors/subscriber-disconnected.error';
 import type { DeliverFn, DriverContext, DriverHealth, EventBusDriver, PublishTracker } from '../../interfaces/event-bus-driver.interface';
-import type { IncomingEvent, OutgoingEvent } from '../../interfaces/event-envelope.interface';
+import type { OutgoingEvent } from '../../interfaces/event-envelope.interface';
 import type { ResolvedEventBusOptions } from '../../options/resolved-options.interface';
 import { connectionName, DEFAULT_CONNECT_TIMEOUT_MS } from '../redis/redis.defaults';
 import { ConnectionHealth } from '../redis/shared/connection-health';
@@ -16,29 +15,9 @@ import { errorMessage, RedisConnectionFactory, type RedisNodeView } from '../red
 import { InvalidOptionsError } from '../../errors/invalid-options.error';
 import { subscriptionTarget, type RedisSubscriptionTarget } from './channels';
 import { PubSubPublisher } from './pubsub-publisher';
-import { RedisReportTransport, trackedEchoHandleId } from '../../tracking/redis-report-transport';
-import { reportOf } from '../../tracking/report-codec';
-import { REPORTS_SEGMENT, type TrackingSink } from '../../tracking/tracking-transport';
-
-/**
- * The last message decoded. Redis sends one copy of a publish per matching subscription of the
- * connection, back to back (a channel and a pattern, or two patterns): the copies reuse one decode,
- * and a rejected message is reported once, not once per copy.
- */
-interface LastMessage {
-  readonly channel: string;
-  readonly message: Buffer;
-  readonly seen: Set<Subscription>;
-  readonly incoming: IncomingEvent | undefined;
-}
-
-/** The delivery callbacks of one Redis subscription (a glob can serve `user.*` and `user.**`). */
-interface Subscription {
-  readonly target: RedisSubscriptionTarget;
-  readonly delivers: Map<string, DeliverFn>;
-  /** Settles when Redis confirmed the SUBSCRIBE / PSUBSCRIBE (see `confirmed()`). */
-  readonly confirmed: Promise<void>;
-}
+import { ClusterSubscriberCount } from '../../tracking/cluster-subscriber-count';
+import { RedisReportTransport } from '../../tracking/redis-report-transport';
+import { PubSubReceiver, type Subscription } from './pubsub-receiver';
 
 /**
  * Redis pub/sub driver, goevent-compatible: each event is PUBLISHed on `channelPrefix + name`
@@ -63,13 +42,10 @@ export class RedisDriver implements EventBusDriver {
   private subscriber: Redis | undefined;
   private readonly channels = new Map<string, Subscription>();
   private readonly patterns = new Map<string, Subscription>();
-  /** The end of every message this bus publishes (`..."origin":"<busId>"}`), to drop its echo before decoding. */
-  private echoTail: Buffer | undefined;
-  private last: LastMessage | undefined;
+  /** Turns what the subscriber connection receives into deliveries. */
+  private receiver: PubSubReceiver | undefined;
   /** Reports of tracked dispatches travel on the connections of this driver (see `RedisReportTransport`). */
   tracking: RedisReportTransport | undefined;
-  /** `prefix + '__reports:'`: channels a pattern may match that carry reports, not events. */
-  private readonly reportsPrefix: string;
   private closed = false;
   private closing: Promise<void> | undefined;
 
@@ -80,7 +56,6 @@ export class RedisDriver implements EventBusDriver {
     this.maxEventSize = options.maxEventSize;
     this.publishTimeoutMs = options.publishTimeoutMs;
     this.sharded = options.sharded === true;
-    this.reportsPrefix = this.prefix + REPORTS_SEGMENT;
   }
 
   /** The nodes the driver's connections see (health and the event board). */
@@ -90,13 +65,18 @@ export class RedisDriver implements EventBusDriver {
 
   async init(context: DriverContext): Promise<void> {
     this.context = context;
-    this.echoTail = Buffer.from(`"origin":${JSON.stringify(context.busId)}}`);
     this.tracking = new RedisReportTransport(
       this.prefix,
       context.busId,
       () => this.publishing?.client,
       () => Promise.resolve(this.subscriber!),
     );
+    if (this.connections.cluster && !this.sharded) {
+      // Classic PUBLISH on a cluster counts one node's subscribers: tracked dispatches count them on every node.
+      const counter = new ClusterSubscriberCount(() => this.publishing?.client as Cluster | undefined);
+      this.tracking.expectedCount = (channel: string) => counter.count(channel);
+    }
+    this.receiver = new PubSubReceiver(this.prefix, context, this.tracking, this.channels, this.patterns, () => this.closed);
     const target = this.connections.describeTarget();
     const closing = (): boolean => this.closed;
     const log: DriverContext['log'] = (level, message) => context.log(level, message);
@@ -110,7 +90,7 @@ export class RedisDriver implements EventBusDriver {
       const publisherHealth = new ConnectionHealth(publisher, log, { driver: 'redis driver', role: 'publisher', target, closing });
       this.publishing = new PubSubPublisher(publisher, this.prefix, this.publishTimeoutMs, log, this.sharded);
       this.subscriber = subscriber;
-      this.watchSubscriber(subscriber);
+      this.receiver.listen(subscriber);
       this.watchDisconnects(subscriber, target);
       const subscriberHealth = new ConnectionHealth(subscriber, log, {
         driver: 'redis driver',
@@ -224,26 +204,6 @@ export class RedisDriver implements EventBusDriver {
     return this.sharded ? sub.sunsubscribe(target.name) : sub.unsubscribe(target.name);
   }
 
-  private watchSubscriber(client: Redis): void {
-    client.on('messageBuffer', (channel: Buffer, message: Buffer) => {
-      const name = channel.toString();
-      const subscription = this.channels.get(name);
-      if (subscription !== undefined) this.receive(subscription, name, message);
-    });
-    client.on('smessageBuffer', (channel: Buffer, message: Buffer) => {
-      const name = channel.toString();
-      const subscription = this.channels.get(name);
-      if (subscription !== undefined) this.receive(subscription, name, message);
-    });
-    client.on('pmessageBuffer', (pattern: string | Buffer, channel: Buffer, message: Buffer) => {
-      const subscription = this.patterns.get(pattern.toString());
-      if (subscription === undefined) return;
-      const name = channel.toString();
-      // A `**` listener's glob matches the reports channels too: those are no events.
-      if (!name.startsWith(this.reportsPrefix)) this.receive(subscription, name, message);
-    });
-  }
-
   /**
    * Every time Redis (or the network) closes a subscriber connection that was ready, events are
    * missed until it has resubscribed: that is reported on `errors$` and counted, never only logged.
@@ -282,73 +242,6 @@ export class RedisDriver implements EventBusDriver {
       }
       lastError = undefined;
     });
-  }
-
-  /** One received message: drop the bus's own echo, decode safely, hand it to the bus. */
-  private receive(subscription: Subscription, channel: string, message: Buffer): void {
-    if (this.closed) return;
-    const tail = this.echoTail!;
-    const context = this.context!;
-    if (message.length >= tail.length && tail.compare(message, message.length - tail.length) === 0) {
-      // Our own echo: a tracked one is a copy Redis counted in the PUBLISH reply, answered by us.
-      if (context.tracking !== undefined && context.tracking.inFlight > 0) {
-        const handleId = trackedEchoHandleId(message);
-        if (handleId !== undefined) context.tracking.ownCopy(handleId);
-      }
-      return;
-    }
-    let incoming: IncomingEvent | undefined;
-    const last = this.last;
-    if (last !== undefined && last.channel === channel && !last.seen.has(subscription) && last.message.equals(message)) {
-      // Another copy of the same publish, for another subscription.
-      last.seen.add(subscription);
-      incoming = last.incoming;
-    } else {
-      try {
-        incoming = context.decode(message, channel);
-      } catch (err) {
-        const name = channel.startsWith(this.prefix) ? channel.slice(this.prefix.length) : channel;
-        const cause = err instanceof MessageRejectedError ? err : new MessageRejectedError(channel, message.length, errorMessage(err));
-        context.reportError(new EventError(name, SUBSCRIBER, '', cause));
-      }
-      this.last = { channel, message, seen: new Set([subscription]), incoming };
-    }
-    if (incoming === undefined || incoming.origin === context.busId) return;
-    if (incoming.replyTo !== undefined) return this.receiveTracked(subscription, incoming, context);
-    for (const deliver of subscription.delivers.values()) {
-      try {
-        deliver(incoming).catch((err: unknown) => context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err)));
-      } catch (err) {
-        context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err));
-      }
-    }
-  }
-
-  /** A tracked copy: run its listeners like any other, then report their outcomes (possibly none) to the publisher. */
-  private receiveTracked(subscription: Subscription, incoming: IncomingEvent, context: DriverContext): void {
-    const sink: TrackingSink = { outcomes: [], dropped: false };
-    const copy: IncomingEvent = { ...incoming, sink };
-    const runs: Array<Promise<void>> = [];
-    for (const deliver of subscription.delivers.values()) {
-      try {
-        runs.push(
-          deliver(copy).catch((err: unknown) => context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err))),
-        );
-      } catch (err) {
-        context.reportError(new EventError(incoming.name, SUBSCRIBER, incoming.handleId, err));
-      }
-    }
-    const replyTo = incoming.replyTo!;
-    const report = (): void => {
-      if (sink.dropped || this.closed) return;
-      const stacks = context.tracking?.reportStacks === true;
-      this.tracking!.send(
-        replyTo,
-        reportOf(incoming.handleId, incoming.name, context.busId, subscription.target.name, sink.outcomes, stacks),
-      );
-    };
-    if (runs.length === 0) report();
-    else void Promise.all(runs).then(report);
   }
 
   // ---------------------------------------------------------------- lifecycle

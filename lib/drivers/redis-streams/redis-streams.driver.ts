@@ -21,9 +21,7 @@ import { beforeDeadline, TIMED_OUT } from '../redis/shared/deadline';
 import { publishAsPromise } from '../redis/shared/publish-batcher';
 import { errorMessage, RedisConnectionFactory, type RedisClient, type RedisNodeView } from '../redis/shared/redis-connection';
 import { StreamConsumer, type StreamConsumerSettings } from './consumer/stream-consumer';
-import { BlockingStreamReader } from './consumer/blocking-stream-reader';
-import { StreamReadNode } from './consumer/stream-read-node';
-import { StreamReader, type ConsumerReader } from './consumer/stream-reader';
+import { StreamReadConnections } from './consumer/stream-read-connections';
 import { ensureGroup, groupOf } from './consumer-group';
 import { StreamGroupInspector } from './consumer-group-inspector';
 import { deadLetterKey, DeadLetterStream } from './dead-letter-stream';
@@ -40,7 +38,8 @@ import type { Redis } from 'ioredis';
  *
  * Connections: one command connection (appends, acks, claims, dead letters; the user's client if
  * one was passed) and, once the app has a listener, three reading connections shared by all of them
- * (see StreamReadNode): four per app whatever the number of listeners and event names.
+ * (see StreamReadConnections): four per app, or per cluster master it reads from, whatever the
+ * number of listeners and event names.
  */
 export class RedisStreamsDriver implements EventBusDriver {
   readonly delivery = 'durable' as const;
@@ -51,7 +50,7 @@ export class RedisStreamsDriver implements EventBusDriver {
   readonly deadLetters: DeadLetterStream;
   readonly consumerGroups: StreamGroupInspector;
   /** Reports of tracked dispatches: sent on the command connection, received on a subscriber opened on first use. */
-  tracking: (RedisReportTransport & { expectedReporters(eventName: string): Promise<readonly string[]> }) | undefined;
+  tracking: (RedisReportTransport & { expectedReporters(eventName: string): readonly string[] | Promise<readonly string[]> }) | undefined;
   private readonly groupCache = new GroupCache(async (eventName) => (await this.consumerGroups.groups([eventName])).map((g) => g.group));
   private reportsSubscriber: Promise<Redis> | undefined;
 
@@ -66,12 +65,8 @@ export class RedisStreamsDriver implements EventBusDriver {
   /** The command connection once open (appends are written at once when it is ready). */
   private commands: StreamCommands | undefined;
   private readonly consumers = new Map<string, StreamConsumer>();
-  /** On a cluster: each consumer's own blocking connection, by consumer id. */
-  private readonly ownReaders = new Map<string, RedisClient>();
-  /** The reading connections on a single node, opened with the first listener. */
-  private readNode: Promise<StreamReadNode> | undefined;
-  /** The same, once open (health checks). */
-  private readNodeReady: StreamReadNode | undefined;
+  /** The connections every consumer reads on, opened with the first listener. */
+  private readonly readers: StreamReadConnections;
   /** Subscriptions being set up (group creation in progress). */
   private readonly reserved = new Set<string>();
   private closing: Promise<void> | undefined;
@@ -100,6 +95,13 @@ export class RedisStreamsDriver implements EventBusDriver {
             waitReplicas,
           })
         : undefined;
+    this.readers = new StreamReadConnections({
+      connections: this.connections,
+      log: (level, message) => this.context?.log(level, message),
+      blockMs: options.streams.blockMs ?? STREAMS_DEFAULTS.blockMs,
+      prefix: options.redis.channelPrefix,
+      closing: () => this.closing !== undefined,
+    });
     this.consumerGroups = new StreamGroupInspector(
       { commands: () => this.openCommands(), streamKey: (eventName) => this.streamKey(eventName) },
       options.streams.group,
@@ -312,32 +314,10 @@ export class RedisStreamsDriver implements EventBusDriver {
         throw err instanceof DriverUnavailableError ? unreachable(err) : err;
       }
       if (created === TIMED_OUT) throw unreachable();
+      // Tracked appends from this bus expect the group at once (not only after the next refresh).
+      this.groupCache.added(key, group);
       const context = this.context!;
-      const log: DriverContext['log'] = (level, message) => context.log(level, message);
-      let reader: (onReconnect: () => void) => ConsumerReader;
-      if (this.connections.cluster) {
-        // One XREAD cannot span the streams of different masters and slots: on a cluster each group
-        // keeps a blocking connection of its own (a Cluster duplicate, which follows the stream's slot
-        // through failovers and slot moves). Seam for fewer: a StreamReadNode per master, with
-        // `keySlot()` + `client.slots` giving a stream's master.
-        const client = await this.connections.create(connectionName(`streams-reader:${group}`), {
-          maxRetriesPerRequest: null,
-          autoResendUnfulfilledCommands: false,
-          enableAutoPipelining: false,
-        });
-        new ConnectionHealth(client, log, {
-          driver: 'redis-streams driver',
-          role: `reader ${group}`,
-          target: this.connections.describeTarget(),
-          // A reader is closed on purpose when its listener goes away, not only on close().
-          closing: () => this.closing !== undefined || ![...this.ownReaders.values()].includes(client),
-        });
-        this.ownReaders.set(id, client);
-        reader = (onReconnect) => new BlockingStreamReader(client, commands, settings, log, onReconnect);
-      } else {
-        const node = await this.openReadNode(commands);
-        reader = (onReconnect) => new StreamReader(node, settings, onReconnect);
-      }
+      const reader = await this.readers.readerFor(commands, settings);
       const consumer = new StreamConsumer(settings, commands, reader, context, deliver, (replyTo, report) =>
         this.tracking?.send(replyTo, report),
       );
@@ -368,65 +348,13 @@ export class RedisStreamsDriver implements EventBusDriver {
   private async stopConsumer(id: string, consumer: StreamConsumer, deadline: number): Promise<void> {
     if (this.consumers.get(id) === consumer) this.consumers.delete(id);
     await consumer.stop(deadline);
-    const own = this.ownReaders.get(id);
-    this.ownReaders.delete(id);
-    own?.disconnect();
-  }
-
-  /**
-   * The three connections every consumer reads on (one Redis node: on a cluster there would be one
-   * node per master). Opened with the first listener; an app that only dispatches opens neither.
-   */
-  private openReadNode(commands: StreamCommands): Promise<StreamReadNode> {
-    return (this.readNode ??= (async () => {
-      const context = this.context!;
-      const log: DriverContext['log'] = (level, message) => context.log(level, message);
-      const open = async (role: string, name: string): Promise<RedisClient> => {
-        // Reads are never resent after a reconnect (their replies would be lost): the consumer re-reads its history instead.
-        const client = await this.connections.create(connectionName(name), {
-          maxRetriesPerRequest: null,
-          autoResendUnfulfilledCommands: false,
-          enableAutoPipelining: false,
-        });
-        new ConnectionHealth(client, log, {
-          driver: 'redis-streams driver',
-          role,
-          target: this.connections.describeTarget(),
-          closing: () => this.closing !== undefined,
-        });
-        return client;
-      };
-      const [fresh, bulk, wake] = await Promise.all([
-        open('read connection', 'streams-reader'),
-        open('bulk read connection', 'streams-reader-bulk'),
-        open('wake-up connection', 'streams-reader-wake'),
-      ]);
-      return (this.readNodeReady = new StreamReadNode(
-        fresh,
-        bulk,
-        wake,
-        commands,
-        this.options.streams.blockMs ?? STREAMS_DEFAULTS.blockMs,
-        log,
-      ));
-    })().catch((err: unknown) => {
-      this.readNode = undefined;
-      throw err;
-    }));
   }
 
   /** The command connection and every consumer's reader ready, Redis answering within `timeoutMs` (health checks). */
   health(timeoutMs: number): Promise<DriverHealth> {
     if (this.closing !== undefined) return probeConnections(new Map(), undefined, timeoutMs, 0);
     const connections = new Map<string, RedisClient | undefined>([['commands', this.commands?.client]]);
-    if (this.readNodeReady !== undefined) {
-      for (const [role, client] of this.readNodeReady.connections()) connections.set(role, client);
-    }
-    for (const id of this.consumers.keys()) {
-      const own = this.ownReaders.get(id);
-      const [stream, group] = id.split('\n');
-      if (own !== undefined || this.readNodeReady === undefined) connections.set(`reader ${group} on ${stream}`, own);
-    }
+    for (const [role, client] of this.readers.connections()) connections.set(role, client);
     return probeConnections(connections, this.commands?.client, timeoutMs, this.consumers.size);
   }
 
@@ -437,8 +365,7 @@ export class RedisStreamsDriver implements EventBusDriver {
   private async doClose(): Promise<void> {
     const deadline = Date.now() + this.options.shutdownTimeoutMs;
     await Promise.all([...this.consumers].map(([id, consumer]) => this.stopConsumer(id, consumer, deadline)));
-    const node = await this.readNode?.catch(() => undefined);
-    await node?.close();
+    await this.readers.close();
     await Promise.all([this.publisher.drain(deadline), this.replicated?.drain(deadline)]);
     this.released = true;
     await this.connections.closeAll();

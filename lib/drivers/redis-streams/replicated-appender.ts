@@ -2,8 +2,9 @@ import type { Redis } from 'ioredis';
 import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import type { PublishTracker } from '../../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../../interfaces/event-envelope.interface';
+import { beforeDeadline, TIMED_OUT } from '../redis/shared/deadline';
 import { keySlot } from '../redis/shared/key-slot';
-import { errorMessage, isCluster, type RedisClient } from '../redis/shared/redis-connection';
+import { errorMessage, isCluster, resetConnection, type RedisClient } from '../redis/shared/redis-connection';
 import { FIELD_ENVELOPE } from './stream-fields';
 
 /** What the appender needs of the driver. */
@@ -23,8 +24,16 @@ interface WaitedAppend {
   readonly tracker: PublishTracker;
 }
 
+/**
+ * WAIT is given this much less than the oldest append's time left (at most a quarter of it), so
+ * its answer arrives before the pipeline's watchdog, which fires when that time is up.
+ */
+const WAIT_MARGIN_MS = 100;
+
 /** The appends bound for one master, with at most one pipeline in flight. */
 interface Lane {
+  /** The master's `host:port` on a cluster ('single' otherwise). */
+  address: string;
   queue: WaitedAppend[];
   busy: boolean;
 }
@@ -39,6 +48,9 @@ interface Lane {
  * fewer replicas fails its appends with DriverUnavailableError ("may still be delivered": they were
  * written). On a cluster an XADD answered MOVED was not executed: the slot map is refreshed and the
  * append goes out again (ioredis does not retry a pipeline in which only some commands failed).
+ * A pipeline still unanswered when the oldest append's time is up (a half-open socket: WAIT itself
+ * answers before that) fails its appends with DriverUnavailableError and resets the connection it
+ * went out on, so the lane is free again and nothing written on that socket is sent late.
  */
 export class ReplicatedAppender {
   private readonly lanes = new Map<string, Lane>();
@@ -83,7 +95,7 @@ export class ReplicatedAppender {
   private laneOf(client: RedisClient, key: string): Lane {
     const address = isCluster(client) ? (client.slots[keySlot(key)]?.[0] ?? 'unknown') : 'single';
     let lane = this.lanes.get(address);
-    if (lane === undefined) this.lanes.set(address, (lane = { queue: [], busy: false }));
+    if (lane === undefined) this.lanes.set(address, (lane = { address, queue: [], busy: false }));
     return lane;
   }
 
@@ -97,14 +109,16 @@ export class ReplicatedAppender {
     lane.queue = [];
     if (batch.length === 0) return;
     lane.busy = true;
-    // WAIT's own timeout: what is left of the oldest append's time (never 0: WAIT 0 blocks for ever).
-    const waitMs = Math.max(1, Math.min(...batch.map((a) => a.deadline)) - now);
+    // WAIT's own timeout: what is left of the oldest append's time, less a margin (never 0: WAIT 0 blocks for ever).
+    const deadline = Math.min(...batch.map((a) => a.deadline));
+    const left = deadline - now;
+    const waitMs = Math.max(1, left - Math.min(WAIT_MARGIN_MS, Math.floor(left / 4)));
     const pipeline = (client as Redis).pipeline();
     const maxLen = String(this.host.maxLen);
     for (const append of batch) pipeline.xadd(append.key, 'MAXLEN', '~', maxLen, '*', FIELD_ENVELOPE, append.payload);
     pipeline.call('WAIT', this.host.waitReplicas, waitMs);
-    const sent = pipeline.exec().then(
-      (results) => this.settle(client, batch, results ?? []),
+    const sent = beforeDeadline(pipeline.exec(), deadline).then(
+      (results) => (results === TIMED_OUT ? this.unanswered(client, lane, batch) : this.settle(client, batch, results ?? [])),
       (err: unknown) => this.failed(client, batch, err),
     );
     this.inFlight.add(sent);
@@ -145,6 +159,22 @@ export class ReplicatedAppender {
       append.tracker.published(undefined);
     });
     if (moved && isCluster(client)) client.refreshSlotsCache(() => undefined);
+  }
+
+  /** No answer by the deadline: the socket is presumed half-open; it is reset (ioredis reconnects). */
+  private unanswered(client: RedisClient, lane: Lane, batch: WaitedAppend[]): void {
+    const node = isCluster(client)
+      ? client.nodes('master').find((candidate) => `${candidate.options.host}:${candidate.options.port}` === lane.address)
+      : client;
+    if (node !== undefined) resetConnection(node);
+    for (const append of batch) {
+      append.tracker.published(
+        new DriverUnavailableError(
+          `Redis did not answer the append and its WAIT within redis.publishTimeoutMs (${this.host.publishTimeoutMs} ms); ` +
+            'the connection was reset; the append may still be delivered (at-least-once)',
+        ),
+      );
+    }
   }
 
   private failed(client: RedisClient, batch: WaitedAppend[], err: unknown): void {

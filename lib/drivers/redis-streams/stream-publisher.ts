@@ -23,8 +23,8 @@ export interface StreamPublisherHost {
 }
 
 /**
- * Appends dispatched events to their streams (XADD). Everything dispatched in one tick goes out as
- * one pipeline (a cluster: one command per event), handed to ioredis only while the connection is
+ * Appends dispatched events to their streams (XADD). Everything dispatched in one tick goes out in
+ * one socket write (a cluster: a pipeline per master), handed to ioredis only while the connection is
  * ready, so a failed dispatch is never appended later; every tracker settles by `publishTimeoutMs`,
  * and an append in flight when the connection drops fails at once (it is never resent). A failure
  * reported after the append was written means "not confirmed": Redis may still have appended it.
@@ -84,7 +84,7 @@ export class StreamPublisher {
     }
   }
 
-  /** Writes the appends now (pipelines of MAX_PUBLISH_BATCH); settles every tracker by the deadline. */
+  /** Writes the appends now (writes of MAX_PUBLISH_BATCH); settles every tracker by the deadline. */
   private write(commands: StreamCommands, batch: Appends, deadline: number): Promise<void> {
     const client = commands.client;
     const maxLen = String(this.host.maxLen);
@@ -110,14 +110,7 @@ export class StreamPublisher {
           return last === i ? [key, 'MAXLEN', '~', maxLen, '*', FIELD_ENVELOPE, e.payload] : [key, '*', FIELD_ENVELOPE, e.payload];
         });
       } else {
-        const pipeline = (client as Redis).pipeline();
-        for (let i = from; i < to; i++) {
-          const e = batch.events[i];
-          const { key, last } = streams.get(e.name)!;
-          if (last === i) pipeline.xadd(key, 'MAXLEN', '~', maxLen, '*', FIELD_ENVELOPE, e.payload);
-          else pipeline.xadd(key, '*', FIELD_ENVELOPE, e.payload);
-        }
-        exec = pipeline.exec();
+        exec = appendCorked(client as Redis, batch, from, to, streams, maxLen);
       }
       const socket = commands.socket();
       chunks.push(
@@ -142,6 +135,54 @@ export class StreamPublisher {
     return chunks.length === 1 ? chunks[0] : Promise.all(chunks).then(() => undefined);
   }
 }
+
+/**
+ * The appends `from`..`to` on one connection: plain XADDs written with the socket corked, so they
+ * leave in one write like a pipeline, without the two promises and the result array ioredis's
+ * pipeline() adds per command. Settles with one `[error, id]` pair per append (the pipeline's shape)
+ * once every reply came; a command ioredis fails (the connection dropped) fails its append only.
+ */
+function appendCorked(
+  client: Redis,
+  batch: Appends,
+  from: number,
+  to: number,
+  streams: ReadonlyMap<string, { key: string; last: number }>,
+  maxLen: string,
+): Promise<Array<[Error | null, unknown]>> {
+  return new Promise((resolve, reject) => {
+    const replies: Array<[Error | null, unknown]> = new Array(to - from);
+    let left = to - from;
+    const ok = (): void => {
+      if (--left === 0) resolve(replies);
+    };
+    const stream = client.stream;
+    stream?.cork();
+    try {
+      for (let i = from; i < to; i++) {
+        const e = batch.events[i];
+        const { key, last } = streams.get(e.name)!;
+        const k = i - from;
+        replies[k] = OK_REPLY;
+        (last === i
+          ? client.xadd(key, 'MAXLEN', '~', maxLen, '*', FIELD_ENVELOPE, e.payload)
+          : client.xadd(key, '*', FIELD_ENVELOPE, e.payload)
+        ).then(ok, (err: Error) => {
+          replies[k] = [err, null];
+          ok();
+        });
+      }
+    } catch (err) {
+      reject(err);
+    } finally {
+      // Uncorked whatever happened: a corked socket would hold every later write.
+      stream?.uncork();
+    }
+  });
+}
+
+/** The reply of an append that succeeded (its id is not used): one shared pair, nothing per append. */
+const OK_REPLY: [null, unknown] = [null, undefined];
 
 /**
  * The appends `from`..`to` on a cluster: one pipeline per master (by the client's slot map), sent

@@ -1,15 +1,16 @@
 import { EventBusClosedError } from '../../../errors/event-bus-closed.error';
 import { EventError, SUBSCRIBER } from '../../../errors/event.error';
 import { MessageRejectedError } from '../../../errors/message-rejected.error';
-import type { DeliverFn, DriverContext } from '../../../interfaces/event-bus-driver.interface';
+import { DELIVERED, type DeliverFn, type DriverContext } from '../../../interfaces/event-bus-driver.interface';
 import type { IncomingEvent } from '../../../interfaces/event-envelope.interface';
 import { settlesBy } from '../../redis/shared/deadline';
 import { ensureGroup } from '../consumer-group';
-import { writeDeadLetter, type DeadLetterReplayer, type DeadLetterRecord } from '../dead-letter-stream';
+import type { DeadLetterReplayer } from '../dead-letter-stream';
 import type { StreamCommands } from '../stream-commands';
 import { FIELD_ENVELOPE, FIELD_EVENT_NAME, FIELD_HANDLE_ID } from '../stream-fields';
 import type { StreamEntry } from '../stream-replies';
 import { AckBatcher } from './ack-batcher';
+import { DeadLetterer } from './dead-letterer';
 import { BATCH, describe, type ConsumerState, type StreamConsumerSettings } from './consumer-settings';
 import { EntryTracker } from './entry-tracker';
 import { Reclaimer } from './reclaimer';
@@ -30,8 +31,6 @@ const MAX_BATCH = 1000;
 const FAST_BATCH_MS = 100;
 /** Entries waiting for a retry before the consumer stops reading new ones (back-pressure). */
 const MAX_RETRYING = 1000;
-/** At most one "could not dead-letter" line per consumer per this many ms. */
-const DEAD_LETTER_FAILURE_LOG_MS = 10_000;
 
 /**
  * One consumer group of one stream, delivering each entry to one listener: ack after success,
@@ -39,7 +38,7 @@ const DEAD_LETTER_FAILURE_LOG_MS = 10_000;
  * dead-letter after `maxAttempts`, reclaim entries that other consumers left idle for `claimIdleMs`.
  * It runs the read loop and decides each entry's outcome; its collaborators do the rest: the
  * reader (reads on the connections shared by every consumer), the reclaimer, the entry tracker (what it holds, the heartbeat),
- * redelivery (attempts and retries) and the ack batcher.
+ * redelivery (attempts and retries), the ack batcher and the dead-letterer.
  */
 export class StreamConsumer implements DeadLetterReplayer {
   private readonly state: ConsumerState = { stopped: false, refused: false };
@@ -53,9 +52,7 @@ export class StreamConsumer implements DeadLetterReplayer {
   /** COUNT of the next XREADGROUP of new entries (BATCH to MAX_BATCH). */
   private readCount = BATCH;
   private wakeLoop: (() => void) | undefined;
-  /** Dead letters that could not be written since the last line about it. */
-  private deadLetterFailures = 0;
-  private deadLetterFailureLoggedAt = 0;
+  private readonly deadLetters: DeadLetterer;
   private stopDeferringReclaim: (() => void) | undefined;
 
   constructor(
@@ -76,6 +73,9 @@ export class StreamConsumer implements DeadLetterReplayer {
       this.wakeLoop?.();
     });
     this.acks = new AckBatcher(commands, streamKey, group, this.state, log);
+    this.deadLetters = new DeadLetterer(commands, settings, log, (eventName, listener) =>
+      this.context.reportDeadLetter?.(eventName, listener),
+    );
     this.redelivery = new Redelivery(commands, settings, this.state, (entry, attempt) => this.startEntry(entry, attempt));
     this.tracker = new EntryTracker(commands, settings, this.redelivery.forEachWaiting, (visit) => this.acks.forEachUnconfirmed(visit));
     this.reclaimer = new Reclaimer(commands, settings, this.state, log, async (entries) =>
@@ -258,7 +258,7 @@ export class StreamConsumer implements DeadLetterReplayer {
       );
       this.report(incoming, cause);
       this.finalOutcome(incoming, attempt - 1, cause, 0);
-      return this.deadLetter(entry, attempt - 1, cause, undefined, incoming.handleId);
+      return this.deadLetters.write(entry, attempt - 1, cause, undefined, incoming.handleId);
     }
     const id = entry.id;
     const startedAt = incoming.replyTo === undefined ? 0 : performance.now();
@@ -267,6 +267,12 @@ export class StreamConsumer implements DeadLetterReplayer {
       delivered = this.deliver(incoming, { id, attempt });
     } catch (err) {
       delivered = Promise.reject(err);
+    }
+    if (delivered === DELIVERED) {
+      // The listener finished before returning: acknowledged now, with no reaction or running entry.
+      this.acks.ack(id);
+      if (incoming.replyTo !== undefined) this.finalOutcome(incoming, attempt, undefined, performance.now() - startedAt);
+      return undefined;
     }
     const running = this.tracker.running;
     // One reaction per entry: success moves it from running to the ack queue at once.
@@ -298,7 +304,7 @@ export class StreamConsumer implements DeadLetterReplayer {
     if (attempt >= this.settings.maxAttempts) {
       this.report(incoming, error);
       this.finalOutcome(incoming, attempt, error, startedAt === 0 ? 0 : performance.now() - startedAt);
-      await this.deadLetter(entry, attempt, error, undefined, incoming.handleId);
+      await this.deadLetters.write(entry, attempt, error, undefined, incoming.handleId);
       return;
     }
     const delayMs = this.redelivery.delayAfter(attempt);
@@ -316,7 +322,7 @@ export class StreamConsumer implements DeadLetterReplayer {
     this.context.reportError(
       new EventError(fields[FIELD_EVENT_NAME] || this.settings.eventName, SUBSCRIBER, fields[FIELD_HANDLE_ID] ?? '', error),
     );
-    await this.deadLetter(entry, attempt, error, error.reason);
+    await this.deadLetters.write(entry, attempt, error, error.reason);
   }
 
   /**
@@ -343,53 +349,6 @@ export class StreamConsumer implements DeadLetterReplayer {
 
   private report(incoming: IncomingEvent, error: unknown): void {
     this.context.reportError(new EventError(incoming.name, this.listenerName, incoming.handleId, error));
-  }
-
-  /** Moves the entry to the dead-letter stream (and acknowledges it); on failure it stays pending. */
-  private async deadLetter(
-    entry: StreamEntry,
-    attempts: number,
-    error: unknown,
-    reason: string | undefined,
-    handleId?: string,
-  ): Promise<void> {
-    const { streamKey, deadLetterKey, group, consumer, maxLen, eventName } = this.settings;
-    const source = entry.fields ?? {};
-    const record: DeadLetterRecord = {
-      eventId: entry.id,
-      eventName: source[FIELD_EVENT_NAME] || eventName,
-      handleId: handleId ?? source[FIELD_HANDLE_ID] ?? '',
-      streamKey,
-      group,
-      listener: this.listenerName,
-      consumer,
-      attempts,
-      error: describe(error),
-      ...(reason !== undefined ? { reason } : {}),
-      envelope: source[FIELD_ENVELOPE] ?? '',
-    };
-    try {
-      await writeDeadLetter(this.commands, record, maxLen);
-      this.context.reportDeadLetter?.(record.eventName, this.listenerName);
-      // Not logged here: the failure that led to it was reported (errors$), and the bus logs those rate-limited.
-      this.context.log(
-        'debug',
-        `${this.listenerName}: entry ${entry.id} of '${streamKey}' moved to '${deadLetterKey}' after ${attempts} attempt(s)`,
-      );
-    } catch (err) {
-      // Left pending: reclaimed after claimIdleMs, then dead-lettered again. One line per interval, not per entry.
-      this.deadLetterFailures++;
-      const now = Date.now();
-      if (now - this.deadLetterFailureLoggedAt >= DEAD_LETTER_FAILURE_LOG_MS) {
-        this.context.log(
-          'error',
-          `${this.listenerName}: could not dead-letter ${this.deadLetterFailures} entr${this.deadLetterFailures === 1 ? 'y' : 'ies'} of '${streamKey}' ` +
-            `(latest: ${entry.id}, ${describe(err)}); they stay pending and are dead-lettered when reclaimed`,
-        );
-        this.deadLetterFailureLoggedAt = now;
-        this.deadLetterFailures = 0;
-      }
-    }
   }
 
   /** Sleeps `ms`, or less when a reconnect or `stop()` wakes the loop. */

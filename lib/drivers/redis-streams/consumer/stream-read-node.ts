@@ -1,8 +1,8 @@
 import type { DriverContext } from '../../../interfaces/event-bus-driver.interface';
 import { beforeDeadline, TIMED_OUT } from '../../redis/shared/deadline';
 import type { RedisClient } from '../../redis/shared/redis-connection';
-import type { CommandArg, StreamCommands } from '../stream-commands';
-import { StreamWakeWatcher } from './stream-wake-watcher';
+import type { CommandArg } from '../stream-commands';
+import type { StreamWakeSource } from './wake-source';
 
 /** Which read connection a read goes on. */
 export type ReadLane = 'fresh' | 'bulk';
@@ -15,12 +15,13 @@ export type ReadLane = 'fresh' | 'bulk';
  * consumer that had caught up: usually a few entries) goes on the `fresh` connection, a read that
  * follows a full batch (a busy consumer working through a backlog) on the `bulk` one. A quiet
  * stream's entries thus never wait behind a busy stream's thousand-entry replies. The wake-up
- * connection blocks on all the node's streams at once (see StreamWakeWatcher) and says when to read.
- *
- * One node today; on a cluster there would be one per master the app reads from.
+ * connection says when to read: on one server it blocks on all the node's streams at once (see
+ * StreamWakeWatcher); on a cluster, where one XREAD cannot span slots, it hears the master's key
+ * invalidations (see TrackingWakeWatcher). One per server, or one per cluster master the app reads
+ * from (see ClusterReadNodes).
  */
 export class StreamReadNode {
-  readonly wake: StreamWakeWatcher;
+  readonly wake: StreamWakeSource;
   /** Consumers told when the read connection is (back) up. */
   private readonly reconnected = new Set<() => void>();
   /** Reads in progress, failed at once when the connection closes. */
@@ -39,11 +40,11 @@ export class StreamReadNode {
     fresh: RedisClient,
     bulk: RedisClient,
     private readonly wakeClient: RedisClient,
-    commands: StreamCommands,
-    blockMs: number,
+    /** Made on the wake-up connection (and, on a cluster, the `fresh` one). */
+    wake: StreamWakeSource,
     private readonly log: DriverContext['log'],
   ) {
-    this.wake = new StreamWakeWatcher(wakeClient, commands, blockMs, log);
+    this.wake = wake;
     this.clients = { fresh, bulk };
     for (const client of [fresh, bulk]) {
       client.on('ready', this.onReady);

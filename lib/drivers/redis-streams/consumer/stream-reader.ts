@@ -4,7 +4,7 @@ import { BATCH, type StreamConsumerSettings } from './consumer-settings';
 import type { StreamReadNode } from './stream-read-node';
 import { WATCHDOG_GRACE_MS } from './stream-wake-watcher';
 
-/** How a consumer reads: on its node's shared connections (StreamReader) or, on a cluster, a blocking connection of its own. */
+/** How a consumer reads: on its node's shared connections (StreamReader), or on a cluster on those of its stream's master (RoutedStreamReader). */
 export interface ConsumerReader {
   readonly ready: boolean;
   attach(): void;

@@ -3,24 +3,11 @@ import { beforeDeadline, settlesBy, sleep, TIMED_OUT } from '../../redis/shared/
 import type { RedisClient } from '../../redis/shared/redis-connection';
 import type { StreamCommands } from '../stream-commands';
 import { describe } from './consumer-settings';
+import type { StreamWakeSource } from './wake-source';
+import { newestId, text, WatchedStreams } from './watched-streams';
 
 /** Extra time a blocking read may take beyond BLOCK before the connection is presumed dead. */
 export const WATCHDOG_GRACE_MS = 5000;
-
-/** One watched stream: the id its blocking read starts after, and how often it changed. */
-interface Watched {
-  /** Consumers reading this stream (the stream is watched while there is one). */
-  users: number;
-  /** The newest entry id seen when the generation was last raised (undefined: not looked up yet). */
-  lastId: string | undefined;
-  /**
-   * Raised each time new entries were seen past `lastId`, after `lastId` moved to the stream's end.
-   * A group read issued after a consumer saw generation `g` reads every entry up to that end; any
-   * entry appended later is past `lastId`, so it raises the generation again: no wake-up is lost.
-   */
-  generation: number;
-  waiters: Set<() => void>;
-}
 
 /**
  * The one blocking connection of a Redis node: an `XREAD BLOCK` over every stream its consumers
@@ -34,8 +21,8 @@ interface Watched {
  * the connection; ioredis reconnects, and every stream's end is looked up again and its
  * consumers woken, so an entry appended meanwhile is read.
  */
-export class StreamWakeWatcher {
-  private readonly streams = new Map<string, Watched>();
+export class StreamWakeWatcher implements StreamWakeSource {
+  private readonly streams = new WatchedStreams();
   /** For CLIENT UNBLOCK when the set of streams changes or at shutdown (-1: not allowed by an ACL). */
   private clientId: number | undefined;
   private blocking = false;
@@ -47,7 +34,7 @@ export class StreamWakeWatcher {
   private readonly onReady = (): void => {
     this.clientId = undefined;
     // Entries appended while the connection was down are past no blocking read: look every end up again.
-    for (const watched of this.streams.values()) watched.lastId = undefined;
+    this.streams.forgetEnds();
     this.wakeLoop?.();
   };
   private readonly onClose = (): void => {
@@ -68,51 +55,27 @@ export class StreamWakeWatcher {
     this.loopDone = this.loop();
   }
 
-  /** Starts watching `streamKey` (counted: one call per consumer). */
   watch(streamKey: string): void {
-    let watched = this.streams.get(streamKey);
-    if (watched === undefined) {
-      watched = { users: 0, lastId: undefined, generation: 0, waiters: new Set() };
-      this.streams.set(streamKey, watched);
-      // The blocking read in progress does not cover this stream: start it again with it.
-      void this.restartRead();
-    }
-    watched.users++;
+    // The blocking read in progress does not cover a new stream: start it again with it.
+    if (this.streams.add(streamKey)) void this.restartRead();
   }
 
   unwatch(streamKey: string): void {
-    const watched = this.streams.get(streamKey);
-    if (watched === undefined) return;
-    if (--watched.users > 0) return;
-    this.streams.delete(streamKey);
-    for (const wake of watched.waiters) wake();
     // Left in the blocking read until it returns: that costs nothing but a spurious wake-up.
+    this.streams.remove(streamKey);
   }
 
-  /** The stream's generation (0 until its end was first looked up). */
   generation(streamKey: string): number {
-    return this.streams.get(streamKey)?.generation ?? 0;
+    return this.streams.generation(streamKey);
   }
 
-  /**
-   * Resolves when the stream's generation is no longer `seen` (true), or after `timeoutMs`, or when
-   * `cancel` is called (false). Returns the cancel function through `onCancel`.
-   */
   waitForChange(streamKey: string, seen: number, timeoutMs: number, onCancel: (cancel: () => void) => void): Promise<boolean> {
-    const watched = this.streams.get(streamKey);
-    if (watched !== undefined && watched.generation !== seen) return Promise.resolve(true);
-    return new Promise<boolean>((resolve) => {
-      const done = (changed: boolean): void => {
-        clearTimeout(timer);
-        watched?.waiters.delete(wake);
-        resolve(changed);
-      };
-      const wake = (): void => done(watched !== undefined && watched.generation !== seen);
-      const timer = setTimeout(() => done(false), timeoutMs);
-      timer.unref?.();
-      watched?.waiters.add(wake);
-      onCancel(() => done(false));
-    });
+    return this.streams.waitForChange(streamKey, seen, timeoutMs, onCancel);
+  }
+
+  /** See WatchedStreams.advance: a consumer's read moves the end, so a busy stream does not wake the loop per entry. */
+  advance(streamKey: string, id: string): void {
+    this.streams.advance(streamKey, id);
   }
 
   async close(): Promise<void> {
@@ -151,7 +114,7 @@ export class StreamWakeWatcher {
       } catch (err) {
         if (this.closed) break;
         failures++;
-        for (const watched of this.streams.values()) watched.lastId = undefined;
+        this.streams.forgetEnds();
         const message = describe(err);
         if (/NOPERM/.test(message)) {
           if (failures === 1) {
@@ -174,32 +137,13 @@ export class StreamWakeWatcher {
    * reconnect), then raises their generations: their consumers read their groups after this.
    */
   private async lookUpEnds(): Promise<void> {
-    const stale = [...this.streams].filter(([, watched]) => watched.lastId === undefined);
+    const stale = this.streams.stale();
     if (stale.length === 0) return;
     const ends = await this.watchdog(
-      Promise.all(stale.map(([key]) => this.client.call('XREVRANGE', key, '+', '-', 'COUNT', 1))),
+      Promise.all(stale.map((key) => this.client.call('XREVRANGE', key, '+', '-', 'COUNT', 1))),
       Math.max(WATCHDOG_GRACE_MS, this.blockMs),
     );
-    stale.forEach(([, watched], i) => {
-      watched.lastId = newestId(ends[i]) ?? '0-0';
-      watched.generation++;
-      for (const wake of [...watched.waiters]) wake();
-    });
-  }
-
-  /**
-   * `id` exists in the stream (a wake-up or a consumer's read saw it). If it is past the stream's
-   * known end, that end moves to it and the stream's consumers are woken: a read they issue now
-   * covers every entry up to `id`, and the next blocking read fires for any entry past it. This is
-   * what keeps a busy stream from waking the loop once per entry: its consumers' reads move its
-   * end forward in big steps.
-   */
-  advance(streamKey: string, id: string): void {
-    const watched = this.streams.get(streamKey);
-    if (watched === undefined || watched.lastId === undefined || compareIds(id, watched.lastId) <= 0) return;
-    watched.lastId = id;
-    watched.generation++;
-    for (const wake of [...watched.waiters]) wake();
+    stale.forEach((key, i) => this.streams.setEnd(key, newestId(ends[i]) ?? '0-0'));
   }
 
   /** Blocks until some watched stream has entries past its end (or BLOCK passed): each such stream with its first new id. */
@@ -208,10 +152,10 @@ export class StreamWakeWatcher {
       // An ACL that forbids CLIENT ID only makes changes of the stream set drop the connection instead.
       this.clientId = Number(await this.client.call('CLIENT', 'ID').catch(() => -1));
     }
-    const keys = [...this.streams.keys()];
+    const keys = this.streams.keys();
     const ids: string[] = [];
     for (const key of keys) {
-      const lastId = this.streams.get(key)!.lastId;
+      const lastId = this.streams.lastId(key);
       // A stream added while CLIENT ID was asked: look its end up first.
       if (lastId === undefined) return [];
       ids.push(lastId);
@@ -285,14 +229,6 @@ async function settlesByValue<T>(reply: Promise<T>, ms: number): Promise<T> {
   return result;
 }
 
-/** The id of the one entry of an `XREVRANGE ... COUNT 1` reply (undefined for an empty stream). */
-function newestId(reply: unknown): string | undefined {
-  if (!Array.isArray(reply) || reply.length === 0) return undefined;
-  const entry: unknown = reply[0];
-  if (Array.isArray(entry)) return text(entry[0]);
-  return undefined;
-}
-
 /** Each stream of an XREAD reply with its (first) entry's id: RESP2 `[[key, entries], ...]`, RESP3 flattened `[key, entries, ...]`, or a map. */
 function firstIdsOfReadReply(reply: unknown): Array<[string, string]> {
   const out: Array<[string, string]> = [];
@@ -308,17 +244,4 @@ function firstIdsOfReadReply(reply: unknown): Array<[string, string]> {
     for (const [key, entries] of Object.entries(reply)) add(key, entries);
   }
   return out;
-}
-
-/** Orders two stream entry ids (`ms-seq`). */
-export function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-');
-  const [bm, bs] = b.split('-');
-  const ms = Number(am) - Number(bm);
-  if (ms !== 0) return ms;
-  return Number(as ?? 0) - Number(bs ?? 0);
-}
-
-function text(value: unknown): string {
-  return Buffer.isBuffer(value) ? value.toString() : String(value);
 }

@@ -2,6 +2,8 @@ import type { OutgoingEvent } from '../../../interfaces/event-envelope.interface
 import type { PublishTracker } from '../../../interfaces/event-bus-driver.interface';
 import { MAX_PUBLISH_BATCH } from '../redis.defaults';
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /**
  * Collects a driver's publishes of one tick and hands them over as one batch (one pipeline, no
  * round trip per event): at the end of the tick, or at once when `MAX_PUBLISH_BATCH` wait, so a
@@ -31,7 +33,9 @@ export class PublishBatcher<T> {
     }
     if (!this.scheduled && (this.flushWhileDown || this.writable())) {
       this.scheduled = true;
-      queueMicrotask(this.onTick);
+      // A promise job, not queueMicrotask(): Node wraps that one in an AsyncResource per call, which
+      // one-at-a-time dispatches pay per event. `onTick` only hands the batch over.
+      void RESOLVED.then(this.onTick);
     }
   }
 

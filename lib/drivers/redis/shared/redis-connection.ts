@@ -90,6 +90,30 @@ export class RedisConnectionFactory {
     return client;
   }
 
+  /**
+   * A connection to one node of a Cluster (the master serving some streams), like the Cluster's own
+   * connection to it (address, credentials, TLS), but reconnecting by itself: ioredis's node
+   * connections never reconnect, the Cluster replaces them instead.
+   */
+  createNodeConnection(node: Redis, name: string, overrides: RedisOptions = {}): Redis {
+    const client = node.duplicate({
+      connectionName: name,
+      lazyConnect: false,
+      readOnly: false,
+      retryStrategy: (times: number) => Math.min(times * 50, 2000),
+      ...overrides,
+      ...RELEASE_AT_ONCE,
+    });
+    this.owned.add(client);
+    return client;
+  }
+
+  /** Closes one connection made here before closeAll() (a cluster master no longer read from). */
+  release(client: RedisClient): void {
+    if (!this.owned.delete(client)) return;
+    client.disconnect();
+  }
+
   /** True when the target is a Redis Cluster (keys are hash-tagged, blocking reads need their own connections). */
   get cluster(): boolean {
     return this.options.cluster !== undefined || (this.options.client !== undefined && isCluster(this.options.client));
