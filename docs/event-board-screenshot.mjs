@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 // Takes docs/event-board.png: a small app on the redis-streams driver (its own redis-server on a
-// free port) with a few listeners, some traffic, an error and two dead letters, shown in Debian's
-// chromium. Run after `npm run build`: node docs/event-board-screenshot.mjs
+// free port) with a few listeners, some traffic, an error and two dead letters, tracing on (trace
+// ids) and tracked dispatches to a second app (remote outcomes), shown in Debian's chromium.
+// Run after `npm run build`: node docs/event-board-screenshot.mjs
 import 'reflect-metadata';
+import { context, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { chromium } from 'playwright-core';
@@ -35,10 +39,24 @@ decorateMethod(Billing, 'charge', OnEvent('order.placed', { retry: { attempts: 2
 decorateMethod(Billing, 'receipt', OnEvent('order.placed', { async: true, timeoutMs: 2_000 }));
 decorateMethod(Inventory, 'reserve', OnEvent('order.placed', { concurrency: 4, maxQueue: 100 }));
 decorateMethod(Mailer, 'welcome', OnEvent('user.registered', { async: true }));
-for (const C of [Billing, Inventory, Mailer]) Injectable()(C);
+class Warehouse {
+  pack() {}
+  label(order) {
+    if (order.express) throw new Error(`no courier for express order ${order.orderId}`);
+  }
+}
+decorateMethod(Warehouse, 'pack', OnEvent('order.shipped'));
+decorateMethod(Warehouse, 'label', OnEvent('order.shipped'));
+for (const C of [Billing, Inventory, Mailer, Warehouse]) Injectable()(C);
+
+// Spans are made (so rows have trace ids) and dropped: no exporter.
+context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+trace.setGlobalTracerProvider(new TracerProvider());
+const tracer = trace.getTracer('screenshot');
 
 const redis = await startRedis();
 let app;
+let warehouse;
 let browser;
 try {
   class AppModule {}
@@ -48,6 +66,7 @@ try {
         driver: 'redis-streams',
         redis: { url: redis.url, channelPrefix: 'shop:' },
         streams: { group: 'shop', maxAttempts: 2, blockMs: 200 },
+        telemetry: { tracing: true },
       }),
       EventBoardModule.register({ readOnly: false }),
     ],
@@ -57,6 +76,18 @@ try {
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address();
   const bus = app.get(EventBus);
+  class WarehouseModule {}
+  Module({
+    imports: [
+      EventBusModule.forRoot({
+        driver: 'redis-streams',
+        redis: { url: redis.url, channelPrefix: 'shop:' },
+        streams: { group: 'warehouse', maxAttempts: 2, blockMs: 200 },
+      }),
+    ],
+    providers: [Warehouse],
+  })(WarehouseModule);
+  warehouse = await NestFactory.createApplicationContext(WarehouseModule, { logger: false });
 
   // Two orders that fail twice become dead letters before the page opens.
   await bus.dispatch('order.placed', { orderId: 'A-1001', total: 1800 });
@@ -77,11 +108,22 @@ try {
     if (i % 3 === 0) await bus.dispatch('user.registered', { userId: `u${i}` });
     await sleep(60);
   }
+  // Tracked, inside a request's span: the rows show the trace id and what the warehouse app reported.
+  for (const [orderId, express] of [
+    ['B-2010', false],
+    ['B-2011', true],
+  ]) {
+    await tracer.startActiveSpan('POST /orders/ship', async (span) => {
+      await bus.dispatch('order.shipped', { orderId, express }, { trackRemote: true }).done;
+      span.end();
+    });
+  }
   await sleep(3500);
   await page.screenshot({ path: out, fullPage: true });
   console.log(`wrote ${out}`);
 } finally {
   await browser?.close();
   await app?.close();
+  await warehouse?.close();
   await redis.stop();
 }

@@ -51,9 +51,11 @@ export interface BoardListener {
 export interface BoardSnapshot {
   /** `memory`, `redis`, `redis-streams` or the custom driver's class name; `undefined` before start. */
   readonly driver: string | undefined;
+  /** This app's bus id (remote outcomes name the bus that reported them). */
+  readonly busId: string;
   readonly stats: Readonly<EventBusStats>;
   readonly listeners: BoardListener[];
-  /** When the board started recording (ms since epoch); `undefined` while nobody watches. */
+  /** When a page first opened (ms since epoch); calls are counted only while one is open. */
   readonly watchingSince: number | undefined;
   /** Dispatches seen but not listed: a burst lists only its first 100 per tick (all are counted in `stats`). */
   readonly unlistedEvents: number;
@@ -73,6 +75,25 @@ export interface BoardEvent {
   readonly errors: number;
   /** JSON of the payload, truncated; only with `showPayloads`. */
   readonly payload?: string;
+  /** The trace it was dispatched in; only with telemetry tracing on. */
+  readonly traceId?: string;
+  /** What other processes reported for it; only for tracked dispatches (`trackRemote`), as reports arrive. */
+  readonly remoteOutcomes?: BoardRemoteOutcome[];
+  /** Remote outcomes reported beyond the ones listed. */
+  readonly remoteOutcomesNotListed?: number;
+}
+
+/** One listener call in another process, as its bus reported it. */
+export interface BoardRemoteOutcome {
+  /** `Class.method`; on redis-streams the consumer group. */
+  readonly listener: string;
+  /** The bus id of the process that ran it. */
+  readonly reporter: string;
+  readonly ok: boolean;
+  readonly attempts: number;
+  readonly durationMs: number;
+  /** The failure's message (truncated); absent when `ok`. */
+  readonly error?: string;
 }
 
 export interface BoardError {

@@ -58,6 +58,7 @@ export class BusBoardSource implements BoardSource, OnModuleDestroy {
     });
     return {
       driver: driverName(this.runtime),
+      busId: this.runtime.busId,
       stats: this.runtime.telemetry.stats(),
       listeners,
       watchingSince: this.watchingSince,
@@ -75,6 +76,9 @@ export class BusBoardSource implements BoardSource, OnModuleDestroy {
       outcome: e.outcome,
       errors: e.errors,
       ...(this.options.showPayloads && e.payload !== undefined ? { payload: e.payload } : {}),
+      ...(e.traceId !== undefined ? { traceId: e.traceId } : {}),
+      ...(e.remote !== undefined ? { remoteOutcomes: e.remote.slice() } : {}),
+      ...(e.remoteMore > 0 ? { remoteOutcomesNotListed: e.remoteMore } : {}),
     }));
   }
 

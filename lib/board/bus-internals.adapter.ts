@@ -9,7 +9,8 @@ import type { BusRuntime } from '../core/bus-runtime';
 import type { ConsumerGroupInspector } from '../interfaces/event-bus-driver.interface';
 import type { ListenerOptions } from '../interfaces/listener-options.interface';
 import { isPattern } from '../routing/event-pattern';
-import type { EventBoardRecorder } from './event-board.recorder';
+import type { DispatchHandle } from '../dispatch/dispatch-handle';
+import type { EventBoardRecorder, RecordedDispatch } from './event-board.recorder';
 
 /** A listener as the board lists it. */
 export interface BusListenerInfo {
@@ -49,16 +50,29 @@ export function consumerGroupsOf(runtime: BusRuntime): ConsumerGroupInspector | 
 
 /** Starts feeding `recorder` from the bus's observer hook; `detach()` removes it. */
 export function attachBoardObserver(runtime: BusRuntime, recorder: EventBoardRecorder): BusObservation {
+  // The listed dispatches still in flight, for what arrives about them later (trace, remote reports).
+  const listed = new WeakMap<DispatchHandle, RecordedDispatch>();
   const observer: BusObserver = {
     dispatched: (handle, event) => {
       if (!recorder.listing) return;
-      const record = recorder.dispatched(handle.eventName, handle.id, event);
+      const record = recorder.dispatched(handle.eventName, handle.id, event, runtime.traceIdOf(handle));
       if (record === undefined) return;
+      listed.set(handle, record);
       // Most dispatches (sync listeners that return) are settled here: no promise per event for them.
       if (handle.settled) recorder.dispatchSettled(record, handle.errors.length);
       else void handle.done.then((result) => recorder.dispatchSettled(record, result.errors.length));
     },
-    published: () => undefined,
+    published: (handle) => {
+      // Sent with no span active: its PRODUCER span started a trace of its own.
+      const record = listed.get(handle);
+      if (record === undefined || record.traceId !== undefined) return;
+      const traceId = runtime.traceIdOf(handle);
+      if (traceId !== undefined) recorder.traced(record, traceId);
+    },
+    remoteOutcomes: (handle, reporter, outcomes) => {
+      const record = listed.get(handle);
+      if (record !== undefined) recorder.remoteReported(record, reporter, outcomes);
+    },
     received: () => undefined,
     deliveryStarted: () => undefined,
     deliveryEnded: (delivery, outcome) => {

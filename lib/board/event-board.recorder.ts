@@ -1,12 +1,17 @@
 import { BreakerOpenError } from '../errors/breaker-open.error';
 import type { EventError } from '../errors/event.error';
-import type { BoardOutcome } from './board-source.interface';
+import type { ListenerOutcome } from '../tracking/listener-outcome';
+import type { BoardOutcome, BoardRemoteOutcome } from './board-source.interface';
 import { RingBuffer } from './ring-buffer';
 
 /** How many dispatches the board remembers. */
 export const LATEST_EVENTS = 100;
 /** Payload text kept per event (characters). */
 export const PAYLOAD_LIMIT = 2_000;
+/** Remote outcomes kept per tracked dispatch (the rest are counted). */
+export const REMOTE_OUTCOMES_LIMIT = 20;
+/** Characters kept of a remote failure's message. */
+const REMOTE_MESSAGE_LIMIT = 300;
 
 /** One dispatch as the board saw it; settled in place when its handle settles. */
 export interface RecordedDispatch {
@@ -18,6 +23,12 @@ export interface RecordedDispatch {
   outcome: BoardOutcome;
   errors: number;
   readonly payload: string | undefined;
+  /** The trace it was dispatched in (tracing on); the PRODUCER span's when it left the process. */
+  traceId: string | undefined;
+  /** Outcomes other buses reported for it (tracked dispatches); undefined until the first report. */
+  remote: BoardRemoteOutcome[] | undefined;
+  /** Remote outcomes reported beyond `REMOTE_OUTCOMES_LIMIT`. */
+  remoteMore: number;
 }
 
 /** Calls and failures of one listener (under one event key). */
@@ -83,7 +94,7 @@ export class EventBoardRecorder {
    * Lists one dispatch; `undefined` when this tick already listed `LATEST_EVENTS` (a tight loop of
    * dispatches would only push its own earlier entries out of the list, at a cost per event).
    */
-  dispatched(name: string, handleId: string, payload: unknown): RecordedDispatch | undefined {
+  dispatched(name: string, handleId: string, payload: unknown, traceId?: string): RecordedDispatch | undefined {
     if (this.listedThisTick >= LATEST_EVENTS) {
       this.unlisted++;
       return undefined;
@@ -98,6 +109,9 @@ export class EventBoardRecorder {
       outcome: 'pending',
       errors: 0,
       payload: this.showPayloads ? payloadText(payload) : undefined,
+      traceId,
+      remote: undefined,
+      remoteMore: 0,
     };
     this.events.push(record);
     this.touched();
@@ -108,6 +122,32 @@ export class EventBoardRecorder {
     record.durationMs = Date.now() - record.at;
     record.errors = errorCount;
     record.outcome = errorCount === 0 ? 'ok' : 'failed';
+    this.touched();
+  }
+
+  traced(record: RecordedDispatch, traceId: string): void {
+    if (record.traceId === traceId) return;
+    record.traceId = traceId;
+    this.touched();
+  }
+
+  /** Another bus (`reporter`) reported these outcomes of a tracked dispatch. */
+  remoteReported(record: RecordedDispatch, reporter: string, outcomes: readonly ListenerOutcome[]): void {
+    const list = (record.remote ??= []);
+    for (const o of outcomes) {
+      if (list.length >= REMOTE_OUTCOMES_LIMIT) {
+        record.remoteMore++;
+        continue;
+      }
+      list.push({
+        listener: o.listener,
+        reporter,
+        ok: o.ok,
+        attempts: o.attempts,
+        durationMs: o.durationMs,
+        ...(o.ok ? {} : { error: failureText(o.error) }),
+      });
+    }
     this.touched();
   }
 
@@ -170,6 +210,11 @@ export class EventBoardRecorder {
     }
     return tally;
   }
+}
+
+function failureText(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.length > REMOTE_MESSAGE_LIMIT ? `${text.slice(0, REMOTE_MESSAGE_LIMIT)}…` : text;
 }
 
 /** JSON of a payload, cut to `PAYLOAD_LIMIT` characters; never throws. */

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DispatchHandle } from '../dispatch/dispatch-handle';
 
 /** created → starting (driver connected) → ready (listeners attached) → closing → closed. */
@@ -8,6 +9,11 @@ export interface QueuedDispatch {
   readonly handle: DispatchHandle;
   readonly type: string;
   readonly event: unknown;
+  /**
+   * Runs a function in the async context of the `dispatch()` call (every AsyncLocalStorage store:
+   * OpenTelemetry's active span, request-scoped stores), not in the one that made the bus ready.
+   */
+  readonly resume: <R>(fn: () => R) => R;
 }
 
 /** The bus's state and the dispatches that wait for `ready`. */
@@ -25,7 +31,7 @@ export class BusLifecycle {
 
   /** Keeps a dispatch until listeners are attached. */
   queue(handle: DispatchHandle, type: string, event: unknown): void {
-    this.queued.push({ handle, type, event });
+    this.queued.push({ handle, type, event, resume: AsyncLocalStorage.snapshot() });
   }
 
   /** The dispatches queued so far, oldest first; the queue is empty after. */

@@ -3,6 +3,7 @@ import type { EventError } from '../errors/event.error';
 import type { DeliveryMeta } from '../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../interfaces/event-envelope.interface';
 import type { ListenerEntry } from '../routing/listener-entry';
+import type { ListenerOutcome } from '../tracking/listener-outcome';
 
 /** One call of one listener, as an observer sees it start and end. */
 export interface ObservedDelivery {
@@ -44,12 +45,18 @@ export interface OutgoingScope {
  * they must be quick and must not throw (a throw is caught and logged, never seen by a listener);
  * they must not dispatch from `deliveryStarted`/`deliveryEnded` on the same event (it would loop).
  *
- * - `dispatched`: `dispatch()` accepted an event (the bus is ready); called before any listener runs.
+ * - `dispatched`: `dispatch()` accepted an event; called before any listener runs (for one dispatched
+ *   before the bus was ready: when it runs, inside the async context of its `dispatch()` call).
  * - `published`: an event left for the driver, encoded (redis drivers only), before the driver sent it.
  * - `received`: a driver delivered an event from elsewhere to this bus (broadcast key or durable listener).
  * - `deliveryStarted` / `deliveryEnded`: one listener call, sync, async or durable, and how it ended
  *   (for a call that returns a promise, when that promise settles).
  * - `error`: every `EventError` the bus records (handles and `errors$`).
+ * - `deadLettered` (optional): a durable driver wrote an entry to its dead-letter stream (a write
+ *   that failed is not one: the entry stays pending and is dead-lettered again when reclaimed).
+ * - `remoteOutcomes` (optional): another bus (`reporter`, its bus id) reported the outcomes of its
+ *   listener calls for a tracked dispatch (`trackRemote`) of this bus.
+ * - `traceIdOf` (optional): the trace a dispatch belongs to, for observers that show it (tracing has it).
  * - `sending` (optional): opens a scope for an event about to leave the process, before it is encoded.
  * - `runDelivery` (optional): makes one listener call (`entry.call(event, meta)`) inside a context of
  *   the observer's, so what the listener starts (spans) nests under it.
@@ -63,6 +70,9 @@ export interface BusObserver {
   deliveryStarted(delivery: ObservedDelivery): void;
   deliveryEnded(delivery: ObservedDelivery, outcome: DeliveryOutcome): void;
   error(error: EventError): void;
+  deadLettered?(eventName: string, listener: string): void;
+  remoteOutcomes?(handle: DispatchHandle, reporter: string, outcomes: readonly ListenerOutcome[]): void;
+  traceIdOf?(handle: DispatchHandle): string | undefined;
   sending?(handle: DispatchHandle): OutgoingScope | undefined;
   runDelivery?(delivery: ObservedDelivery, entry: ListenerEntry, event: unknown, meta: DeliveryMeta | undefined): unknown;
 }
@@ -100,6 +110,19 @@ export class ObserverSet implements BusObserver {
   }
   error(error: EventError): void {
     for (const o of this.list) this.guard(() => o.error(error));
+  }
+  deadLettered(eventName: string, listener: string): void {
+    for (const o of this.list) if (o.deadLettered !== undefined) this.guard(() => o.deadLettered!(eventName, listener));
+  }
+  remoteOutcomes(handle: DispatchHandle, reporter: string, outcomes: readonly ListenerOutcome[]): void {
+    for (const o of this.list) if (o.remoteOutcomes !== undefined) this.guard(() => o.remoteOutcomes!(handle, reporter, outcomes));
+  }
+  traceIdOf(handle: DispatchHandle): string | undefined {
+    for (const o of this.list) {
+      const id = o.traceIdOf?.(handle);
+      if (id !== undefined) return id;
+    }
+    return undefined;
   }
 
   private guard(call: () => void): void {

@@ -251,6 +251,11 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
     };
   }
 
+  /** The trace `handle` belongs to, when tracing observes the bus. */
+  traceIdOf(handle: DispatchHandle): string | undefined {
+    return this.observer?.traceIdOf?.(handle);
+  }
+
   private applyObservers(): void {
     const set =
       this.observers.length === 0
@@ -274,7 +279,13 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
   markReady(): void {
     if (this.lifecycle.state !== 'starting') return;
     this.lifecycle.state = 'ready';
-    for (const { handle, type, event } of this.lifecycle.takeQueued()) this.route(handle, type, event);
+    for (const { handle, type, event, resume } of this.lifecycle.takeQueued()) {
+      resume(() => {
+        // Seen by observers now, in the context it was dispatched in (a span then is its parent).
+        if (this.observer !== undefined) this.observer.dispatched(handle, event);
+        this.route(handle, type, event);
+      });
+    }
   }
 
   /**
@@ -315,7 +326,12 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
     this.options = options;
     // Keep what was recorded before start (e.g. a bad dispatch from a constructor), within the new bound.
     this.telemetry.resize(options.maxErrors);
-    this.tracking = new TrackingRegistry(options.tracking.maxInFlight, options.tracking.reportStacks, (error) => this.recordError(error));
+    this.tracking = new TrackingRegistry(
+      options.tracking.maxInFlight,
+      options.tracking.reportStacks,
+      (error) => this.recordError(error),
+      () => this.observer,
+    );
     if (!options.logErrors) this.telemetry.log = undefined;
     // Before anything connects: a missing optional peer fails start-up with nothing to release.
     const instrumentation = await BusInstrumentation.load(options);
@@ -334,7 +350,8 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
       decode: (raw, channel, expectedName) => codec.decode(raw, channel, expectedName),
       reportError: (error) => this.recordError(error),
       log: (level, message) => this.logger[level](message),
-      reportRetry: (listener, attempt, error, delayMs) => this.telemetry.retrying(listener, attempt, error, delayMs),
+      reportRetry: (listener, attempt, error, delayMs, eventName) => this.telemetry.retrying(listener, attempt, error, delayMs, eventName),
+      reportDeadLetter: (eventName, listener) => this.telemetry.deadLettered(eventName, listener),
       tracking: this.tracking,
     };
     await driver.init?.(context);

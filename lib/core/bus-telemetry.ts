@@ -44,7 +44,7 @@ export class BusTelemetry {
     this.retries$ = this.retrySubject.asObservable();
     this.errorLog = new ErrorLog(maxErrors);
     this.deliveryHooks = {
-      retrying: (listener, attempt, error, delayMs) => this.retrying(listener, attempt, error, delayMs),
+      retrying: (listener, attempt, error, delayMs, eventName) => this.retrying(listener, attempt, error, delayMs, eventName),
       count: (counter: DeliveryCounter) => {
         this.counters[counter]++;
       },
@@ -71,9 +71,15 @@ export class BusTelemetry {
     if (this.observer !== undefined) this.observer.error(error);
   }
 
-  retrying(listener: string, attempt: number, error: unknown, delayMs: number): void {
+  retrying(listener: string, attempt: number, error: unknown, delayMs: number, eventName: string | undefined): void {
     this.counters.retries++;
-    this.retrySubject.next({ listener, attempt, error, delayMs });
+    this.retrySubject.next(
+      eventName === undefined ? { listener, attempt, error, delayMs } : { listener, eventName, attempt, error, delayMs },
+    );
+  }
+
+  deadLettered(eventName: string, listener: string): void {
+    if (this.observer !== undefined) this.observer.deadLettered?.(eventName, listener);
   }
 
   errors(): EventError[] {

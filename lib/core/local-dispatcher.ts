@@ -145,9 +145,7 @@ export class LocalDispatcher {
     let thenable: boolean;
     try {
       result =
-        this.observer !== undefined || handle._track !== undefined
-          ? this.callWatched(handle, entry, event, meta)
-          : entry.call(event, meta);
+        this.observer !== undefined || handle._track !== undefined ? this.callWatched(handle, entry, event, meta) : entry.call(event, meta);
       // Inside the try: a throwing `then` getter would otherwise abort the whole async queue.
       thenable = result !== undefined && result !== null && typeof (result as PromiseLike<unknown>).then === 'function';
     } catch (err) {
@@ -195,7 +193,8 @@ export function callObserved(
   observer.deliveryStarted(delivery);
   let result: unknown;
   try {
-    result = observer.runDelivery === undefined ? entry.call(event, meta) : observer.runDelivery(delivery, entry, event, meta);
+    result =
+      observer.runDelivery === undefined ? entry.call(event, meta, handle.eventName) : observer.runDelivery(delivery, entry, event, meta);
   } catch (err) {
     observer.deliveryEnded(delivery, { error: err, failed: true, durationMs: performance.now() - delivery.startedAt });
     throw err;

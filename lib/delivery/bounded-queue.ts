@@ -28,6 +28,7 @@ export interface QueueObserver {
 interface Waiting {
   readonly event: unknown;
   readonly meta: DeliveryMeta | undefined;
+  readonly eventName: string | undefined;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -64,9 +65,9 @@ export class BoundedQueue {
     return this.running;
   }
 
-  readonly call: ListenerCall = (event, meta) => {
+  readonly call: ListenerCall = (event, meta, eventName) => {
     if (this.closed) throw this.closedError();
-    if (this.running < this.options.concurrency && this.size === 0) return this.start(event, meta);
+    if (this.running < this.options.concurrency && this.size === 0) return this.start(event, meta, eventName);
     if (this.size >= this.options.maxQueue) {
       if (this.options.overflow === 'reject' || this.size === 0) {
         this.observer.overflowed();
@@ -77,7 +78,7 @@ export class BoundedQueue {
       oldest.reject(new QueueFullError(this.options.maxQueue, 'drop-oldest'));
     }
     const queued = new Promise<unknown>((resolve, reject) => {
-      this.items.push({ event, meta, resolve, reject });
+      this.items.push({ event, meta, eventName, resolve, reject });
     });
     // A slot may be free while others wait (a re-entrant call during pumping): let the pump take it.
     if (this.running < this.options.concurrency) this.pump();
@@ -96,11 +97,11 @@ export class BoundedQueue {
     this.head = 0;
   }
 
-  private start(event: unknown, meta: DeliveryMeta | undefined): unknown {
+  private start(event: unknown, meta: DeliveryMeta | undefined, eventName: string | undefined): unknown {
     this.running++;
     let result: unknown;
     try {
-      result = this.inner(event, meta);
+      result = this.inner(event, meta, eventName);
     } catch (err) {
       this.release();
       throw err;
@@ -126,7 +127,7 @@ export class BoundedQueue {
         const next = this.shift()!;
         let result: unknown;
         try {
-          result = this.start(next.event, next.meta);
+          result = this.start(next.event, next.meta, next.eventName);
         } catch (err) {
           next.reject(err);
           continue;

@@ -25,8 +25,8 @@ export type DeliveryCounter =
 
 /** How policies report what is not an error on a handle (retries) and what they count. */
 export interface DeliveryHooks {
-  /** An attempt failed and another follows after `delayMs`. */
-  retrying(listener: string, attempt: number, error: unknown, delayMs: number): void;
+  /** An attempt failed and another follows after `delayMs`; `eventName` when the caller passed it. */
+  retrying(listener: string, attempt: number, error: unknown, delayMs: number, eventName: string | undefined): void;
   /** One more of `counter`. */
   count(counter: DeliveryCounter, listener: string): void;
 }
@@ -98,8 +98,8 @@ export function createDeliveryPipeline(
     step = breaker.wrap(step);
   }
   if (retry !== undefined) {
-    step = withRetry(step, retry.attempts, retry.backoff, timers, settings, (attempt, error, delayMs) =>
-      hooks.retrying(listener, attempt, error, delayMs),
+    step = withRetry(step, retry.attempts, retry.backoff, timers, settings, (attempt, error, delayMs, eventName) =>
+      hooks.retrying(listener, attempt, error, delayMs, eventName),
     );
   }
   let queue: BoundedQueue | undefined;
@@ -113,9 +113,9 @@ export function createDeliveryPipeline(
     step = queue.call;
   }
   const inner = step;
-  step = (event, meta) => {
+  step = (event, meta, eventName) => {
     if (closed) throw closedError();
-    return inner(event, meta);
+    return inner(event, meta, eventName);
   };
   if (filter !== undefined) step = withFilter(step, filter, () => hooks.count('filtered', listener));
 

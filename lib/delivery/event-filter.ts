@@ -5,8 +5,8 @@ import type { ListenerCall } from '../routing/listener-entry';
  * not errors (they are counted through `onFiltered`). A filter that throws fails the event.
  */
 export function withFilter(inner: ListenerCall, filter: (event: unknown) => boolean, onFiltered: () => void): ListenerCall {
-  return (event, meta) => {
-    if (filter(event)) return inner(event, meta);
+  return (event, meta, eventName) => {
+    if (filter(event)) return inner(event, meta, eventName);
     onFiltered();
     return undefined;
   };

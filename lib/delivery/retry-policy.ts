@@ -7,7 +7,7 @@ import { isThenable } from './thenable';
 import type { TimerScope } from './timer-scope';
 
 /** Told about each failed attempt that another one follows (not an error on the handle). */
-export type RetryObserver = (attempt: number, error: unknown, delayMs: number) => void;
+export type RetryObserver = (attempt: number, error: unknown, delayMs: number, eventName: string | undefined) => void;
 
 /**
  * docker/go-events' RetryingSink, bounded: a failed (thrown, rejected or timed-out) call is tried
@@ -31,27 +31,34 @@ export function withRetry(
   onRetry: RetryObserver,
 ): ListenerCall {
   type Meta = Parameters<ListenerCall>[1];
-  const attempt = (event: unknown, meta: Meta, n: number, schedule: ExponentialBackoff | undefined): unknown => {
+  const attempt = (event: unknown, meta: Meta, name: string | undefined, n: number, schedule: ExponentialBackoff | undefined): unknown => {
     let result: unknown;
     // A tracked call counts its attempts in its meta (see CountedMeta).
     if (n > 1 && meta !== undefined && (meta as { counted?: true }).counted === true) (meta as { attempt: number }).attempt = n;
     try {
-      result = inner(event, meta);
+      result = inner(event, meta, name);
     } catch (err) {
-      return failed(event, meta, n, err, schedule);
+      return failed(event, meta, name, n, err, schedule);
     }
     if (!isThenable(result)) return result;
-    return Promise.resolve(result).then(undefined, (err: unknown) => failed(event, meta, n, err, schedule));
+    return Promise.resolve(result).then(undefined, (err: unknown) => failed(event, meta, name, n, err, schedule));
   };
 
-  const failed = (event: unknown, meta: Meta, n: number, err: unknown, schedule: ExponentialBackoff | undefined): Promise<unknown> => {
+  const failed = (
+    event: unknown,
+    meta: Meta,
+    name: string | undefined,
+    n: number,
+    err: unknown,
+    schedule: ExponentialBackoff | undefined,
+  ): Promise<unknown> => {
     if (err instanceof BreakerOpenError || err instanceof EventBusClosedError || n >= attempts) throw err;
     // Made on the first failure only: an event that succeeds at once costs nothing.
     const eventBackoff = schedule ?? new ExponentialBackoff(backoff);
     const delayMs = eventBackoff.failure();
-    if (!timers.isClosed) onRetry(n, err, delayMs);
+    if (!timers.isClosed) onRetry(n, err, delayMs, name);
     return timers.sleep(delayMs).then(
-      () => attempt(event, meta, n + 1, eventBackoff),
+      () => attempt(event, meta, name, n + 1, eventBackoff),
       () => {
         throw closedWhileRetrying(err, n, attempts);
       },
@@ -59,7 +66,7 @@ export function withRetry(
   };
 
   // Durable drivers retry by redelivery: one call per delivery there.
-  return (event, meta) => (settings.retryInProcess ? attempt(event, meta, 1, undefined) : inner(event, meta));
+  return (event, meta, name) => (settings.retryInProcess ? attempt(event, meta, name, 1, undefined) : inner(event, meta, name));
 }
 
 function closedWhileRetrying(last: unknown, n: number, attempts: number): EventBusClosedError {

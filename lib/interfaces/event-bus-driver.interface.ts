@@ -30,7 +30,9 @@ export interface DriverContext {
   /** Logs an operational message (reconnects, resubscriptions). */
   log(level: 'log' | 'warn' | 'error' | 'debug', message: string): void;
   /** A durable driver will deliver again after `delayMs` (counted in `stats().retries`, emitted on `retries$`). */
-  reportRetry?(listener: string, attempt: number, error: unknown, delayMs: number): void;
+  reportRetry?(listener: string, attempt: number, error: unknown, delayMs: number, eventName?: string): void;
+  /** A durable driver wrote an entry to its dead-letter stream (counted by metrics; a failed write is not). */
+  reportDeadLetter?(eventName: string, listener: string): void;
   /** The bus's tracked dispatches (dispatch `trackRemote`), for drivers that offer `tracking`. */
   readonly tracking?: TrackingHooks;
 }

@@ -24,6 +24,12 @@ export interface EventBusStats {
 /** A failed attempt that will be retried (not an error on the handle until the last one fails). */
 export interface RetryNotice {
   listener: string;
+  /**
+   * The event retried. Always set on redis-streams and whenever something watches the bus
+   * (telemetry, an event board page, a recorder, a tracked dispatch); a plain in-process call
+   * leaves it out so the dispatch path stays as cheap as it is.
+   */
+  eventName?: string;
   attempt: number;
   error: unknown;
   delayMs: number;

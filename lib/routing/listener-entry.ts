@@ -1,8 +1,12 @@
 import type { DeliveryMeta } from '../interfaces/event-bus-driver.interface';
 import type { ListenerOptions } from '../interfaces/listener-options.interface';
 
-/** Calls a listener once; returns its result (a value or a promise). */
-export type ListenerCall = (event: unknown, meta?: DeliveryMeta) => unknown;
+/**
+ * Calls a listener once; returns its result (a value or a promise). `eventName`: the event's name,
+ * passed by the bus when it watches the call (and by durable deliveries), for the retry notices of
+ * the delivery policies; the listener itself is only given `event` and `meta`.
+ */
+export type ListenerCall = (event: unknown, meta?: DeliveryMeta, eventName?: string) => unknown;
 
 /** One registered listener under one key (an event name or a pattern). */
 export interface ListenerEntry {

@@ -48,7 +48,7 @@ export class BusInstrumentation {
       this.stops.push(bus.addObserver(new TracingObserver(this.api, { system, groupOf: group })));
     }
     if (options.telemetry.metrics) {
-      const metrics = new MetricsObserver(this.api.metrics.getMeter(SCOPE), { system, durable, groupOf: group });
+      const metrics = new MetricsObserver(this.api.metrics.getMeter(SCOPE), { system, groupOf: group });
       const inspector = driver.consumerGroups;
       if (inspector !== undefined) {
         const names = (): string[] => [...new Set(bus.listenerKeys().filter((key) => !isPattern(key)))];

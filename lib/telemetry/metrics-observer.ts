@@ -2,7 +2,6 @@ import type { Attributes, BatchObservableResult, Counter, Histogram, Meter, Obse
 import type { DeliveryOutcome, BusObserver, ObservedDelivery } from '../core/bus-observer';
 import type { DispatchHandle } from '../dispatch/dispatch-handle';
 import { EventError, PUBLISHER, SUBSCRIBER } from '../errors/event.error';
-import { MessageRejectedError } from '../errors/message-rejected.error';
 import { ListenerTimeoutError } from '../errors/listener-timeout.error';
 import type { DeliveryMeta } from '../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../interfaces/event-envelope.interface';
@@ -20,8 +19,6 @@ import {
 
 export interface MetricsSettings {
   readonly system: string;
-  /** The driver delivers durably (redis-streams): a listener error the bus records is a dead letter. */
-  readonly durable: boolean;
   readonly groupOf: (listener: string) => string | undefined;
 }
 
@@ -109,7 +106,9 @@ export class MetricsObserver implements BusObserver {
   }
 
   retried(notice: RetryNotice): void {
-    this.retries.add(1, { [ATTR_LISTENER]: notice.listener });
+    const attributes: Attributes = { [ATTR_LISTENER]: notice.listener };
+    if (notice.eventName !== undefined) attributes[ATTR_DESTINATION] = notice.eventName;
+    this.retries.add(1, attributes);
   }
 
   dispatched(): void {}
@@ -139,16 +138,13 @@ export class MetricsObserver implements BusObserver {
 
   error(error: EventError): void {
     if (error.listener === PUBLISHER) return;
-    const attributes: Attributes = { [ATTR_DESTINATION]: error.eventName, [ATTR_LISTENER]: error.listener };
-    if (error.listener === SUBSCRIBER) {
-      // A malformed entry is dead-lettered at once on redis-streams (on pub/sub it is only dropped).
-      if (this.settings.durable && error.cause instanceof MessageRejectedError) this.deadLetters.add(1, attributes);
-      return;
-    }
-    this.listenerErrors.add(1, attributes);
-    // redis-streams records a listener's failure once, when it gives up and dead-letters the entry
-    // (earlier attempts are retries).
-    if (this.settings.durable) this.deadLetters.add(1, attributes);
+    if (error.listener === SUBSCRIBER) return;
+    this.listenerErrors.add(1, { [ATTR_DESTINATION]: error.eventName, [ATTR_LISTENER]: error.listener });
+  }
+
+  /** Counted when the dead letter was written, not when the failure was: a failed write is tried again later. */
+  deadLettered(eventName: string, listener: string): void {
+    this.deadLetters.add(1, { [ATTR_DESTINATION]: eventName, [ATTR_LISTENER]: listener });
   }
 
   /** Stops the gauges' reads (the bus closed). */

@@ -45,6 +45,8 @@ export class TracingObserver implements BusObserver {
   /** The context each handle was dispatched or received in (async listeners run later, elsewhere). */
   private readonly origins = new WeakMap<DispatchHandle, Origin>();
   private readonly spans = new WeakMap<ObservedDelivery, Span>();
+  /** The trace of each handle's PRODUCER span (a trace of its own when nothing was active at dispatch). */
+  private readonly sentIn = new WeakMap<DispatchHandle, string>();
 
   constructor(
     private readonly api: OtelApiModule,
@@ -58,6 +60,13 @@ export class TracingObserver implements BusObserver {
   }
 
   published(): void {}
+
+  traceIdOf(handle: DispatchHandle): string | undefined {
+    const parent = this.origins.get(handle)?.parent ?? this.api.context.active();
+    const spanContext = this.api.trace.getSpanContext(parent);
+    if (spanContext !== undefined && this.api.trace.isSpanContextValid(spanContext)) return spanContext.traceId;
+    return this.sentIn.get(handle);
+  }
 
   received(handle: DispatchHandle, _event: unknown, _meta: DeliveryMeta | undefined, headers?: Readonly<Record<string, string>>): void {
     // Never the context of the driver's socket callback: the sender's, or a trace of its own (goevent sends none).
@@ -97,6 +106,7 @@ export class TracingObserver implements BusObserver {
     const spanContext = span.spanContext();
     let headers: Record<string, string> | undefined;
     if (api.trace.isSpanContextValid(spanContext)) {
+      this.sentIn.set(handle, spanContext.traceId);
       headers = {};
       injectTraceContext(spanContext, headers);
     }
@@ -129,7 +139,7 @@ export class TracingObserver implements BusObserver {
       parent,
     );
     this.spans.set(delivery, span);
-    return api.context.with(api.trace.setSpan(parent, span), entry.call, entry, event, meta);
+    return api.context.with(api.trace.setSpan(parent, span), entry.call, entry, event, meta, delivery.handle.eventName);
   }
 
   /** Marks a span failed: `error.type`, the exception, status ERROR. */

@@ -53,7 +53,7 @@ export function callTracked(
   const startedAt = performance.now();
   let result: unknown;
   try {
-    result = observer === undefined ? entry.call(event, counted) : callObserved(observer, handle, entry, event, counted);
+    result = observer === undefined ? entry.call(event, counted, handle.eventName) : callObserved(observer, handle, entry, event, counted);
   } catch (err) {
     track.record(entry.name, err, true, counted.attempt, performance.now() - startedAt);
     throw err;

@@ -1,4 +1,4 @@
-import type { OutgoingScope } from '../core/bus-observer';
+import type { BusObserver, OutgoingScope } from '../core/bus-observer';
 import type { DispatchHandle } from '../dispatch/dispatch-handle';
 import { EventError, PUBLISHER, SUBSCRIBER } from '../errors/event.error';
 import { MessageRejectedError } from '../errors/message-rejected.error';
@@ -112,6 +112,8 @@ export class TrackingRegistry implements TrackingHooks {
     private readonly maxInFlight: number,
     readonly reportStacks: boolean,
     private readonly recordError: (error: EventError) => void,
+    /** What observes the bus now (told about each report's outcomes). */
+    private readonly observer: () => BusObserver | undefined = () => undefined,
   ) {}
 
   get inFlight(): number {
@@ -224,6 +226,7 @@ export class TrackingRegistry implements TrackingHooks {
     }
     wait.answered(key, wait.counts(report.via));
     const { handle, track } = wait;
+    const first = track.outcomes.length;
     for (const o of report.outcomes) {
       if (o.ok) {
         track.outcomes.push({ listener: o.listener, origin: 'remote', ok: true, attempts: o.attempts, durationMs: o.durationMs });
@@ -233,6 +236,7 @@ export class TrackingRegistry implements TrackingHooks {
         handle._fail(o.listener, error);
       }
     }
+    this.observer()?.remoteOutcomes?.(handle, report.reporter, track.outcomes.slice(first));
     this.settleIfDone(wait);
   }
 

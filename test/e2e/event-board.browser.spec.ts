@@ -3,11 +3,16 @@ import { OnEvent, DeadLetterService } from 'nestjs-event-bus';
 import type { Browser, Page } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { trace } from '@opentelemetry/api';
+import { BusRuntime } from '../../lib/core/bus-runtime';
 import { launchChromium, onlyLoopback, openWatchedPage } from '../support/board-browser';
+import { bootApp, type BootedApp } from '../support/boot-app';
+import { installOtel, spansNamed, type OtelHarness } from '../support/otel';
 import { bootBoardApp, OrderPlaced, type BoardApp } from '../support/board-test-app';
 import { RedisServer } from '../support/redis-server';
 import { freshPrefix, until } from '../support/streams-test-app';
 
+const tracer = trace.getTracer('test');
 let browser: Browser;
 const apps: BoardApp[] = [];
 const pages: Page[] = [];
@@ -180,6 +185,71 @@ describe('event board in a browser: redis-streams dead letters', () => {
     await request(url).post(`/_events/api/dead-letters/replay?event=poison.arrived&id=${letter.id}`).set('X-Event-Board', '1').expect(403);
     await request(url).delete(`/_events/api/dead-letters?event=poison.arrived&id=${letter.id}`).set('X-Event-Board', '1').expect(403);
     expect(await dlq.count('poison.arrived')).toBe(1);
+    expect(problems).toEqual([]);
+  });
+});
+
+@Injectable()
+class Warehouse {
+  @OnEvent('order.shipped')
+  pack(): void {}
+  @OnEvent('order.shipped')
+  label(event: { id: string }): void {
+    throw new Error(`<b>no label</b> for ${event.id}`);
+  }
+}
+
+describe('event board in a browser: tracking and tracing', () => {
+  let server: RedisServer;
+  let otel: OtelHarness;
+  const remotes: BootedApp[] = [];
+  beforeAll(async () => {
+    otel = installOtel();
+    server = await RedisServer.start();
+  });
+  afterEach(async () => {
+    await Promise.all(remotes.splice(0).map((a) => a.close()));
+  });
+  afterAll(async () => {
+    await otel?.shutdown();
+    await server?.destroy();
+  });
+
+  it('shows the remote outcomes of a tracked dispatch to another app, and the trace id of a traced one', async () => {
+    const redis = { url: server.url, channelPrefix: freshPrefix('bt') };
+    const board = await boot({}, { bus: { driver: 'redis', redis, telemetry: { tracing: true } } });
+    const remote = await bootApp({ providers: [Warehouse] }, { driver: 'redis', redis });
+    remotes.push(remote);
+    const { page, problems } = await open(`${board.url}/_events`);
+    await page.locator('#counters [data-counter="dispatched"]').waitFor();
+    const events = page.getByRole('table', { name: 'Latest events' });
+
+    const result = await tracer.startActiveSpan('http.request', async (span) => {
+      try {
+        return await board.bus.dispatch('order.shipped', { id: 'o9' }, { trackRemote: true }).done;
+      } finally {
+        span.end();
+      }
+    });
+    const traceId = spansNamed(otel.spans(), 'http.request')[0]!.spanContext().traceId;
+    expect(result.outcomes.filter((o) => o.origin === 'remote')).toHaveLength(2);
+
+    const row = events.locator('tr[data-event="order.shipped"]');
+    await until(async () => (await row.locator('li[data-remote]').count()) === 2, 5_000, 'two remote outcomes on the page');
+    const ok = row.locator('li[data-remote="Warehouse.pack"]');
+    const failed = row.locator('li[data-remote="Warehouse.label"]');
+    const remoteBus = remote.app.get(BusRuntime).busId.slice(0, 8);
+    expect(await ok.getAttribute('class')).toBe('ok');
+    expect(await ok.innerText()).toMatch(new RegExp(`Warehouse\\.pack · bus ${remoteBus} · 1 attempt · [0-9.]+ ms`));
+    expect(await failed.getAttribute('class')).toBe('failed');
+    // The remote failure's message is text on the page, not markup.
+    expect(await failed.innerText()).toContain('<b>no label</b> for o9');
+    expect(await failed.locator('b').count()).toBe(0);
+    await until(async () => (await row.innerText()).includes('failed (1)'), 5_000, 'the row settled');
+
+    // The trace the dispatch ran in.
+    expect(await row.locator('[data-trace]').getAttribute('data-trace')).toBe(traceId);
+    expect(await row.innerText()).toContain(`trace ${traceId}`);
     expect(problems).toEqual([]);
   });
 });

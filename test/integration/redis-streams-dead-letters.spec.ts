@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DeadLetterService, OnEvent, type DeliveryMeta } from 'nestjs-event-bus';
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../support/boot-app';
-import { useStreamsServer, bootStreamsApp, freshPrefix, until } from '../support/streams-test-app';
+import { useStreamsServer, bootStreamsApp, freshPrefix, rawRedis, until } from '../support/streams-test-app';
 
 /** DeadLetterService on redis-streams: what replay delivers and to whom, paging, concurrent replays, use after close. */
 describe('redis-streams dead letters: replay, concurrency, after close', () => {
@@ -45,6 +45,39 @@ describe('redis-streams dead letters: replay, concurrency, after close', () => {
     await sleep(200);
     expect(got.Good.map((g) => g.n)).toEqual([1, 2, 3]);
     expect((await dlq.list('paged.event')).map((l) => l.id)).toEqual([all[0].id, all[2].id]);
+  });
+
+  it('a dead letter that cannot be written leaves its entry pending (not acknowledged), and it is dead-lettered once the write works', async () => {
+    const prefix = freshPrefix('rw');
+    @Injectable()
+    class Refuses {
+      @OnEvent('unwritable.event')
+      run() {
+        throw new Error('refused');
+      }
+    }
+    const raw = rawRedis(env.server.url);
+    try {
+      // A string where the dead-letter stream goes: the append fails with WRONGTYPE.
+      await raw.set(`${prefix}unwritable.event:dlq`, 'not a stream');
+      const app = await boot(
+        { providers: [Refuses] },
+        { url: env.server.url, prefix, streams: { group: 'svc', maxAttempts: 1, claimIdleMs: 300, blockMs: 100 } },
+      );
+      await app.bus.dispatch('unwritable.event', { n: 1 }).orThrow();
+      const pending = async () => ((await raw.xpending(`${prefix}unwritable.event`, 'svc:Refuses.run')) as [number])[0];
+      await until(async () => app.bus.stats().listenerErrors >= 1, 5_000, 'the listener failure');
+      await sleep(100);
+      expect(await pending()).toBe(1);
+      expect(await raw.type(`${prefix}unwritable.event:dlq`)).toBe('string');
+      await raw.del(`${prefix}unwritable.event:dlq`);
+      const dlq = app.app.get(DeadLetterService);
+      await until(async () => (await raw.exists(`${prefix}unwritable.event:dlq`)) === 1, 10_000, 'the dead letter');
+      expect(await dlq.count('unwritable.event')).toBe(1);
+      await until(async () => (await pending()) === 0, 5_000, 'the entry acknowledged');
+    } finally {
+      raw.disconnect();
+    }
   });
 
   it('two replays of one dead letter at the same time in one process deliver it once', async () => {

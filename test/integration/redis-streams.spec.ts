@@ -638,7 +638,7 @@ describe('redis-streams driver: start-up, lifecycle and faults', () => {
 
   it('works for an ACL user allowed only the documented commands (no CLIENT UNBLOCK)', async () => {
     const commands =
-      '+xadd +xreadgroup +xread +xrevrange +xack +xclaim +xautoclaim +xpending +xgroup +xinfo +xrange +xlen +xdel +multi +exec +info +hello +client|id +client|setname';
+      '+xadd +xreadgroup +xread +xrevrange +xack +xclaim +xautoclaim +xpending +xgroup +xinfo +xrange +xlen +xdel +eval +info +hello +client|id +client|setname';
     const acl = await RedisServer.start({ config: [`user app on >app-pw ~acl:* ${commands}`] });
     try {
       let release!: () => void;

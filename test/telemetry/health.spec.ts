@@ -46,33 +46,44 @@ describe('EventBusHealthIndicator', () => {
     expect(details).toMatchObject({ status: 'up', driver: 'memory', state: 'ready', connected: true });
   });
 
-  it('redis pub/sub: up → down when redis-server is SIGKILLed (within connectTimeout) → up after restart', async () => {
-    const own = await RedisServer.start();
-    try {
-      const app = await boot(
-        { providers: [Worker] },
-        { driver: 'redis', redis: { url: own.url, channelPrefix: freshPrefix('hp'), connectTimeout: 1000 } },
-      );
-      expect(await check(app)).toMatchObject({
-        status: 'up',
-        driver: 'redis',
-        connected: true,
-        connections: { publisher: 'ready', subscriber: 'ready' },
-        consumers: 2,
-      });
-      await own.kill();
-      const started = Date.now();
-      const down = await check(app);
-      expect(Date.now() - started).toBeLessThan(1500);
-      expect(down.status).toBe('down');
-      expect(down.connected).toBe(false);
-      expect(down.reasons?.join(' ')).toMatch(/Redis|connect/);
-      await own.launch();
-      await until(async () => (await check(app)).status === 'up', 15_000, 'health up after restart');
-    } finally {
-      await own.destroy();
-    }
-  });
+  it.each([
+    { driver: 'redis' as const, connections: { publisher: 'ready', subscriber: 'ready' } },
+    { driver: 'redis-streams' as const, connections: { commands: 'ready', reads: 'ready', 'bulk reads': 'ready', 'wake-up': 'ready' } },
+  ])(
+    '$driver: up → down when redis-server is SIGKILLed (within connectTimeout) → up after a restart on the same port',
+    async ({ driver, connections }) => {
+      const own = await RedisServer.start();
+      try {
+        const app = await boot(
+          { providers: [Worker] },
+          {
+            driver,
+            redis: { url: own.url, channelPrefix: freshPrefix('hp'), connectTimeout: 1000 },
+            ...(driver === 'redis-streams' ? { streams: { group: 'svc', blockMs: 200 } } : {}),
+          },
+        );
+        // The streams readers connect right after start-up.
+        await until(async () => (await check(app)).status === 'up', 5000, 'health up');
+        expect(await check(app)).toMatchObject({ status: 'up', driver, connected: true, connections, consumers: 2 });
+        const port = own.port;
+        await own.kill();
+        const started = Date.now();
+        const down = await check(app);
+        expect(Date.now() - started).toBeLessThan(1500);
+        expect(down.status).toBe('down');
+        expect(down.connected).toBe(false);
+        expect(down.reasons?.join(' ')).toMatch(/Redis|connect/);
+        await own.launch();
+        expect(own.port).toBe(port);
+        await until(async () => (await check(app)).status === 'up', 15_000, 'health up after restart');
+        expect(await check(app)).toMatchObject({ status: 'up', connected: true, connections });
+        // Up means working: a dispatch after the restart is sent.
+        await app.bus.dispatch('job.run', {}).orThrow();
+      } finally {
+        await own.destroy();
+      }
+    },
+  );
 
   it('redis-streams: details per group; down on maxLag, maxPending and maxDeadLetters; up within the limits', async () => {
     const prefix = freshPrefix('hs');

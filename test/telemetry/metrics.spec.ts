@@ -60,7 +60,10 @@ describe('metrics (memory driver)', () => {
     expect(await otel.sum('messaging.process.duration', { [EVENT]: 'm.order', [LISTENER]: 'Shop.ok' })).toBe(4);
     expect(await otel.sum('messaging.process.duration', { [EVENT]: 'm.refund', 'error.type': 'RangeError' })).toBe(3);
     expect(await otel.sum('event_bus.listener.errors', { [EVENT]: 'm.refund', [LISTENER]: 'Shop.fails' })).toBe(3);
-    expect(await otel.sum('event_bus.listener.retries', { [LISTENER]: 'Shop.flaky' })).toBe(2);
+    expect(await otel.sum('event_bus.listener.retries', { [EVENT]: 'm.order', [LISTENER]: 'Shop.flaky' })).toBe(2);
+    // Bounded: the event name and the listener, nothing else (no attempt numbers, no ids).
+    const retries = await otel.metric('event_bus.listener.retries');
+    for (const point of retries!.dataPoints) expect(Object.keys(point.attributes).sort()).toEqual([LISTENER, EVENT]);
     expect(await otel.sum('event_bus.listener.timeouts', { [EVENT]: 'm.slow', [LISTENER]: 'Shop.slow' })).toBe(1);
     // Nothing leaves the process on memory.
     expect(await otel.sum('messaging.client.sent.messages')).toBe(0);
@@ -84,6 +87,14 @@ class Billing {
   @OnEvent('m.chargeback')
   fail(): void {
     throw new Error('declined');
+  }
+}
+
+@Injectable()
+class Refusing {
+  @OnEvent('m.refused')
+  handle(): void {
+    throw new Error('refused');
   }
 }
 
@@ -116,7 +127,9 @@ describe('metrics across processes (redis-streams)', () => {
         'messaging.consumer.group.name': 'bill:Billing.fail',
       }),
     ).toBe(3);
-    expect((await otel.sum('event_bus.listener.retries', { [LISTENER]: 'Billing.fail' })) - before.retries).toBe(2);
+    expect((await otel.sum('event_bus.listener.retries', { [EVENT]: 'm.chargeback', [LISTENER]: 'Billing.fail' })) - before.retries).toBe(
+      2,
+    );
     expect(await otel.sum('event_bus.listener.errors', { [EVENT]: 'm.chargeback' })).toBe(1);
 
     // The gauges: one pipeline per read, reused within groupStatsCacheMs.
@@ -153,6 +166,41 @@ describe('metrics across processes (redis-streams)', () => {
       expect(infos.some((c) => c.includes('m.invoice')) && infos.some((c) => c.includes('m.chargeback'))).toBe(true);
     } finally {
       monitor.disconnect();
+    }
+  });
+
+  it('counts a dead letter when it is written, not when writing it failed', async () => {
+    const prefix = freshPrefix('md');
+    const redis = { url: server.url, channelPrefix: prefix };
+    const raw = rawRedis(server.url);
+    try {
+      // A string where the dead-letter stream goes: XADD fails with WRONGTYPE, the entry stays pending.
+      await raw.set(`${prefix}m.refused:dlq`, 'not a stream');
+      const failures: unknown[] = [];
+      const consumer = await boot(
+        { providers: [Refusing] },
+        {
+          driver: 'redis-streams',
+          redis,
+          streams: { group: 'dl', blockMs: 100, maxAttempts: 1, claimIdleMs: 300 },
+          telemetry: { metrics: true },
+        },
+      );
+      consumer.bus.errors$.subscribe((e) => failures.push(e));
+      const producer = await boot({}, { driver: 'redis-streams', redis });
+      await producer.bus.dispatch('m.refused', {}).orThrow();
+      await until(() => failures.length >= 1, 5000, 'the listener failure');
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(await otel.sum('event_bus.dead_letters', { [EVENT]: 'm.refused' })).toBe(0);
+      expect(await otel.sum('event_bus.listener.errors', { [EVENT]: 'm.refused' })).toBeGreaterThanOrEqual(1);
+      // The key is fixed: the reclaimed entry is dead-lettered, and counted, once.
+      await raw.del(`${prefix}m.refused:dlq`);
+      await until(async () => (await raw.exists(`${prefix}m.refused:dlq`)) === 1, 10_000, 'the dead letter written');
+      await until(async () => (await otel.sum('event_bus.dead_letters', { [EVENT]: 'm.refused' })) === 1, 2000, 'the counter');
+      expect(await raw.xlen(`${prefix}m.refused:dlq`)).toBe(1);
+      expect(await otel.sum('event_bus.dead_letters', { [EVENT]: 'm.refused', [LISTENER]: 'Refusing.handle' })).toBe(1);
+    } finally {
+      raw.disconnect();
     }
   });
 

@@ -7,6 +7,7 @@ import { bootApp, type BootedApp } from '../support/boot-app';
 import { installOtel, parentSpanId, spansNamed, type OtelHarness } from '../support/otel';
 import { RedisServer } from '../support/redis-server';
 import { rawClient } from '../support/redis-test-app';
+import { standaloneBus } from '../support/standalone-bus';
 import { freshPrefix, until } from '../support/streams-test-app';
 
 const tracer = trace.getTracer('test');
@@ -60,6 +61,42 @@ class Failing {
 }
 
 describe('tracing in one process (memory driver)', () => {
+  it('runs a dispatch made before the bus was ready in the trace it was dispatched in, not the one that made it ready', async () => {
+    const { bus, runtime } = standaloneBus({ telemetry: { tracing: true } });
+    const calls: string[] = [];
+    bus.registerListener({
+      eventName: 'early.event',
+      name: 'Early',
+      onEvent: () => {
+        calls.push('early');
+        tracer.startSpan('early.work').end();
+      },
+    });
+    const request = tracer.startActiveSpan('http.request', (span) => {
+      bus.dispatch('early.event', { n: 1 });
+      span.end();
+      return span;
+    });
+    const untraced = bus.dispatch('early.event', { n: 2 });
+    await tracer.startActiveSpan('app.boot', async (boot) => {
+      await runtime.start();
+      runtime.markReady();
+      boot.end();
+    });
+    await untraced.orThrow();
+    await bus.close();
+    expect(calls).toEqual(['early', 'early']);
+    const boot = spansNamed(otel.spans(), 'app.boot')[0]!;
+    const [first, second] = spansNamed(otel.spans(), 'process early.event');
+    expect(first!.spanContext().traceId).toBe(request.spanContext().traceId);
+    expect(parentSpanId(first!)).toBe(request.spanContext().spanId);
+    // Dispatched with no span active: a trace of its own, not a child of the boot span.
+    expect(second!.spanContext().traceId).not.toBe(boot.spanContext().traceId);
+    expect(parentSpanId(second!)).toBeUndefined();
+    const work = spansNamed(otel.spans(), 'early.work');
+    expect(parentSpanId(work[0]!)).toBe(first!.spanContext().spanId);
+  });
+
   it('makes each listener call an INTERNAL span of the dispatching trace, with user spans nested under it', async () => {
     const { bus } = await boot({ providers: [Mailer] }, { telemetry: { tracing: true } });
     await tracer.startActiveSpan('http.request', async (span) => {

@@ -135,17 +135,51 @@
         return tr;
       });
     fill($('listeners'), rows, 'No listeners registered.', 8);
-    $('listeners-since').textContent = since ? '(calls counted since ' + time(since) + ', while the board is open)' : '';
+    $('listeners-since').textContent = since
+      ? '(calls counted only while a board page is open; first opened ' + time(since) + ')'
+      : '(calls counted only while a board page is open)';
+  }
+
+  function attempts(n) {
+    return n === 1 ? '1 attempt' : n + ' attempts';
+  }
+
+  // The outcomes other processes reported for a tracked dispatch, one line each.
+  function remoteList(e) {
+    var list = el('ul', null, 'remote');
+    list.setAttribute('aria-label', 'Remote outcomes of ' + e.handleId);
+    e.remoteOutcomes.forEach(function (o) {
+      var item = el('li', null, o.ok ? 'ok' : 'failed');
+      item.setAttribute('data-remote', o.listener);
+      item.appendChild(el('span', o.ok ? '✓ ' : '✗ ', 'mark'));
+      item.appendChild(el('code', o.listener));
+      item.appendChild(document.createTextNode(' · bus '));
+      var bus = el('code', o.reporter.slice(0, 8));
+      bus.title = o.reporter;
+      item.appendChild(bus);
+      item.appendChild(document.createTextNode(' · ' + attempts(o.attempts) + ' · ' + duration(o.durationMs)));
+      if (!o.ok && o.error !== undefined) item.appendChild(el('span', ' · ' + o.error, 'message'));
+      list.appendChild(item);
+    });
+    if (e.remoteOutcomesNotListed > 0) list.appendChild(el('li', '… ' + e.remoteOutcomesNotListed + ' more', 'hint'));
+    return list;
   }
 
   function renderEvents(events) {
     var rows = events.map(function (e) {
       var name = [el('code', e.name)];
       if (e.payload !== undefined) name.push(el('span', e.payload, 'payload'));
+      if (e.remoteOutcomes !== undefined) name.push(remoteList(e));
+      var ids = [el('code', e.handleId)];
+      if (e.traceId !== undefined) {
+        var trace = el('code', 'trace ' + e.traceId, 'trace');
+        trace.setAttribute('data-trace', e.traceId);
+        ids.push(trace);
+      }
       var tr = row([
         td(time(e.at)),
         td(name),
-        td(el('code', e.handleId)),
+        td(ids),
         td(duration(e.durationMs), 'num'),
         td(e.outcome + (e.errors > 0 ? ' (' + e.errors + ')' : ''), e.outcome),
       ]);
@@ -275,6 +309,8 @@
         function (s) {
           readOnly = s.readOnly;
           $('driver').textContent = s.driver || 'starting';
+          $('bus').textContent = 'bus ' + s.busId.slice(0, 8);
+          $('bus').title = s.busId;
           $('mode').textContent = (readOnly ? 'read-only' : 'replay / delete enabled') + (s.showPayloads ? ' · payloads shown' : '');
           renderCounters(s.stats);
           renderListeners(s.listeners, s.watchingSince);

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { DeadLetter, ListDeadLettersOptions } from '../../dead-letters/dead-letter.interface';
 import type { DeadLetterStore } from '../../dead-letters/dead-letter-store.interface';
 import { DEFAULT_DEAD_LETTER_PAGE } from '../redis/redis.defaults';
@@ -111,26 +110,19 @@ function fromFields(id: string, f: Readonly<Record<string, string>>): DeadLetter
 }
 
 /**
- * Appends the dead letter and acknowledges the source entry in one transaction (on a cluster too:
- * the two keys share a hash slot).
- * Rejects when either failed (the source entry then stays pending, to be dead-lettered again).
+ * Appends the dead letter, then acknowledges the source entry, in one script: a failed append (a
+ * key of the wrong type, out of memory) stops it before the ack, so the entry stays pending and
+ * is dead-lettered again when reclaimed (in a MULTI the ack would run anyway and the entry would
+ * be lost). On a cluster too: the two keys share a hash slot.
  */
 export async function writeDeadLetter(commands: StreamCommands, record: DeadLetterRecord, maxLen: number): Promise<void> {
   const key = deadLetterKey(record.streamKey);
   const fields = toFields(record);
-  const client = commands.client as Redis;
-  const results = await commands.guard(
-    client
-      .multi()
-      .call('XADD', key, 'MAXLEN', '~', maxLen, '*', ...fields)
-      .call('XACK', record.streamKey, record.group, record.eventId)
-      .exec(),
-    'MULTI (dead letter)',
-  );
-  const failure = results?.find(([err]) => err !== null)?.[0];
-  if (failure) throw failure;
-  if (results === null) throw new Error('transaction aborted');
+  await commands.call('EVAL', DEAD_LETTER_SCRIPT, 2, key, record.streamKey, maxLen, record.group, record.eventId, ...fields);
 }
+
+const DEAD_LETTER_SCRIPT = `redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 4))
+return redis.call('XACK', KEYS[2], ARGV[2], ARGV[3])`;
 
 /** What the store needs of the driver. */
 export interface DeadLetterStreamHost {

@@ -10,7 +10,7 @@ const DEAD_LETTER_FAILURE_LOG_MS = 10_000;
 
 /**
  * One consumer's dead-lettering: an entry given up on is written to the stream's dead-letter
- * stream with why, and acknowledged, in one transaction. One that cannot be written stays pending
+ * stream with why, and acknowledged, in one script. One that cannot be written stays pending
  * (reclaimed and dead-lettered again later); such failures are logged once per interval, not per entry.
  */
 export class DeadLetterer {
@@ -22,6 +22,8 @@ export class DeadLetterer {
     private readonly commands: StreamCommands,
     private readonly settings: StreamConsumerSettings,
     private readonly log: DriverContext['log'],
+    /** Told about each dead letter written (metrics count those, not the failed writes). */
+    private readonly written: (eventName: string, listener: string) => void = () => undefined,
   ) {}
 
   /** Moves the entry to the dead-letter stream (and acknowledges it); on failure it stays pending. */
@@ -43,6 +45,7 @@ export class DeadLetterer {
     };
     try {
       await writeDeadLetter(this.commands, record, maxLen);
+      this.written(record.eventName, record.listener);
       // Not logged here: the failure that led to it was reported (errors$), and the bus logs those rate-limited.
       this.log(
         'debug',

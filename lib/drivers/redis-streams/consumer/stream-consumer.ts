@@ -73,7 +73,9 @@ export class StreamConsumer implements DeadLetterReplayer {
       this.wakeLoop?.();
     });
     this.acks = new AckBatcher(commands, streamKey, group, this.state, log);
-    this.deadLetters = new DeadLetterer(commands, settings, log);
+    this.deadLetters = new DeadLetterer(commands, settings, log, (eventName, listener) =>
+      this.context.reportDeadLetter?.(eventName, listener),
+    );
     this.redelivery = new Redelivery(commands, settings, this.state, (entry, attempt) => this.startEntry(entry, attempt));
     this.tracker = new EntryTracker(commands, settings, this.redelivery.forEachWaiting, (visit) => this.acks.forEachUnconfirmed(visit));
     this.reclaimer = new Reclaimer(commands, settings, this.state, log, async (entries) =>
@@ -310,7 +312,7 @@ export class StreamConsumer implements DeadLetterReplayer {
       'debug',
       `${this.listenerName}: attempt ${attempt} of ${this.settings.maxAttempts} for ${entry.id} failed (${describe(error)}); retrying in ${Math.round(delayMs)} ms`,
     );
-    this.context.reportRetry?.(this.listenerName, attempt, error, delayMs);
+    this.context.reportRetry?.(this.listenerName, attempt, error, delayMs, incoming.name);
     this.redelivery.schedule(entry, attempt + 1, delayMs);
   }
 
