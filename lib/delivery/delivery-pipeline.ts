@@ -113,10 +113,18 @@ export function createDeliveryPipeline(
     step = queue.call;
   }
   const inner = step;
-  step = (event, meta, eventName) => {
-    if (closed) throw closedError();
-    return inner(event, meta, eventName);
-  };
+  // The event name only matters to retry notices: without retry the call passes two arguments,
+  // as the listener takes (the plain listener is the hot path of every dispatch).
+  step =
+    retry === undefined
+      ? (event, meta) => {
+          if (closed) throw closedError();
+          return inner(event, meta);
+        }
+      : (event, meta, eventName) => {
+          if (closed) throw closedError();
+          return inner(event, meta, eventName);
+        };
   if (filter !== undefined) step = withFilter(step, filter, () => hooks.count('filtered', listener));
 
   return {

@@ -198,15 +198,18 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
     if (--this._pending === 0) this._settle(false);
   }
 
-  /** @internal */
+  /** @internal Kept tiny: it is inlined into every dispatch, whose waiters (if any) are woken out of line. */
   private _settle(inJob: boolean): void {
-    const waiters = this._waiters;
-    if (waiters !== undefined) {
-      this._waiters = undefined;
-      if (inJob) callWaiters(waiters, this.result());
-      else void RESOLVED.then(() => callWaiters(waiters, this.result()));
-    }
+    if (this._waiters !== undefined) this._wake(inJob);
     if (this._tracked) this._owner.handleSettled(this);
+  }
+
+  /** @internal */
+  private _wake(inJob: boolean): void {
+    const waiters = this._waiters!;
+    this._waiters = undefined;
+    if (inJob) callWaiters(waiters, this.result());
+    else void RESOLVED.then(() => callWaiters(waiters, this.result()));
   }
 
   /** @internal */
