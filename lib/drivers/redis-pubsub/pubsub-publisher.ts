@@ -3,6 +3,7 @@ import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import type { DriverContext, PublishTracker } from '../../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../../interfaces/event-envelope.interface';
 import { errorMessage, isCluster, resetConnection } from '../redis/shared/redis-connection';
+import { keySlot } from '../redis/shared/key-slot';
 import { PublishBatcher } from '../redis/shared/publish-batcher';
 
 /** ioredis's rejection for a command it did not write because the connection is down. */
@@ -105,14 +106,14 @@ export class PubSubPublisher {
   /**
    * Writes a batch, in dispatch order. On one connection: plain commands with the socket corked, so the
    * batch leaves in one write (a third less CPU per event than ioredis's pipeline(), which adds two
-   * promises and a result array per command). On a cluster: a pipeline, or a command each for SPUBLISH.
+   * promises and a result array per command). On a cluster: a pipeline, one per master for SPUBLISH.
    */
   private readonly write = (queued: PendingPublish[]): void => {
     const batch = queued.filter((p) => p.state === 'waiting');
     if (batch.length === 0) return;
-    const publisher = this.client;
+    if (this.perCommand && batch.length > 1) return this.writePerMaster(batch);
     const socket = this.socket;
-    if (batch.length === 1 || this.perCommand || socket !== undefined) {
+    if (batch.length === 1 || socket !== undefined) {
       // Uncorked even if a command throws: a corked socket would hold every later write.
       const stream = batch.length > 1 ? socket?.stream : undefined;
       stream?.cork();
@@ -123,9 +124,34 @@ export class PubSubPublisher {
       }
       return;
     }
+    this.writePipeline(batch);
+  };
+
+  /**
+   * SPUBLISHes on a cluster: each channel's shard is the master of its slot, so the batch leaves as
+   * one pipeline per master (by the client's slot map; a stale one gets MOVED and fails those
+   * publishes, never resends them).
+   */
+  private writePerMaster(batch: PendingPublish[]): void {
+    const slots = (this.client as Cluster).slots;
+    const byMaster = new Map<string, PendingPublish[]>();
+    for (const publish of batch) {
+      const master = slots[keySlot(publish.channel)]?.[0] ?? '';
+      const group = byMaster.get(master);
+      if (group === undefined) byMaster.set(master, [publish]);
+      else group.push(publish);
+    }
+    for (const [master, group] of byMaster) {
+      // A slot with no known master yet: one command each, routed (and refreshed) by the client.
+      if (group.length === 1 || master === '') for (const publish of group) this.send(publish);
+      else this.writePipeline(group);
+    }
+  }
+
+  private writePipeline(batch: PendingPublish[]): void {
     // A pipeline of our own rather than ioredis auto-pipelining: auto-pipelining waits for the previous
     // batch's replies, which never come when a connection dies with commands in flight.
-    const pipeline = publisher.pipeline();
+    const pipeline = this.client.pipeline();
     for (const publish of batch) {
       publish.state = 'sent';
       if (this.sharded) pipeline.spublish(publish.channel, publish.payload);
@@ -139,7 +165,7 @@ export class PubSubPublisher {
         for (const publish of batch) this.published(publish, err);
       },
     );
-  };
+  }
 
   /** One command; its outcome settles the publish. The one closure per event lives here, off the loop above. */
   private send(publish: PendingPublish): void {
