@@ -2,6 +2,9 @@ import { context, metrics, trace, type Attributes } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { AggregationTemporality, DataPointType, MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { bootApp, type BootedApp } from './boot-app';
+import { RedisServer } from './redis-server';
 
 /** Collects on demand (a test reads the metrics when it wants them). */
 class CollectingReader extends MetricReader {
@@ -74,4 +77,44 @@ export function spansNamed(spans: readonly ReadableSpan[], name: string): Readab
 
 export function parentSpanId(span: ReadableSpan): string | undefined {
   return span.parentSpanContext?.spanId;
+}
+
+/**
+ * Hooks for a spec file that traces real apps on a real redis-server: the SDK installed and one
+ * server started once, the apps closed (and, with `resetSpans`, the finished spans dropped) after
+ * each test. `otel` and `server` are read after `beforeAll` ran.
+ */
+export function useOtelRedisApps(options: { resetSpans: boolean }): {
+  readonly otel: OtelHarness;
+  readonly server: RedisServer;
+  boot(...args: Parameters<typeof bootApp>): Promise<BootedApp>;
+} {
+  let otel: OtelHarness | undefined;
+  let server: RedisServer | undefined;
+  const apps: BootedApp[] = [];
+  beforeAll(async () => {
+    otel = installOtel();
+    server = await RedisServer.start();
+  });
+  afterAll(async () => {
+    await otel?.shutdown();
+    await server?.destroy();
+  });
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+    if (options.resetSpans) otel?.reset();
+  });
+  return {
+    get otel() {
+      return otel!;
+    },
+    get server() {
+      return server!;
+    },
+    async boot(...args) {
+      const app = await bootApp(...args);
+      apps.push(app);
+      return app;
+    },
+  };
 }

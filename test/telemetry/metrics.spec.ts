@@ -1,32 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { OnEvent } from 'nestjs-event-bus';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { bootApp, type BootedApp } from '../support/boot-app';
-import { installOtel, type OtelHarness } from '../support/otel';
-import { RedisServer } from '../support/redis-server';
+import { describe, expect, it } from 'vitest';
+import { useOtelRedisApps } from '../support/otel';
 import { freshPrefix, rawRedis, until } from '../support/streams-test-app';
 
-let otel: OtelHarness;
-let server: RedisServer;
-const apps: BootedApp[] = [];
-
-beforeAll(async () => {
-  otel = installOtel();
-  server = await RedisServer.start();
-});
-afterAll(async () => {
-  await otel.shutdown();
-  await server?.destroy();
-});
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-});
-
-async function boot(...args: Parameters<typeof bootApp>): Promise<BootedApp> {
-  const app = await bootApp(...args);
-  apps.push(app);
-  return app;
-}
+const harness = useOtelRedisApps({ resetSpans: false });
+const boot = harness.boot;
 
 let flakyFailures = 0;
 @Injectable()
@@ -57,17 +36,17 @@ describe('metrics (memory driver)', () => {
     for (let i = 0; i < 4; i++) await bus.dispatch('m.order', { secret: `payload-${i}` }).done;
     for (let i = 0; i < 3; i++) await bus.dispatch('m.refund', {}).done;
     await bus.dispatch('m.slow', {}).done;
-    expect(await otel.sum('messaging.process.duration', { [EVENT]: 'm.order', [LISTENER]: 'Shop.ok' })).toBe(4);
-    expect(await otel.sum('messaging.process.duration', { [EVENT]: 'm.refund', 'error.type': 'RangeError' })).toBe(3);
-    expect(await otel.sum('event_bus.listener.errors', { [EVENT]: 'm.refund', [LISTENER]: 'Shop.fails' })).toBe(3);
-    expect(await otel.sum('event_bus.listener.retries', { [EVENT]: 'm.order', [LISTENER]: 'Shop.flaky' })).toBe(2);
+    expect(await harness.otel.sum('messaging.process.duration', { [EVENT]: 'm.order', [LISTENER]: 'Shop.ok' })).toBe(4);
+    expect(await harness.otel.sum('messaging.process.duration', { [EVENT]: 'm.refund', 'error.type': 'RangeError' })).toBe(3);
+    expect(await harness.otel.sum('event_bus.listener.errors', { [EVENT]: 'm.refund', [LISTENER]: 'Shop.fails' })).toBe(3);
+    expect(await harness.otel.sum('event_bus.listener.retries', { [EVENT]: 'm.order', [LISTENER]: 'Shop.flaky' })).toBe(2);
     // Bounded: the event name and the listener, nothing else (no attempt numbers, no ids).
-    const retries = await otel.metric('event_bus.listener.retries');
+    const retries = await harness.otel.metric('event_bus.listener.retries');
     for (const point of retries!.dataPoints) expect(Object.keys(point.attributes).sort()).toEqual([LISTENER, EVENT]);
-    expect(await otel.sum('event_bus.listener.timeouts', { [EVENT]: 'm.slow', [LISTENER]: 'Shop.slow' })).toBe(1);
+    expect(await harness.otel.sum('event_bus.listener.timeouts', { [EVENT]: 'm.slow', [LISTENER]: 'Shop.slow' })).toBe(1);
     // Nothing leaves the process on memory.
-    expect(await otel.sum('messaging.client.sent.messages')).toBe(0);
-    const duration = await otel.metric('messaging.process.duration');
+    expect(await harness.otel.sum('messaging.client.sent.messages')).toBe(0);
+    const duration = await harness.otel.metric('messaging.process.duration');
     expect(duration!.descriptor.unit).toBe('s');
     for (const point of duration!.dataPoints) {
       for (const value of Object.values(point.attributes)) {
@@ -101,10 +80,10 @@ class Refusing {
 describe('metrics across processes (redis-streams)', () => {
   it('counts sent and consumed messages, retries and dead letters; gauges of each group read in one batched, cached read', async () => {
     const prefix = freshPrefix('ms');
-    const redis = { url: server.url, channelPrefix: prefix };
+    const redis = { url: harness.server.url, channelPrefix: prefix };
     const before = {
-      sent: await otel.sum('messaging.client.sent.messages', { [EVENT]: 'm.invoice' }),
-      retries: await otel.sum('event_bus.listener.retries', { [LISTENER]: 'Billing.fail' }),
+      sent: await harness.otel.sum('messaging.client.sent.messages', { [EVENT]: 'm.invoice' }),
+      retries: await harness.otel.sum('event_bus.listener.retries', { [LISTENER]: 'Billing.fail' }),
     };
     await boot(
       { providers: [Billing] },
@@ -118,42 +97,42 @@ describe('metrics across processes (redis-streams)', () => {
     const producer = await boot({}, { driver: 'redis-streams', redis, telemetry: { metrics: true } });
     for (let i = 0; i < 5; i++) await producer.bus.dispatch('m.invoice', { i }).orThrow();
     await producer.bus.dispatch('m.chargeback', {}).orThrow();
-    await until(async () => (await otel.sum('event_bus.dead_letters', { [LISTENER]: 'Billing.fail' })) === 1, 10_000, 'a dead letter');
-    expect((await otel.sum('messaging.client.sent.messages', { [EVENT]: 'm.invoice' })) - before.sent).toBe(5);
-    await until(async () => (await otel.sum('messaging.client.consumed.messages', { [EVENT]: 'm.invoice' })) === 5, 5000, 'consumed');
+    await until(async () => (await harness.otel.sum('event_bus.dead_letters', { [LISTENER]: 'Billing.fail' })) === 1, 10_000, 'a dead letter');
+    expect((await harness.otel.sum('messaging.client.sent.messages', { [EVENT]: 'm.invoice' })) - before.sent).toBe(5);
+    await until(async () => (await harness.otel.sum('messaging.client.consumed.messages', { [EVENT]: 'm.invoice' })) === 5, 5000, 'consumed');
     expect(
-      await otel.sum('messaging.client.consumed.messages', {
+      await harness.otel.sum('messaging.client.consumed.messages', {
         [EVENT]: 'm.chargeback',
         'messaging.consumer.group.name': 'bill:Billing.fail',
       }),
     ).toBe(3);
-    expect((await otel.sum('event_bus.listener.retries', { [EVENT]: 'm.chargeback', [LISTENER]: 'Billing.fail' })) - before.retries).toBe(
+    expect((await harness.otel.sum('event_bus.listener.retries', { [EVENT]: 'm.chargeback', [LISTENER]: 'Billing.fail' })) - before.retries).toBe(
       2,
     );
-    expect(await otel.sum('event_bus.listener.errors', { [EVENT]: 'm.chargeback' })).toBe(1);
+    expect(await harness.otel.sum('event_bus.listener.errors', { [EVENT]: 'm.chargeback' })).toBe(1);
 
     // The gauges: one pipeline per read, reused within groupStatsCacheMs.
-    const monitor = rawRedis(server.url);
+    const monitor = rawRedis(harness.server.url);
     const commands: string[] = [];
     try {
       await until(
         async () => {
-          const gauge = await otel.metric('event_bus.consumer_group.dead_letters');
+          const gauge = await harness.otel.metric('event_bus.consumer_group.dead_letters');
           return gauge?.dataPoints.some((p) => p.attributes['messaging.consumer.group.name'] === 'bill:Billing.fail' && p.value === 1);
         },
         5000,
         'dead-letter gauge',
       );
-      const pending = await otel.metric('event_bus.consumer_group.pending');
+      const pending = await harness.otel.metric('event_bus.consumer_group.pending');
       expect(pending!.dataPoints.find((p) => p.attributes['messaging.consumer.group.name'] === 'bill:Billing.charge')?.value).toBe(0);
-      const lag = await otel.metric('event_bus.consumer_group.lag');
+      const lag = await harness.otel.metric('event_bus.consumer_group.lag');
       expect(lag!.dataPoints.find((p) => p.attributes['messaging.consumer.group.name'] === 'bill:Billing.charge')?.value).toBe(0);
       await new Promise((resolve) => setTimeout(resolve, 250));
       await monitor.monitor().then((m) => {
         m.on('monitor', (_time: string, args: string[]) => commands.push(args.join(' ')));
         return new Promise<void>((resolve) => {
           void (async () => {
-            for (let i = 0; i < 5; i++) await otel.metric('event_bus.consumer_group.lag');
+            for (let i = 0; i < 5; i++) await harness.otel.metric('event_bus.consumer_group.lag');
             await new Promise((r) => setTimeout(r, 100));
             m.disconnect();
             resolve();
@@ -171,8 +150,8 @@ describe('metrics across processes (redis-streams)', () => {
 
   it('counts a dead letter when it is written, not when writing it failed', async () => {
     const prefix = freshPrefix('md');
-    const redis = { url: server.url, channelPrefix: prefix };
-    const raw = rawRedis(server.url);
+    const redis = { url: harness.server.url, channelPrefix: prefix };
+    const raw = rawRedis(harness.server.url);
     try {
       // A string where the dead-letter stream goes: XADD fails with WRONGTYPE, the entry stays pending.
       await raw.set(`${prefix}m.refused:dlq`, 'not a stream');
@@ -191,14 +170,14 @@ describe('metrics across processes (redis-streams)', () => {
       await producer.bus.dispatch('m.refused', {}).orThrow();
       await until(() => failures.length >= 1, 5000, 'the listener failure');
       await new Promise((resolve) => setTimeout(resolve, 150));
-      expect(await otel.sum('event_bus.dead_letters', { [EVENT]: 'm.refused' })).toBe(0);
-      expect(await otel.sum('event_bus.listener.errors', { [EVENT]: 'm.refused' })).toBeGreaterThanOrEqual(1);
+      expect(await harness.otel.sum('event_bus.dead_letters', { [EVENT]: 'm.refused' })).toBe(0);
+      expect(await harness.otel.sum('event_bus.listener.errors', { [EVENT]: 'm.refused' })).toBeGreaterThanOrEqual(1);
       // The key is fixed: the reclaimed entry is dead-lettered, and counted, once.
       await raw.del(`${prefix}m.refused:dlq`);
       await until(async () => (await raw.exists(`${prefix}m.refused:dlq`)) === 1, 10_000, 'the dead letter written');
-      await until(async () => (await otel.sum('event_bus.dead_letters', { [EVENT]: 'm.refused' })) === 1, 2000, 'the counter');
+      await until(async () => (await harness.otel.sum('event_bus.dead_letters', { [EVENT]: 'm.refused' })) === 1, 2000, 'the counter');
       expect(await raw.xlen(`${prefix}m.refused:dlq`)).toBe(1);
-      expect(await otel.sum('event_bus.dead_letters', { [EVENT]: 'm.refused', [LISTENER]: 'Refusing.handle' })).toBe(1);
+      expect(await harness.otel.sum('event_bus.dead_letters', { [EVENT]: 'm.refused', [LISTENER]: 'Refusing.handle' })).toBe(1);
     } finally {
       raw.disconnect();
     }
@@ -206,10 +185,10 @@ describe('metrics across processes (redis-streams)', () => {
 
   it('records nothing when metrics are off', async () => {
     const prefix = freshPrefix('mo');
-    const before = await otel.sum('messaging.client.sent.messages', { [EVENT]: 'm.quiet' });
-    const app = await boot({}, { driver: 'redis-streams', redis: { url: server.url, channelPrefix: prefix } });
+    const before = await harness.otel.sum('messaging.client.sent.messages', { [EVENT]: 'm.quiet' });
+    const app = await boot({}, { driver: 'redis-streams', redis: { url: harness.server.url, channelPrefix: prefix } });
     for (let i = 0; i < 3; i++) await app.bus.dispatch('m.quiet', {}).orThrow();
-    expect(await otel.sum('messaging.client.sent.messages', { [EVENT]: 'm.quiet' })).toBe(before);
+    expect(await harness.otel.sum('messaging.client.sent.messages', { [EVENT]: 'm.quiet' })).toBe(before);
     expect(before).toBe(0);
   });
 });

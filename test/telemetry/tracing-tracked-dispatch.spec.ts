@@ -1,10 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { OnEvent } from 'nestjs-event-bus';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { bootApp, type BootedApp } from '../support/boot-app';
-import { installOtel, parentSpanId, spansNamed, type OtelHarness } from '../support/otel';
-import { RedisServer } from '../support/redis-server';
+import { describe, expect, it } from 'vitest';
+import { parentSpanId, spansNamed, useOtelRedisApps } from '../support/otel';
 import { rawClient } from '../support/redis-test-app';
 import { freshPrefix, until } from '../support/streams-test-app';
 
@@ -12,28 +10,8 @@ import { freshPrefix, until } from '../support/streams-test-app';
 // trace context, so the remote listener's span is the child of the producer span and its outcome
 // still comes back on the handle.
 const tracer = trace.getTracer('test');
-let otel: OtelHarness;
-let server: RedisServer;
-const apps: BootedApp[] = [];
-
-beforeAll(async () => {
-  otel = installOtel();
-  server = await RedisServer.start();
-});
-afterAll(async () => {
-  await otel.shutdown();
-  await server?.destroy();
-});
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-  otel.reset();
-});
-
-async function boot(...args: Parameters<typeof bootApp>): Promise<BootedApp> {
-  const app = await bootApp(...args);
-  apps.push(app);
-  return app;
-}
+const harness = useOtelRedisApps({ resetSpans: true });
+const boot = harness.boot;
 
 @Injectable()
 class Payments {
@@ -49,10 +27,10 @@ describe.each([
 ] as const)('a traced, tracked dispatch (%s)', (driver, extra) => {
   it('carries reply_to and traceparent: the consumer span is the child of the producer span, the outcome is on the handle', async () => {
     const prefix = freshPrefix('tt');
-    const redis = { url: server.url, channelPrefix: prefix };
+    const redis = { url: harness.server.url, channelPrefix: prefix };
     await boot({ providers: [Payments] }, { driver, redis, ...extra, telemetry: { tracing: true } });
     const producer = await boot({}, { driver, redis, telemetry: { tracing: true } });
-    const raw = rawClient(server.url);
+    const raw = rawClient(harness.server.url);
     try {
       let requestSpanId = '';
       const result = await tracer.startActiveSpan('http.request', async (span) => {
@@ -66,8 +44,8 @@ describe.each([
       const remote = result.outcomes.filter((o) => o.origin === 'remote');
       expect(remote).toHaveLength(1);
       expect(remote[0]!.ok).toBe(true);
-      await until(() => spansNamed(otel.spans(), 'payments.work').length === 1);
-      const spans = otel.spans();
+      await until(() => spansNamed(harness.otel.spans(), 'payments.work').length === 1);
+      const spans = harness.otel.spans();
       const [send] = spansNamed(spans, 'send payment.requested');
       const [processSpan] = spansNamed(spans, 'process payment.requested');
       expect(send!.kind).toBe(SpanKind.PRODUCER);

@@ -2,37 +2,15 @@ import { Injectable } from '@nestjs/common';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { OnEvent } from 'nestjs-event-bus';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { bootApp, type BootedApp } from '../support/boot-app';
-import { installOtel, parentSpanId, spansNamed, type OtelHarness } from '../support/otel';
-import { RedisServer } from '../support/redis-server';
+import { describe, expect, it } from 'vitest';
+import { parentSpanId, spansNamed, useOtelRedisApps } from '../support/otel';
 import { rawClient } from '../support/redis-test-app';
 import { standaloneBus } from '../support/standalone-bus';
 import { freshPrefix, until } from '../support/streams-test-app';
 
 const tracer = trace.getTracer('test');
-let otel: OtelHarness;
-let server: RedisServer;
-const apps: BootedApp[] = [];
-
-beforeAll(async () => {
-  otel = installOtel();
-  server = await RedisServer.start();
-});
-afterAll(async () => {
-  await otel.shutdown();
-  await server?.destroy();
-});
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-  otel.reset();
-});
-
-async function boot(...args: Parameters<typeof bootApp>): Promise<BootedApp> {
-  const app = await bootApp(...args);
-  apps.push(app);
-  return app;
-}
+const harness = useOtelRedisApps({ resetSpans: true });
+const boot = harness.boot;
 
 const attr = (span: ReadableSpan, key: string): unknown => span.attributes[key];
 
@@ -86,14 +64,14 @@ describe('tracing in one process (memory driver)', () => {
     await untraced.orThrow();
     await bus.close();
     expect(calls).toEqual(['early', 'early']);
-    const boot = spansNamed(otel.spans(), 'app.boot')[0]!;
-    const [first, second] = spansNamed(otel.spans(), 'process early.event');
+    const boot = spansNamed(harness.otel.spans(), 'app.boot')[0]!;
+    const [first, second] = spansNamed(harness.otel.spans(), 'process early.event');
     expect(first!.spanContext().traceId).toBe(request.spanContext().traceId);
     expect(parentSpanId(first!)).toBe(request.spanContext().spanId);
     // Dispatched with no span active: a trace of its own, not a child of the boot span.
     expect(second!.spanContext().traceId).not.toBe(boot.spanContext().traceId);
     expect(parentSpanId(second!)).toBeUndefined();
-    const work = spansNamed(otel.spans(), 'early.work');
+    const work = spansNamed(harness.otel.spans(), 'early.work');
     expect(parentSpanId(work[0]!)).toBe(first!.spanContext().spanId);
   });
 
@@ -103,8 +81,8 @@ describe('tracing in one process (memory driver)', () => {
       await bus.dispatch('user.registered', { id: 1 }).orThrow();
       span.end();
     });
-    await until(() => spansNamed(otel.spans(), 'mailer.later').length === 1);
-    const spans = otel.spans();
+    await until(() => spansNamed(harness.otel.spans(), 'mailer.later').length === 1);
+    const spans = harness.otel.spans();
     const request = spansNamed(spans, 'http.request')[0]!;
     const processSpans = spansNamed(spans, 'process user.registered');
     expect(processSpans).toHaveLength(2);
@@ -134,7 +112,7 @@ describe('tracing in one process (memory driver)', () => {
       }),
     );
     await Promise.all(handles.map((h) => h.orThrow()));
-    const spans = otel.spans();
+    const spans = harness.otel.spans();
     for (const name of ['a', 'b']) {
       const request = spansNamed(spans, `request.${name}`)[0]!;
       const children = spansNamed(spans, 'process user.registered').filter((s) => parentSpanId(s) === request.spanContext().spanId);
@@ -145,7 +123,7 @@ describe('tracing in one process (memory driver)', () => {
   it('a failing listener sets the span status and error.type', async () => {
     const { bus } = await boot({ providers: [Failing] }, { telemetry: { tracing: true } });
     await bus.dispatch('order.failed', {}).done;
-    const [span] = spansNamed(otel.spans(), 'process order.failed');
+    const [span] = spansNamed(harness.otel.spans(), 'process order.failed');
     expect(span!.status.code).toBe(SpanStatusCode.ERROR);
     expect(span!.status.message).toBe('no stock');
     expect(attr(span!, 'error.type')).toBe('RangeError');
@@ -158,8 +136,8 @@ describe('tracing in one process (memory driver)', () => {
       await bus.dispatch('user.registered', {}).orThrow();
       span.end();
     });
-    await until(() => spansNamed(otel.spans(), 'mailer.later').length === 1);
-    const spans = otel.spans();
+    await until(() => spansNamed(harness.otel.spans(), 'mailer.later').length === 1);
+    const spans = harness.otel.spans();
     expect(spans.map((s) => s.name).sort()).toEqual(['http.request', 'mailer.later', 'mailer.work']);
     // The user's spans still nest under the request (the bus adds no level and no span).
     const request = spansNamed(spans, 'http.request')[0]!;
@@ -180,7 +158,7 @@ class RemoteMailer {
 describe('tracing across processes (redis pub/sub)', () => {
   it('one trace: request span → PRODUCER send → CONSUMER process in the other app → the listener’s own span', async () => {
     const prefix = freshPrefix('tr');
-    const redis = { url: server.url, channelPrefix: prefix };
+    const redis = { url: harness.server.url, channelPrefix: prefix };
     const consumer = await boot({ providers: [RemoteMailer] }, { driver: 'redis', redis, telemetry: { tracing: true } });
     const producer = await boot({}, { driver: 'redis', redis, telemetry: { tracing: true } });
     let requestSpanId = '';
@@ -191,8 +169,8 @@ describe('tracing across processes (redis pub/sub)', () => {
       await producer.bus.dispatch('user.registered', { id: 7 }).orThrow();
       span.end();
     });
-    await until(() => spansNamed(otel.spans(), 'remote.work').length === 1);
-    const spans = otel.spans();
+    await until(() => spansNamed(harness.otel.spans(), 'remote.work').length === 1);
+    const spans = harness.otel.spans();
     const [send] = spansNamed(spans, 'send user.registered');
     const [processSpan] = spansNamed(spans, 'process user.registered');
     expect(send!.kind).toBe(SpanKind.PRODUCER);
@@ -212,9 +190,9 @@ describe('tracing across processes (redis pub/sub)', () => {
 
   it('the envelope carries W3C traceparent in headers; a context from another W3C producer is honoured, none starts a trace', async () => {
     const prefix = freshPrefix('tw');
-    const redis = { url: server.url, channelPrefix: prefix };
+    const redis = { url: harness.server.url, channelPrefix: prefix };
     await boot({ providers: [RemoteMailer] }, { driver: 'redis', redis, telemetry: { tracing: true } });
-    const raw = rawClient(server.url);
+    const raw = rawClient(harness.server.url);
     try {
       const foreignTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
       const envelope = {
@@ -228,8 +206,8 @@ describe('tracing across processes (redis pub/sub)', () => {
       await raw.publish(`${prefix}user.registered`, JSON.stringify(envelope));
       // goevent sends no headers: the consumer span starts a trace of its own.
       await raw.publish(`${prefix}user.registered`, JSON.stringify({ ...envelope, headers: undefined, handle_id: 'fedcba9876543210' }));
-      await until(() => spansNamed(otel.spans(), 'process user.registered').length === 2);
-      const [fromW3c, fromGoevent] = spansNamed(otel.spans(), 'process user.registered');
+      await until(() => spansNamed(harness.otel.spans(), 'process user.registered').length === 2);
+      const [fromW3c, fromGoevent] = spansNamed(harness.otel.spans(), 'process user.registered');
       expect(fromW3c!.spanContext().traceId).toBe(foreignTrace);
       expect(parentSpanId(fromW3c!)).toBe('00f067aa0ba902b7');
       expect(fromW3c!.spanContext().traceState?.get('vendor')).toBe('abc');
@@ -237,7 +215,7 @@ describe('tracing across processes (redis pub/sub)', () => {
       expect(parentSpanId(fromGoevent!)).toBeUndefined();
 
       // What a traced producer writes.
-      const sub = rawClient(server.url);
+      const sub = rawClient(harness.server.url);
       const messages: string[] = [];
       sub.on('message', (_channel: string, message: string) => messages.push(message));
       await sub.subscribe(`${prefix}order.sent`);
@@ -245,7 +223,7 @@ describe('tracing across processes (redis pub/sub)', () => {
       await producer.bus.dispatch('order.sent', { id: 2 }).orThrow();
       await until(() => messages.length === 1);
       const sent = JSON.parse(messages[0]!) as { headers: { traceparent: string }; origin: string };
-      const [send] = spansNamed(otel.spans(), 'send order.sent');
+      const [send] = spansNamed(harness.otel.spans(), 'send order.sent');
       expect(sent.headers.traceparent).toBe(`00-${send!.spanContext().traceId}-${send!.spanContext().spanId}-01`);
       expect(Object.keys(sent).at(-1)).toBe('origin');
       sub.disconnect();
@@ -271,29 +249,27 @@ describe('tracing across processes (redis-streams)', () => {
   it('every attempt is its own CONSUMER span under the original PRODUCER span, with the attempt number', async () => {
     failuresLeft = 2;
     const prefix = freshPrefix('ts');
-    const traced = await bootApp(
+    await boot(
       { providers: [Billing] },
       {
         driver: 'redis-streams',
-        redis: { url: server.url, channelPrefix: prefix },
+        redis: { url: harness.server.url, channelPrefix: prefix },
         streams: { group: 'billing', blockMs: 200 },
         telemetry: { tracing: true },
       },
     );
-    apps.push(traced);
-    const producer = await bootApp(
+    const producer = await boot(
       {},
-      { driver: 'redis-streams', redis: { url: server.url, channelPrefix: prefix }, telemetry: { tracing: true } },
+      { driver: 'redis-streams', redis: { url: harness.server.url, channelPrefix: prefix }, telemetry: { tracing: true } },
     );
-    apps.push(producer);
     let requestSpanId = '';
     await tracer.startActiveSpan('http.request', async (span) => {
       requestSpanId = span.spanContext().spanId;
       await producer.bus.dispatch('invoice.due', { id: 3 }).orThrow();
       span.end();
     });
-    await until(() => spansNamed(otel.spans(), 'process invoice.due').length === 3, 10_000, 'three attempts');
-    const spans = otel.spans();
+    await until(() => spansNamed(harness.otel.spans(), 'process invoice.due').length === 3, 10_000, 'three attempts');
+    const spans = harness.otel.spans();
     const [send] = spansNamed(spans, 'send invoice.due');
     expect(parentSpanId(send!)).toBe(requestSpanId);
     const attempts = spansNamed(spans, 'process invoice.due').sort(
