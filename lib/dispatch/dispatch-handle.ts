@@ -44,7 +44,7 @@ function callWaiters(newest: Waiter, result: DispatchResult): void {
   let first: Waiter | undefined = newest;
   if (newest.next !== undefined) {
     first = undefined;
-    for (let w: Waiter | undefined = newest; w !== undefined; ) {
+    for (let w: Waiter | undefined = newest; w !== undefined;) {
       const next: Waiter | undefined = w.next;
       w.next = first;
       first = w;

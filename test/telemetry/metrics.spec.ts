@@ -97,18 +97,26 @@ describe('metrics across processes (redis-streams)', () => {
     const producer = await boot({}, { driver: 'redis-streams', redis, telemetry: { metrics: true } });
     for (let i = 0; i < 5; i++) await producer.bus.dispatch('m.invoice', { i }).orThrow();
     await producer.bus.dispatch('m.chargeback', {}).orThrow();
-    await until(async () => (await harness.otel.sum('event_bus.dead_letters', { [LISTENER]: 'Billing.fail' })) === 1, 10_000, 'a dead letter');
+    await until(
+      async () => (await harness.otel.sum('event_bus.dead_letters', { [LISTENER]: 'Billing.fail' })) === 1,
+      10_000,
+      'a dead letter',
+    );
     expect((await harness.otel.sum('messaging.client.sent.messages', { [EVENT]: 'm.invoice' })) - before.sent).toBe(5);
-    await until(async () => (await harness.otel.sum('messaging.client.consumed.messages', { [EVENT]: 'm.invoice' })) === 5, 5000, 'consumed');
+    await until(
+      async () => (await harness.otel.sum('messaging.client.consumed.messages', { [EVENT]: 'm.invoice' })) === 5,
+      5000,
+      'consumed',
+    );
     expect(
       await harness.otel.sum('messaging.client.consumed.messages', {
         [EVENT]: 'm.chargeback',
         'messaging.consumer.group.name': 'bill:Billing.fail',
       }),
     ).toBe(3);
-    expect((await harness.otel.sum('event_bus.listener.retries', { [EVENT]: 'm.chargeback', [LISTENER]: 'Billing.fail' })) - before.retries).toBe(
-      2,
-    );
+    expect(
+      (await harness.otel.sum('event_bus.listener.retries', { [EVENT]: 'm.chargeback', [LISTENER]: 'Billing.fail' })) - before.retries,
+    ).toBe(2);
     expect(await harness.otel.sum('event_bus.listener.errors', { [EVENT]: 'm.chargeback' })).toBe(1);
 
     // The gauges: one pipeline per read, reused within groupStatsCacheMs.
