@@ -1,8 +1,18 @@
 import { parsePattern } from './event-pattern';
 
 interface TrieNode<T> {
+  /** The literal segment that leads here from its parent ('' for the root and wildcard children). */
+  readonly segment: string;
   /** Children by literal segment. */
   literal: Map<string, TrieNode<T>> | undefined;
+  /**
+   * Which lengths (bit `min(length, 31)`) and first characters (bit `code & 31`) the literal children
+   * have: a segment that fits neither is not looked up (no slice, no hash).
+   */
+  lengths: number;
+  firsts: number;
+  /** The literal child found last: the same segment again is compared in place, without a slice or a hash. */
+  recent: TrieNode<T> | undefined;
   /** Child behind a `*` segment. */
   star: TrieNode<T> | undefined;
   /** Child behind a `**` segment. */
@@ -15,8 +25,34 @@ interface TrieNode<T> {
   mark: number;
 }
 
-function newNode<T>(loops: boolean): TrieNode<T> {
-  return { literal: undefined, star: undefined, globstar: undefined, loops, value: undefined, mark: 0 };
+function newNode<T>(loops: boolean, segment = ''): TrieNode<T> {
+  return {
+    segment,
+    literal: undefined,
+    lengths: 0,
+    firsts: 0,
+    recent: undefined,
+    star: undefined,
+    globstar: undefined,
+    loops,
+    value: undefined,
+    mark: 0,
+  };
+}
+
+const lengthBit = (length: number): number => 1 << (length < 31 ? length : 31);
+const firstBit = (segment: string, start: number): number => 1 << (segment.charCodeAt(start) & 31);
+
+/** Recomputes the filters of `node` from its literal children (after one is removed). */
+function refilter<T>(node: TrieNode<T>): void {
+  node.lengths = 0;
+  node.firsts = 0;
+  node.recent = undefined;
+  if (node.literal === undefined) return;
+  for (const segment of node.literal.keys()) {
+    node.lengths |= lengthBit(segment.length);
+    node.firsts |= firstBit(segment, 0);
+  }
 }
 
 function isBare<T>(node: TrieNode<T>): boolean {
@@ -62,7 +98,11 @@ export class PatternTrie<T> {
       else {
         const literal = (node.literal ??= new Map());
         let child = literal.get(segment);
-        if (child === undefined) literal.set(segment, (child = newNode(false)));
+        if (child === undefined) {
+          literal.set(segment, (child = newNode(false, segment)));
+          node.lengths |= lengthBit(segment.length);
+          node.firsts |= firstBit(segment, 0);
+        }
         node = child;
       }
     }
@@ -88,7 +128,10 @@ export class PatternTrie<T> {
       const segment = segments[depth - 1];
       if (segment === '*') parent.star = undefined;
       else if (segment === '**') parent.globstar = undefined;
-      else parent.literal!.delete(segment);
+      else {
+        parent.literal!.delete(segment);
+        refilter(parent);
+      }
     }
     // The scratch arrays may still point at removed nodes: let them go.
     this.current = [];
@@ -110,19 +153,29 @@ export class PatternTrie<T> {
     for (;;) {
       const dot = name.indexOf('.', start);
       const end = dot === -1 ? name.length : dot;
+      const length = end - start;
       // Wildcards take non-empty segments only; no literal segment of a pattern is empty.
-      const filled = end > start;
-      // Sliced only when a node has literal children to look it up in.
+      const filled = length > 0;
+      const lengths = lengthBit(length);
+      const firsts = filled ? firstBit(name, start) : 0;
+      // Sliced only when a node has literal children it may be among.
       let segment: string | undefined;
       if (this.stamp === MAX_STAMP) this.resetMarks();
       const stamp = ++this.stamp;
       let found = 0;
       for (let i = 0; i < reached; i++) {
         const node = current[i];
-        const literal = node.literal;
-        if (literal !== undefined) {
+        if ((node.lengths & lengths) !== 0 && (node.firsts & firsts) !== 0) {
           segment ??= name.slice(start, end);
-          const child = literal.get(segment);
+          // Names that differ in one segment (`order.<id>.created`) meet the same literal child again and
+          // again: one string compare instead of hashing the new segment for the map.
+          const recent = node.recent;
+          let child: TrieNode<T> | undefined;
+          if (recent !== undefined && recent.segment === segment) child = recent;
+          else {
+            child = node.literal!.get(segment);
+            if (child !== undefined) node.recent = child;
+          }
           if (child !== undefined && child.mark !== stamp) {
             child.mark = stamp;
             next[found++] = child;

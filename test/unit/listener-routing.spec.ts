@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ListenerEntry } from '../../lib/routing/listener-entry';
-import { ListenerIndex } from '../../lib/routing/listener-index';
+import { INVALID_NAME_ROUTE, ListenerIndex } from '../../lib/routing/listener-index';
 
 let seq = 0;
 function entry(key: string, name = key, async = false): ListenerEntry {
@@ -140,6 +140,39 @@ describe('ListenerIndex routing on the pattern trie', () => {
     for (let k = 0; k < 100; k++) index.add(entry(`order.${k}.created`, `exact${k}`));
     for (let k = 0; k < 100; k++) index.route(`order.${k}.created`);
     expect(index.cachedRoutes).toBe(100);
+  });
+
+  it('a new name that patterns reach is refused when it is no event name, checked after the walk', () => {
+    const index = new ListenerIndex();
+    index.add(entry('order.*.created', 'star'));
+    index.add(entry('**', 'all'));
+    // Built by concatenation, as dynamic names are (V8 keeps them unflattened until read).
+    const id = (k: number) => String(1000 + k);
+    expect(index.route(`order.${id(1)} x.created`)).toBe(INVALID_NAME_ROUTE);
+    expect(index.route(`order.${id(2)}\u00a0.created`)).toBe(INVALID_NAME_ROUTE);
+    expect(index.route(`order.${id(3)}\u200b.created`)).toBe(INVALID_NAME_ROUTE);
+    expect(index.route(`order.${id(4)}*.created`)).toBe(INVALID_NAME_ROUTE);
+    expect(index.route(`order.${id(5)}\u007f.created`)).toBe(INVALID_NAME_ROUTE);
+    // Non-ASCII text that is neither whitespace nor a control character is a name like any other.
+    expect(names(index.route(`order.${id(6)}é✓.created`).sync)).toEqual(['star', 'all']);
+    expect(names(index.route(`order.${id(7)}~!.created`).sync)).toEqual(['star', 'all']);
+    // The refusal is not cached: a valid name after an invalid one routes normally.
+    expect(names(index.route(`order.${id(8)}.created`).sync)).toEqual(['star', 'all']);
+  });
+
+  it('the same new name dispatched over and over routes the same each time, cached or not', () => {
+    const index = new ListenerIndex();
+    index.add(entry('user.*', 'star'));
+    const routes = new Set<unknown>();
+    for (let i = 0; i < 200; i++) {
+      // A fresh string each time, the same text: not kept as the last name until admitted.
+      const route = index.route(`user.${String(i % 1)}x`);
+      expect(names(route.sync)).toEqual(['star']);
+      routes.add(route);
+      expect(names(index.route(`user.${i}`).sync)).toEqual(['star']);
+    }
+    expect(routes.size).toBe(1);
+    expect(index.cachedRoutes).toBeGreaterThan(0);
   });
 
   it('routeKey() answers each copy of a received message from the same lookup: only keys the name matches', () => {

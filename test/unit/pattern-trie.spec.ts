@@ -106,10 +106,45 @@ describe('PatternTrie', () => {
     expect(matches(trie, 'e20000.x.created')).toEqual([]);
   });
 
+  it('a segment is looked up by its text, not by its length, first character or the child found last', () => {
+    const trie = new PatternTrie<string>();
+    for (const p of ['order.*.created', 'order.*.creates', 'order.*.crated', 'order.*.s2', '*.x4.created', `a.${'l'.repeat(40)}`])
+      trie.set(p, p);
+    // The same literal child again and again, then its neighbours of the same length and first letter.
+    expect(matches(trie, 'order.1.created')).toEqual(['order.*.created']);
+    expect(matches(trie, 'order.2.created')).toEqual(['order.*.created']);
+    expect(matches(trie, 'order.3.creates')).toEqual(['order.*.creates']);
+    expect(matches(trie, 'order.4.createx')).toEqual([]);
+    expect(matches(trie, 'order.5.crated')).toEqual(['order.*.crated']);
+    expect(matches(trie, 'order.6.created')).toEqual(['order.*.created']);
+    // No literal child of that length or first letter: still matched through the wildcards.
+    expect(matches(trie, 'q.x4.created')).toEqual(['*.x4.created']);
+    expect(matches(trie, 'order.x4.created')).toEqual(sorted(['*.x4.created', 'order.*.created']));
+    expect(matches(trie, 'order.123456.s2')).toEqual(['order.*.s2']);
+    // Segments past 31 characters share one length class.
+    expect(matches(trie, `a.${'l'.repeat(40)}`)).toEqual([`a.${'l'.repeat(40)}`]);
+    expect(matches(trie, `a.${'l'.repeat(39)}m`)).toEqual([]);
+    expect(matches(trie, `a.${'l'.repeat(41)}`)).toEqual([]);
+  });
+
+  it('forgets a removed literal child, even the one found last', () => {
+    const trie = new PatternTrie<string>();
+    trie.set('order.*.created', 'created');
+    trie.set('order.*.shipped', 'shipped');
+    expect(matches(trie, 'order.1.created')).toEqual(['created']);
+    expect(trie.delete('order.*.created')).toBe(true);
+    expect(matches(trie, 'order.2.created')).toEqual([]);
+    expect(matches(trie, 'order.3.shipped')).toEqual(['shipped']);
+    expect(trie.delete('order.*.shipped')).toBe(true);
+    expect(matches(trie, 'order.4.shipped')).toEqual([]);
+    trie.set('order.*.created', 'again');
+    expect(matches(trie, 'order.5.created')).toEqual(['again']);
+  });
+
   it('agrees with a brute-force matcher and with the RegExp form over random patterns and names (seeded)', () => {
     const random = prng(0x5eed18);
     const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)];
-    const words = ['a', 'b', 'c', 'order', 'user'];
+    const words = ['a', 'b', 'c', 'order', 'user', 'orden', 'users', 'o'.repeat(33), 'o'.repeat(34)];
     const pattern = () => Array.from({ length: 1 + Math.floor(random() * 4) }, () => pick(['*', '**', ...words, ...words])).join('.');
     const name = () => Array.from({ length: 1 + Math.floor(random() * 6) }, () => pick([...words, ...words, ''])).join('.');
     for (let round = 0; round < 200; round++) {
