@@ -144,32 +144,26 @@ export class ListenerIndex {
   }
 
   private lookUp(name: string): IndexedRoute {
-    const route = this.routes.get(name);
-    if (route === undefined) return this.miss(name);
+    let route = this.routes.get(name);
+    if (route === undefined) {
+      const exact = this.exact.size === 0 ? undefined : this.exact.get(name);
+      route = this.resolve(name, exact);
+      // Checked after the walk, which only reads: the walk's indexOf() has flattened a concatenated name
+      // by now, and V8 runs a RegExp on an unflattened one through a slow runtime call.
+      if (invalidEventNameReason(name) !== undefined) return INVALID_NAME_ROUTE as IndexedRoute;
+      // A name with its own listeners is one of a bounded set: always worth keeping.
+      this.misses = (this.misses + 1) & (ADMIT_EVERY - 1);
+      if (exact !== undefined || this.misses === 0) this.admit(name, route);
+      else {
+        // Not kept as the last name either: the next name (most often as long, with other text) would
+        // be compared with this one character by character, for a match that a new name never makes.
+        this.lastName = undefined;
+        this.lastRoute = EMPTY_ROUTE;
+        return route;
+      }
+    }
     this.lastName = name;
     this.lastRoute = route;
-    return route;
-  }
-
-  /** A name not in the cache: one exact lookup, one trie walk, and the name check. */
-  private miss(name: string): IndexedRoute {
-    const exact = this.exact.size === 0 ? undefined : this.exact.get(name);
-    const route = this.resolve(name, exact);
-    // Checked after the walk, which only reads: the walk's indexOf() has flattened a concatenated name
-    // by now, and V8 runs a RegExp on an unflattened one through a slow runtime call.
-    if (invalidEventNameReason(name) !== undefined) return INVALID_NAME_ROUTE as IndexedRoute;
-    // A name with its own listeners is one of a bounded set: always worth keeping.
-    this.misses = (this.misses + 1) & (ADMIT_EVERY - 1);
-    if (exact !== undefined || this.misses === 0) {
-      this.admit(name, route);
-      this.lastName = name;
-      this.lastRoute = route;
-    } else {
-      // Not kept as the last name either: the next name (most often as long, with other text) would
-      // be compared with this one character by character, for a match that a new name never makes.
-      this.lastName = undefined;
-      this.lastRoute = EMPTY_ROUTE;
-    }
     return route;
   }
 
