@@ -30,11 +30,12 @@ const ACL = [
 type Driver = 'redis' | 'redis-streams';
 
 describe.each([
-  ['redis', 2],
-  ['redis', 3],
-  ['redis-streams', 2],
-  ['redis-streams', 3],
-] as const)('%s driver, batch scripts over RESP%i', (driver: Driver, protocol) => {
+  ['redis', 2, false],
+  ['redis', 3, false],
+  ['redis', 3, true],
+  ['redis-streams', 2, false],
+  ['redis-streams', 3, false],
+] as const)('%s driver, batch scripts over RESP%i (sharded: %s)', (driver: Driver, protocol, sharded) => {
   let server: RedisServer;
   let admin: Redis;
   const apps: TestingModule[] = [];
@@ -43,7 +44,7 @@ describe.each([
   const boot = async (url: string, listeners: boolean, logger = new CapturingLogger()) => {
     const options: EventBusModuleOptions = {
       driver,
-      redis: { url, protocol, channelPrefix: 'goevent:' },
+      redis: { url, protocol, channelPrefix: 'goevent:', ...(sharded ? { sharded: true } : {}) },
       ...(driver === 'redis-streams' ? { streams: { blockMs: 100, group: `g${process.pid}-${++prefixes}` } } : {}),
     };
     @Module({ imports: [EventBusModule.forRoot(options)], providers: listeners ? [Received] : [] })
@@ -63,7 +64,7 @@ describe.each([
     return out;
   };
   const delta = (before: Record<string, number>, after: Record<string, number>, name: string) => (after[name] ?? 0) - (before[name] ?? 0);
-  const writeCommand = driver === 'redis' ? 'publish' : 'xadd';
+  const writeCommand = driver === 'redis' ? (sharded ? 'spublish' : 'publish') : 'xadd';
   const fresh = async () => {
     // Streams: a fresh group reads only what is appended after it exists; the names are the test's own.
     await admin.del('goevent:batch.one', 'goevent:batch.allowed', 'goevent:batch.denied');
