@@ -285,9 +285,10 @@ export class PubSubPublisher {
     if (publish.state === 'done') return;
     publish.state = 'done';
     if (--this.unsettled === 0) {
+      // The deadline timer stays armed: when it fires with nothing in flight it just stops. Clearing it
+      // here and arming it again on the next publish cost a timer per event one at a time.
       this.queue = [];
       this.head = 0;
-      this.disarmDeadline();
     } else {
       this.dropSettledFront();
     }
