@@ -13,7 +13,7 @@ import type { EventBusDriver } from '../interfaces/event-bus-driver.interface';
 import type { EventBusModuleOptions } from '../interfaces/event-bus-options.interface';
 import type { ResolvedEventBusOptions } from './resolved-options.interface';
 import { describe, nonNegative, positive } from './option-checks';
-import { requireRedisTarget, validateDistributedTarget, validateRedisConnectionOptions } from './redis-target.validator';
+import { rejectKeyPrefix, requireRedisTarget, validateDistributedTarget, validateRedisConnectionOptions } from './redis-target.validator';
 
 const DRIVER_NAMES = ['memory', 'redis', 'redis-streams'];
 const TOP_LEVEL = ['driver', 'redis', 'streams', 'maxErrors', 'shutdownTimeoutMs', 'strictTypes', 'logErrors', 'tracking', 'telemetry'];
@@ -73,6 +73,7 @@ export function resolveEventBusOptions(input: EventBusModuleOptions | undefined 
   positive(redis.port, 'redis.port', '');
   validateRedisConnectionOptions(redis as Record<string, unknown>);
   validateDistributedTarget(redis as Record<string, unknown>);
+  if (driver === 'redis-streams') rejectKeyPrefix(redis as Record<string, unknown>);
   const streams = options.streams ?? {};
   if (typeof streams !== 'object' || Array.isArray(streams)) {
     throw new InvalidOptionsError('streams', `must be an object such as { group: 'billing' } (got ${describe(streams)})`);

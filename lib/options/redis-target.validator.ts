@@ -56,6 +56,29 @@ export function validateRedisConnectionOptions(redis: Record<string, unknown>): 
   }
 }
 
+/**
+ * redis-streams names its streams and consumer groups itself, under `channelPrefix`. ioredis's
+ * `keyPrefix` would prefix some of those keys and not others (script arguments, tracking prefixes),
+ * so events would go to streams nobody reads: refuse it at start-up instead.
+ */
+export function rejectKeyPrefix(redis: Record<string, unknown>): void {
+  const client = redis.client as { options?: { keyPrefix?: unknown; redisOptions?: { keyPrefix?: unknown } } } | undefined;
+  const cluster = redis.cluster as { options?: { keyPrefix?: unknown; redisOptions?: { keyPrefix?: unknown } } } | undefined;
+  const found: Array<[string, unknown]> = [
+    ['redis.keyPrefix', redis.keyPrefix],
+    ['redis.client', client?.options?.keyPrefix ?? client?.options?.redisOptions?.keyPrefix],
+    ['redis.cluster.options', cluster?.options?.keyPrefix ?? cluster?.options?.redisOptions?.keyPrefix],
+  ];
+  for (const [where, prefix] of found) {
+    if (prefix === undefined || prefix === '') continue;
+    throw new InvalidOptionsError(
+      where,
+      `sets ioredis keyPrefix ${describe(prefix)}, which driver 'redis-streams' does not support: put the prefix in redis.channelPrefix ` +
+        `(channelPrefix: ${describe(String(prefix) + 'goevent:')}) and give a client without keyPrefix`,
+    );
+  }
+}
+
 /** A seed node: 'host:port', a port, or { host, port }. */
 function isSeedNode(node: unknown): boolean {
   if (typeof node === 'string') return node.length > 0;

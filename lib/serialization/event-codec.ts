@@ -143,54 +143,55 @@ export class EventCodec {
    * may not publish.
    */
   decode(raw: string | Buffer, channel: string, expectedName?: string): IncomingEvent {
-    const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
-    if (size > this.options.maxEventSize) {
-      throw new MessageRejectedError(channel, size, `over the size limit of ${this.options.maxEventSize} bytes`);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: a text that fits even so is not measured.
+    const max = this.options.maxEventSize;
+    if (typeof raw === 'string' ? raw.length * 3 > max && Buffer.byteLength(raw) > max : raw.length > max) {
+      throw rejected(channel, raw, `over the size limit of ${max} bytes`);
     }
     const text = typeof raw === 'string' ? raw : raw.toString('utf8');
     // The envelope is one level, its event_data the next.
     if (nestsDeeperThan(text, this.maxDepth + 1)) {
-      throw new MessageRejectedError(channel, size, `event_data nests deeper than ${this.maxDepth} levels (redis.maxEventDepth)`);
+      throw rejected(channel, raw, `event_data nests deeper than ${this.maxDepth} levels (redis.maxEventDepth)`);
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw new MessageRejectedError(channel, size, `malformed JSON (${(err as Error).message})`);
+      throw rejected(channel, raw, `malformed JSON (${(err as Error).message})`);
     }
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-      throw new MessageRejectedError(channel, size, 'not a JSON object envelope');
+      throw rejected(channel, raw, 'not a JSON object envelope');
     }
     const envelope = parsed as WireEnvelope;
     const name = envelope.event_name;
     if (typeof name !== 'string' || name.length === 0) {
-      throw new MessageRejectedError(channel, size, 'missing or empty event_name');
+      throw rejected(channel, raw, 'missing or empty event_name');
     }
     if (!this.validNames.has(name)) {
       const invalid = invalidEventNameReason(name);
-      if (invalid !== undefined) throw new MessageRejectedError(channel, size, `invalid event_name: ${invalid}`);
+      if (invalid !== undefined) throw rejected(channel, raw, `invalid event_name: ${invalid}`);
       // A channel carries one name: remembering the valid ones spares a Unicode regex per message.
       if (this.validNames.size >= MAX_CACHED_HEADS) this.validNames.clear();
       this.validNames.add(name);
     }
     if (expectedName !== undefined && name !== expectedName) {
-      throw new MessageRejectedError(channel, size, `event_name '${name}' is not the event of this channel ('${expectedName}')`);
+      throw rejected(channel, raw, `event_name '${name}' is not the event of this channel ('${expectedName}')`);
     }
     const type = typeof envelope.event_type === 'string' && envelope.event_type !== '' ? envelope.event_type : name;
     // On the parsed envelope (escapes resolved), not a regex over the text: a third of the cost.
     const key = findForbiddenKey(envelope);
-    if (key !== undefined) throw new MessageRejectedError(channel, size, `forbidden key '${key}' in event data`);
-    const cls = this.classOf(type, name, channel, size);
+    if (key !== undefined) throw rejected(channel, raw, `forbidden key '${key}' in event data`);
+    const cls = this.classOf(type, name, channel, raw);
     let event: unknown = envelope.event_data;
     if (cls !== undefined) {
       const data = envelope.event_data;
       if (typeof cls.fromJSON !== 'function' && (data === null || typeof data !== 'object' || Array.isArray(data))) {
-        throw new MessageRejectedError(channel, size, `event_data of '${type}' (${cls.name}) must be a JSON object (got ${kindOf(data)})`);
+        throw rejected(channel, raw, `event_data of '${type}' (${cls.name}) must be a JSON object (got ${kindOf(data)})`);
       }
       try {
         event = rebuild(cls, data);
       } catch (err) {
-        throw new MessageRejectedError(channel, size, `${cls.name}.fromJSON failed: ${(err as Error)?.message ?? String(err)}`);
+        throw rejected(channel, raw, `${cls.name}.fromJSON failed: ${(err as Error)?.message ?? String(err)}`);
       }
     }
     // One object of one shape (no spread of an optional field: that built two more per message).
@@ -209,18 +210,18 @@ export class EventCodec {
    * The class to rebuild as: the one registered under `type`, else the only one registered for the
    * event's name (goevent always sends the name as `event_type`, even for versioned types), else none.
    */
-  private classOf(type: string, name: string, channel: string, size: number): EventClassLike | undefined {
+  private classOf(type: string, name: string, channel: string, raw: string | Buffer): EventClassLike | undefined {
     const registered = lookupEventType(type);
     if (registered !== undefined) {
       if (registered.name !== name) {
-        throw new MessageRejectedError(channel, size, `event_type '${type}' is registered for event '${registered.name}', not '${name}'`);
+        throw rejected(channel, raw, `event_type '${type}' is registered for event '${registered.name}', not '${name}'`);
       }
       return registered.cls;
     }
     const sole = soleClassForName(name);
     if (sole !== undefined) return sole;
     if (this.options.strictTypes) {
-      throw new MessageRejectedError(channel, size, `unknown event_type '${type}' (strictTypes: register it with @DomainEvent)`);
+      throw rejected(channel, raw, `unknown event_type '${type}' (strictTypes: register it with @DomainEvent)`);
     }
     return undefined;
   }
@@ -232,6 +233,11 @@ const MAX_HEADERS = 32;
 const MAX_HEADER_LENGTH = 1024;
 
 /** The string entries of a received `headers` object, bounded (anything else in it is ignored). */
+/** A rejection naming the message's size in bytes (measured only now: most messages are never rejected). */
+function rejected(channel: string, raw: string | Buffer, reason: string): MessageRejectedError {
+  return new MessageRejectedError(channel, typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length, reason);
+}
+
 function headersOf(value: unknown): Readonly<Record<string, string>> | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
   const out: Record<string, string> = {};

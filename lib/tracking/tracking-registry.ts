@@ -276,7 +276,8 @@ export class TrackingRegistry implements TrackingHooks {
     const bucket = this.byTimeout.get(wait.timeoutMs);
     if (bucket !== undefined && bucket.delete(wait) && bucket.size === 0) this.byTimeout.delete(wait.timeoutMs);
     this.waiting.delete(wait.handle.id);
-    if (this.waiting.size === 0) this.disarm();
+    // The timer is not cleared when nothing waits any more: it stops when it fires. Clearing it and
+    // arming it again cost a timer per tracked dispatch one at a time.
     wait.handle._release();
   }
 
@@ -313,6 +314,7 @@ export class TrackingRegistry implements TrackingHooks {
   /** The bus is closing: whatever still waits ends as a timeout now (it would never hear more). */
   close(): Promise<void> {
     for (const wait of [...this.waiting.values()]) this.expire(wait);
+    this.disarm();
     return this.transport?.close() ?? Promise.resolve();
   }
 }

@@ -265,6 +265,19 @@ describe('EventCodec.decode', () => {
     expect(e.reason).toMatch(/size limit of 100 bytes/);
   });
 
+  it('counts the limit in UTF-8 bytes, not characters', () => {
+    const text = (chars: number) => wire({ event_data: { s: '€'.repeat(chars) } }); // '€' is 3 bytes in UTF-8
+    const base = Buffer.byteLength(text(0));
+    const limit = base + 90;
+    // 30 characters, 90 bytes: fits exactly; 31 characters are 93 bytes: over, although far fewer than `limit` characters.
+    expect(() => codec({ maxEventSize: limit }).decode(text(30), 'ch')).not.toThrow();
+    const e = rejection(() => codec({ maxEventSize: limit }).decode(text(31), 'ch'));
+    expect(e.size).toBe(base + 93);
+    expect(e.reason).toMatch(/size limit/);
+    // The same limit on a Buffer (what the pub/sub driver receives) is its byte length.
+    expect(rejection(() => codec({ maxEventSize: limit }).decode(Buffer.from(text(31)), 'ch')).size).toBe(base + 93);
+  });
+
   describe('poisoned keys', () => {
     const cases: Array<[string, string]> = [
       ['__proto__ at the top of event_data', '{"event_name":"codec.plain","event_data":{"__proto__":{"polluted":true}}}'],

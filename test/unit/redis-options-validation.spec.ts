@@ -56,3 +56,24 @@ describe('redis connection options', () => {
     expect(() => resolveEventBusOptions({ driver: 'redis', redis: { client: client as never } })).not.toThrow();
   });
 });
+
+/** ioredis's keyPrefix would put some redis-streams keys under it and not others: refused, saying to use channelPrefix. */
+describe('keyPrefix with the redis-streams driver', () => {
+  const withPrefix = { duplicate: () => withPrefix, options: { keyPrefix: 'kp:' } };
+  const start = (driver: 'redis' | 'redis-streams', redis: Record<string, unknown>) => () => resolveEventBusOptions({ driver, redis });
+
+  it.each([
+    ['redis.keyPrefix', { url: 'redis://127.0.0.1:1', keyPrefix: 'kp:' }],
+    ['redis.client', { client: withPrefix }],
+    ['redis.cluster.options', { cluster: { nodes: ['127.0.0.1:7000'], options: { redisOptions: { keyPrefix: 'kp:' } } } }],
+  ])('refuses a keyPrefix in %s, saying to move it to channelPrefix', (option, redis) => {
+    expect(start('redis-streams', redis)).toThrow(InvalidOptionsError);
+    expect(start('redis-streams', redis)).toThrow(
+      new RegExp(`'${option.replace(/\./g, '\\.')}'.*keyPrefix 'kp:'.*channelPrefix: 'kp:goevent:'`),
+    );
+  });
+
+  it('lets the pub/sub driver use a client with a keyPrefix (it uses channels, which ioredis does not prefix)', () => {
+    expect(start('redis', { client: withPrefix })).not.toThrow();
+  });
+});

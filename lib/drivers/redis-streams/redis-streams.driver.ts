@@ -83,6 +83,7 @@ export class RedisStreamsDriver implements EventBusDriver {
       streamKey: (eventName) => this.streamKey(eventName),
       maxLen: options.streams.maxLen ?? STREAMS_DEFAULTS.maxLen,
       publishTimeoutMs: options.redis.publishTimeoutMs,
+      log: (level, message) => this.context?.log(level, message),
     });
     const waitReplicas = options.streams.waitReplicas ?? 0;
     this.replicated =

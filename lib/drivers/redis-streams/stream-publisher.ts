@@ -2,11 +2,13 @@ import type { Cluster, Redis } from 'ioredis';
 import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import type { PublishTracker } from '../../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../../interfaces/event-envelope.interface';
-import { MAX_PUBLISH_BATCH } from '../redis/redis.defaults';
+import { MAX_PUBLISH_BATCH, MAX_SCRIPT_BATCH_CHARS } from '../redis/redis.defaults';
+import { batchError, type BatchScript } from '../redis/shared/batch-script';
 import { beforeDeadline, settlesBy, TIMED_OUT } from '../redis/shared/deadline';
 import { keySlot } from '../redis/shared/key-slot';
 import { PublishBatcher } from '../redis/shared/publish-batcher';
 import { errorMessage, isCluster } from '../redis/shared/redis-connection';
+import { appendBatchScript } from './append-script';
 import { ConnectionLostError, type StreamCommands } from './stream-commands';
 import { FIELD_ENVELOPE } from './stream-fields';
 
@@ -20,6 +22,7 @@ export interface StreamPublisherHost {
   streamKey(eventName: string): string;
   readonly maxLen: number;
   readonly publishTimeoutMs: number;
+  log(level: 'warn', message: string): void;
 }
 
 /**
@@ -34,8 +37,15 @@ export class StreamPublisher {
   private readonly batcher: PublishBatcher<PublishTracker>;
   private events: OutgoingEvent[] = [];
   private readonly sending = new Set<Promise<void>>();
+  private readonly script: BatchScript;
 
   constructor(private readonly host: StreamPublisherHost) {
+    this.script = appendBatchScript((reason) =>
+      host.log(
+        'warn',
+        `redis-streams driver: Redis refused EVAL (${reason}); appending one command per event from now on, which costs more CPU per event`,
+      ),
+    );
     // Flushed at the end of the tick even while the connection is down: the batch then waits for it (until its deadline).
     this.batcher = new PublishBatcher(this.send, () => this.host.openCommands()?.ready === true, true);
   }
@@ -110,7 +120,10 @@ export class StreamPublisher {
           return last === i ? [key, 'MAXLEN', '~', maxLen, '*', FIELD_ENVELOPE, e.payload] : [key, '*', FIELD_ENVELOPE, e.payload];
         });
       } else {
-        exec = appendCorked(client as Redis, batch, from, to, streams, maxLen);
+        exec =
+          this.script.usable && to - from > 1
+            ? appendScripted(this.script, client as Redis, batch, from, to, streams, maxLen)
+            : appendCorked(client as Redis, batch, from, to, streams, maxLen);
       }
       const socket = commands.socket();
       chunks.push(
@@ -179,6 +192,78 @@ function appendCorked(
       stream?.uncork();
     }
   });
+}
+
+/**
+ * The appends `from`..`to` on one connection as batch scripts (one EVAL per MAX_SCRIPT_BATCH_CHARS of
+ * envelopes): one command instead of one per event. Settles like appendCorked; where Redis refuses
+ * scripts the appends go as plain commands instead (the script did not run).
+ */
+function appendScripted(
+  script: BatchScript,
+  client: Redis,
+  batch: Appends,
+  from: number,
+  to: number,
+  streams: ReadonlyMap<string, { key: string; last: number }>,
+  maxLen: string,
+): Promise<Array<[Error | null, unknown]>> {
+  const replies: Array<[Error | null, unknown]> = new Array(to - from);
+  const parts: Array<Promise<void>> = [];
+  const stream = client.stream;
+  stream?.cork();
+  try {
+    let start = from;
+    while (start < to) {
+      const keys: string[] = [];
+      const slots = new Map<string, number>();
+      const appends: Array<string | number> = [];
+      let chars = 0;
+      let end = start;
+      for (; end < to; end++) {
+        const e = batch.events[end];
+        if (end > start && chars + e.payload.length > MAX_SCRIPT_BATCH_CHARS) break;
+        chars += e.payload.length;
+        const { key, last } = streams.get(e.name)!;
+        let slot = slots.get(key);
+        if (slot === undefined) slots.set(key, (slot = keys.push(key)));
+        appends.push(last === end ? -slot : slot, e.payload);
+      }
+      const first = start;
+      const count = end - start;
+      parts.push(
+        script.run(client, [], [maxLen, keys.length, ...keys, ...appends]).then(
+          (list) => {
+            for (let i = 0; i < count; i++) {
+              const failed = batchError(Array.isArray(list) ? list[i] : undefined);
+              replies[first - from + i] = failed === undefined ? OK_REPLY : [refusal(failed), null];
+            }
+          },
+          (err: Error) => {
+            if (!script.refusedScripts(err)) {
+              for (let i = 0; i < count; i++) replies[first - from + i] = [err, null];
+              return;
+            }
+            return appendCorked(client, batch, first, first + count, streams, maxLen).then((plain) => {
+              for (let i = 0; i < count; i++) replies[first - from + i] = plain[i];
+            });
+          },
+        ),
+      );
+      start = end;
+    }
+  } finally {
+    // Uncorked whatever happened: a corked socket would hold every later write.
+    stream?.uncork();
+  }
+  return Promise.all(parts).then(() => replies);
+}
+
+/** Redis's refusal of one append inside a batch script, as the error a plain command would have had. */
+function refusal(message: string): Error {
+  const error = new Error(message);
+  error.name = 'ReplyError';
+  return error;
 }
 
 /** The reply of an append that succeeded (its id is not used): one shared pair, nothing per append. */

@@ -14,6 +14,14 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
  */
 export const MAX_PUBLISH_BATCH = 1000;
 
+/**
+ * Payload characters one batch script carries at most (its batch is split past it). Redis must buffer a
+ * whole command before it runs it, and a script of a thousand large events would hold the server's
+ * query buffer (1 GiB by default) and the event loop of both sides for one command; plain pipelined
+ * commands are read one by one.
+ */
+export const MAX_SCRIPT_BATCH_CHARS = 512 * 1024;
+
 /** Dead letters `DeadLetterService.list()` returns when no `count` is given. */
 export const DEFAULT_DEAD_LETTER_PAGE = 100;
 
