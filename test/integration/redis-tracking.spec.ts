@@ -248,6 +248,28 @@ describe.each([2, 3] as const)('tracking a dispatch across processes, redis pub/
     expect(envelope.event_name).toBe('payment.requested');
   });
 
+  it('a tracked dispatch after earlier ones settled times out at its own deadline, not at one left from them', async () => {
+    fresh();
+    const publisher = await app();
+    const receiver = await app();
+    receiver.bus.registerListener({ name: 'Remote.ok', eventName: 'payment.answered', onEvent: () => undefined });
+    await subscribed(`${redis.channelPrefix}payment.answered`, 1);
+    const sub = await rawSubscriber(server.url, `${redis.channelPrefix}payment.silent`);
+    raw.push(sub.client);
+    await subscribed(`${redis.channelPrefix}payment.silent`, 1);
+    // Answered at once: nothing waits afterwards, while the timeout timer armed for it is still set.
+    const first = await publisher.bus.dispatch('payment.answered', {}, { trackRemote: { timeoutMs: 600 } });
+    expect(first.errors).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const started = Date.now();
+    const { errors } = await publisher.bus.dispatch('payment.silent', {}, { trackRemote: { timeoutMs: 600 } });
+    const elapsed = Date.now() - started;
+    // The first dispatch's deadline passes ~350 ms into this one: it must not expire this one early.
+    expect(elapsed).toBeGreaterThanOrEqual(580);
+    expect(elapsed).toBeLessThan(2_000);
+    expect(errors.map((e) => e.cause)).toEqual([expect.any(RemoteTrackingTimeoutError)]);
+  });
+
   it('1,000 concurrent tracked dispatches, failures for some ids only: every handle gets exactly its own outcomes', async () => {
     fresh();
     const publisher = await app();
