@@ -216,6 +216,26 @@ describe.each([2, 3] as const)('redis driver outages over RESP%i', (protocol) =>
   // A stalled server (SIGSTOP) has the PUBLISH in its socket buffer already; no client can take it back.
   // The driver fails it by the deadline, resets its connection (dropping anything not yet sent), never
   // sends it again, and works again once the server does: the event arrives at most once.
+  it('a publish stalled after earlier ones were confirmed fails at its own deadline, not at one left from them', async () => {
+    const a = await start({ publishTimeoutMs: 600 });
+    // Confirmed at once: nothing is in flight afterwards, while the deadline timer armed for it is still set.
+    expect((await a.bus.dispatch(new UserRegistered('confirmed'))).errors).toEqual([]);
+    await sleep(300);
+    process.kill(server.pid!, 'SIGSTOP');
+    try {
+      const started = Date.now();
+      const { errors } = await a.bus.dispatch(new UserRegistered('stalled-later'));
+      const elapsed = Date.now() - started;
+      expect(errors.map((e) => e.cause)).toEqual([expect.any(DriverUnavailableError)]);
+      // The first publish's deadline passed ~300 ms into this one: it must not have failed this one early.
+      expect(elapsed).toBeGreaterThanOrEqual(580);
+      expect(elapsed).toBeLessThan(600 + 4_000);
+    } finally {
+      process.kill(server.pid!, 'SIGCONT');
+    }
+    await until(() => resubscribed(1), 'the app connected again', 15_000);
+  });
+
   it('fails a publish a stalled Redis never answered by publishTimeoutMs, never resends it, and recovers', async () => {
     const a = await start({ publishTimeoutMs: 400 });
     const b = await start();
