@@ -3,8 +3,7 @@ import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import type { DriverContext, PublishTracker } from '../../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../../interfaces/event-envelope.interface';
 import { errorMessage, isCluster, resetConnection } from '../redis/shared/redis-connection';
-import { MAX_SCRIPT_BATCH_CHARS } from '../redis/redis.defaults';
-import { batchError, type BatchScript } from '../redis/shared/batch-script';
+import { batchError, scriptEnd, type BatchScript } from '../redis/shared/batch-script';
 import { keySlot } from '../redis/shared/key-slot';
 import { PublishBatcher } from '../redis/shared/publish-batcher';
 import { publishBatchScript } from './publish-script';
@@ -141,18 +140,12 @@ export class PubSubPublisher {
 
   /** The batch as scripts of at most MAX_SCRIPT_BATCH_CHARS of payload each (one alone if larger). */
   private writeScripts(socket: Redis, batch: PendingPublish[]): void {
-    let from = 0;
-    let chars = 0;
-    for (let i = 0; i < batch.length; i++) {
-      const size = batch[i].payload.length;
-      if (i > from && chars + size > MAX_SCRIPT_BATCH_CHARS) {
-        this.writeScript(socket, batch, from, i);
-        from = i;
-        chars = 0;
-      }
-      chars += size;
+    const charsAt = (i: number): number => batch[i].payload.length;
+    for (let from = 0; from < batch.length;) {
+      const to = scriptEnd(from, batch.length, charsAt);
+      this.writeScript(socket, batch, from, to);
+      from = to;
     }
-    this.writeScript(socket, batch, from, batch.length);
   }
 
   private writeScript(socket: Redis, batch: PendingPublish[], from: number, to: number): void {
@@ -172,7 +165,7 @@ export class PubSubPublisher {
     }
     let reply: Promise<unknown>;
     try {
-      reply = this.script.run(socket, [], args);
+      reply = this.script.run(socket, args);
     } catch (err) {
       for (const publish of part) this.published(publish, err);
       return;

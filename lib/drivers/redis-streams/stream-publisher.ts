@@ -2,8 +2,8 @@ import type { Cluster, Redis } from 'ioredis';
 import { DriverUnavailableError } from '../../errors/driver-unavailable.error';
 import type { PublishTracker } from '../../interfaces/event-bus-driver.interface';
 import type { OutgoingEvent } from '../../interfaces/event-envelope.interface';
-import { MAX_PUBLISH_BATCH, MAX_SCRIPT_BATCH_CHARS } from '../redis/redis.defaults';
-import { batchError, type BatchScript } from '../redis/shared/batch-script';
+import { MAX_PUBLISH_BATCH } from '../redis/redis.defaults';
+import { batchError, scriptEnd, type BatchScript } from '../redis/shared/batch-script';
 import { beforeDeadline, settlesBy, TIMED_OUT } from '../redis/shared/deadline';
 import { keySlot } from '../redis/shared/key-slot';
 import { PublishBatcher } from '../redis/shared/publish-batcher';
@@ -213,26 +213,24 @@ function appendScripted(
   const stream = client.stream;
   stream?.cork();
   try {
+    const charsAt = (i: number): number => batch.events[i].payload.length;
     let start = from;
     while (start < to) {
       const keys: string[] = [];
       const slots = new Map<string, number>();
       const appends: Array<string | number> = [];
-      let chars = 0;
-      let end = start;
-      for (; end < to; end++) {
-        const e = batch.events[end];
-        if (end > start && chars + e.payload.length > MAX_SCRIPT_BATCH_CHARS) break;
-        chars += e.payload.length;
+      const end = scriptEnd(start, to, charsAt);
+      for (let i = start; i < end; i++) {
+        const e = batch.events[i];
         const { key, last } = streams.get(e.name)!;
         let slot = slots.get(key);
         if (slot === undefined) slots.set(key, (slot = keys.push(key)));
-        appends.push(last === end ? -slot : slot, e.payload);
+        appends.push(last === i ? -slot : slot, e.payload);
       }
       const first = start;
       const count = end - start;
       parts.push(
-        script.run(client, [], [maxLen, keys.length, ...keys, ...appends]).then(
+        script.run(client, [maxLen, keys.length, ...keys, ...appends]).then(
           (list) => {
             for (let i = 0; i < count; i++) {
               const failed = batchError(Array.isArray(list) ? list[i] : undefined);

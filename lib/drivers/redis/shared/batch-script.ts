@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { MAX_SCRIPT_BATCH_CHARS } from '../redis.defaults';
 import { errorMessage } from './redis-connection';
 
 /**
@@ -25,14 +26,19 @@ export class BatchScript {
     private readonly onRefused: (reason: string) => void,
   ) {}
 
-  /** Sends `keys` and `args` to the script; resolves with its reply (an array with one entry per command). */
-  run(client: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-    return client.call('EVAL', [this.lua, keys.length, ...keys, ...args]);
+  /**
+   * Sends `args` to the script; resolves with its reply (an array with one entry per command). No
+   * KEYS: these scripts run on one node only, and a declared key that an ACL refuses would refuse the
+   * whole batch where a plain command fails alone.
+   */
+  run(client: Redis, args: readonly (string | number)[]): Promise<unknown> {
+    return client.call('EVAL', [this.lua, 0, ...args]);
   }
 
   /**
    * Whether `err` (the whole EVAL's failure) says Redis will not run scripts at all: the script did not
-   * run, nothing it held was executed, and the batch may be sent again as plain commands.
+   * run, nothing it held was executed, and the batch may be sent again as plain commands. The first
+   * such answer also turns scripts off (`usable`) and reports it through `onRefused`.
    */
   refusedScripts(err: unknown): boolean {
     if (!(err instanceof Error) || err.name !== 'ReplyError') return false;
@@ -46,13 +52,22 @@ export class BatchScript {
   }
 }
 
-/**
- * The reply of one command in a batch script: what the command returned, or, when it failed, its error
- * message as a string (the script catches each failure so one refused command does not stop the rest).
- */
-export type BatchReply = number | string;
-
 /** A failed command's message in a batch reply, or undefined when it succeeded. */
 export function batchError(reply: unknown): string | undefined {
   return typeof reply === 'string' ? reply : undefined;
+}
+
+/**
+ * Where the script that starts at item `from` ends (exclusive, at most `to`): past
+ * MAX_SCRIPT_BATCH_CHARS of payload the rest goes in another script, and an item larger than that
+ * goes alone.
+ */
+export function scriptEnd(from: number, to: number, charsAt: (i: number) => number): number {
+  let chars = charsAt(from);
+  let end = from + 1;
+  for (; end < to; end++) {
+    chars += charsAt(end);
+    if (chars > MAX_SCRIPT_BATCH_CHARS) break;
+  }
+  return end;
 }
