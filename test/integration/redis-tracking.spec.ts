@@ -306,6 +306,29 @@ describe.each([2, 3] as const)('tracking a dispatch across processes, redis pub/
     expect(publisher.runtime['tracking'].inFlight).toBe(0);
   });
 
+  it('a burst of tracked copies is answered in messages of at most 100 reports, not one per socket read', async () => {
+    fresh();
+    const publisher = await app();
+    const receiver = await app();
+    receiver.bus.registerListener({ name: 'Remote.count', eventName: 'payment.requested', onEvent: () => undefined });
+    await subscribed(`${redis.channelPrefix}payment.requested`, 1);
+    // Subscribes the publisher's reports channel, which the tap below listens on too.
+    await publisher.bus.dispatch('payment.requested', { n: -1 }, { trackRemote: { timeoutMs: 5_000 } });
+    const reports = `${redis.channelPrefix}__reports:${publisher.runtime.busId}`;
+    const tap = await rawSubscriber(server.url, reports);
+    raw.push(tap.client);
+    // One tick: one script of 1,000 publishes, which the receiver reads in a few large chunks.
+    const handles = Array.from({ length: 1000 }, (_, n) =>
+      publisher.bus.dispatch('payment.requested', { n }, { trackRemote: { timeoutMs: 10_000 } }),
+    );
+    const results = await Promise.all(handles);
+    for (const result of results) expect(result.outcomes.map((o) => `${o.origin}:${o.listener}`)).toEqual(['remote:Remote.count']);
+    const sizes = (): number[] => tap.messages.map((m) => (m.startsWith('[') ? (JSON.parse(m) as unknown[]).length : 1));
+    await until(() => sizes().reduce((a, b) => a + b, 0) >= 1000, 'the 1,000 reports seen by the tap');
+    expect(sizes().reduce((a, b) => a + b, 0)).toBe(1000);
+    expect(Math.max(...sizes())).toBeLessThanOrEqual(100);
+  });
+
   it('forged and malformed reports are counted receive errors and settle nothing', async () => {
     fresh();
     const publisher = await app();
