@@ -209,6 +209,7 @@ export class BusRuntime implements HandleOwner, OnApplicationShutdown {
       options,
       seq: this.seq++,
       call: pipeline.call,
+      plain: pipeline.plain === true,
       active: true,
       close: () => pipeline.close(),
     };

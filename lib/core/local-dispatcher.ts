@@ -193,8 +193,8 @@ export function callObserved(
   observer.deliveryStarted(delivery);
   let result: unknown;
   try {
-    result =
-      observer.runDelivery === undefined ? entry.call(event, meta, handle.eventName) : observer.runDelivery(delivery, entry, event, meta);
+    if (observer.runDelivery !== undefined) result = observer.runDelivery(delivery, entry, event, meta);
+    else result = entry.plain ? entry.call(event, meta) : entry.call(event, meta, handle.eventName);
   } catch (err) {
     observer.deliveryEnded(delivery, { error: err, failed: true, durationMs: performance.now() - delivery.startedAt });
     throw err;

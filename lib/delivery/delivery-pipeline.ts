@@ -42,11 +42,21 @@ export interface DeliveryPipelineSettings {
 /** A listener call wrapped in its delivery policies (§9). */
 export interface DeliveryPipeline {
   readonly call: ListenerCall;
+  /**
+   * `call` is the listener's own call, with no policy around it: it must be given two arguments,
+   * never the event name (a bound method would hand that on to the listener).
+   */
+  readonly plain?: boolean;
   /** Fails what is queued or waiting with `EventBusClosedError` and stops timers; never waits for running calls. */
   close(): Promise<void>;
 }
 
 const NOTHING_TO_CLOSE = (): Promise<void> => Promise.resolve();
+
+/** The listener as the policies call it: the event name they pass along stops here (the listener takes event and meta). */
+function twoArguments(call: ListenerCall): ListenerCall {
+  return (event, meta) => call(event, meta);
+}
 
 /**
  * Wraps `call` in the listener's policies. With no policy it returns `call` itself, so the
@@ -69,8 +79,8 @@ export function createDeliveryPipeline(
   const retry = settings.retryInProcess && options.retry !== undefined && options.retry.attempts > 1 ? options.retry : undefined;
   const { breaker: breakerOptions, concurrency, timeoutMs, filter } = options;
   if (retry === undefined && breakerOptions === undefined && concurrency === undefined && timeoutMs === undefined) {
-    if (filter === undefined) return { call, close: NOTHING_TO_CLOSE };
-    return { call: withFilter(call, filter, () => hooks.count('filtered', listener)), close: NOTHING_TO_CLOSE };
+    if (filter === undefined) return { call, close: NOTHING_TO_CLOSE, plain: true };
+    return { call: withFilter(twoArguments(call), filter, () => hooks.count('filtered', listener)), close: NOTHING_TO_CLOSE };
   }
 
   const closedError = (): Error =>
@@ -81,7 +91,7 @@ export function createDeliveryPipeline(
   const timers = new TimerScope(closedError, abandoned);
   let closed = false;
 
-  let step = call;
+  let step = twoArguments(call);
   if (timeoutMs !== undefined) step = withTimeout(step, timeoutMs, timers, () => hooks.count('timeouts', listener));
   let breaker: CircuitBreaker | undefined;
   if (breakerOptions !== undefined) {

@@ -37,6 +37,7 @@ export class SharedPipelines {
     let released = false;
     return {
       call: held.pipeline.call,
+      plain: held.pipeline.plain,
       close: () => {
         if (released) return Promise.resolve();
         released = true;

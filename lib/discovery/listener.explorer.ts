@@ -79,7 +79,9 @@ export class ListenerExplorer implements OnModuleInit, OnApplicationBootstrap {
 
   private boundCall(instance: Record<string, unknown>, methodName: string): ListenerCall {
     const method = instance[methodName] as (event: unknown, meta?: unknown) => unknown;
-    return (event, meta) => method.call(instance, event, meta);
+    // Bound, not wrapped in a closure: one call less per listener per dispatch (an eighth of a
+    // ten-listener dispatch). The bus calls it with (event, meta) only (see ListenerEntry.plain).
+    return method.bind(instance) as ListenerCall;
   }
 
   /** A request-scoped provider is resolved anew for each event, in a context of its own. */

@@ -20,6 +20,8 @@ export interface ListenerEntry {
   readonly seq: number;
   /** The listener behind its delivery policies. */
   call: ListenerCall;
+  /** `call` is the listener's own (no policies): call it with `(event, meta)` only. */
+  readonly plain: boolean;
   /** Cleared when it is unregistered: a dispatch already in flight skips it from then on. */
   active: boolean;
   /** Releases the delivery policies (queued events fail with `EventBusClosedError`). */

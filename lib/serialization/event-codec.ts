@@ -47,6 +47,8 @@ export class EventCodec {
   private readonly maxDepth: number;
   private second = -1;
   private stamp = '';
+  private replyTo: string | undefined = undefined;
+  private replyToText = '';
   /** Event names received and found valid (bounded like the heads). */
   private readonly validNames = new Set<string>();
 
@@ -84,7 +86,7 @@ export class EventCodec {
       `,"handle_id":${JSON.stringify(handleId)}` +
       this.timestamp() +
       // Tracked dispatches only; before `origin`, so the envelope still ends with it (echo detection).
-      (replyTo === undefined ? '' : `,"reply_to":${JSON.stringify(replyTo)}`) +
+      (replyTo === undefined ? '' : this.replyToField(replyTo)) +
       (headers === undefined ? '' : `,"headers":${JSON.stringify(headers)}`) +
       this.tail;
     // UTF-8 takes at most 3 bytes per UTF-16 unit: a payload that fits even so is not measured now.
@@ -110,6 +112,15 @@ export class EventCodec {
         `event data has the key '${key}', which receivers reject (it reaches or shadows Object.prototype); rename it`,
       );
     }
+  }
+
+  /** `,"reply_to":"<channel>"`: one bus has one reports channel, so it is quoted once, not per tracked event. */
+  private replyToField(replyTo: string): string {
+    if (replyTo !== this.replyTo) {
+      this.replyTo = replyTo;
+      this.replyToText = `,"reply_to":${JSON.stringify(replyTo)}`;
+    }
+    return this.replyToText;
   }
 
   /** `,"timestamp":<unix seconds>`, made once a second rather than per event. */

@@ -139,7 +139,10 @@ export class TracingObserver implements BusObserver {
       parent,
     );
     this.spans.set(delivery, span);
-    return api.context.with(api.trace.setSpan(parent, span), entry.call, entry, event, meta, delivery.handle.eventName);
+    const context = api.trace.setSpan(parent, span);
+    // A plain listener takes (event, meta) only; its policies, if any, want the event name too.
+    if (entry.plain) return api.context.with(context, entry.call, entry, event, meta);
+    return api.context.with(context, entry.call, entry, event, meta, delivery.handle.eventName);
   }
 
   /** Marks a span failed: `error.type`, the exception, status ERROR. */

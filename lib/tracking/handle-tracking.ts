@@ -53,7 +53,8 @@ export function callTracked(
   const startedAt = performance.now();
   let result: unknown;
   try {
-    result = observer === undefined ? entry.call(event, counted, handle.eventName) : callObserved(observer, handle, entry, event, counted);
+    if (observer !== undefined) result = callObserved(observer, handle, entry, event, counted);
+    else result = entry.plain ? entry.call(event, counted) : entry.call(event, counted, handle.eventName);
   } catch (err) {
     track.record(entry.name, err, true, counted.attempt, performance.now() - startedAt);
     throw err;

@@ -60,27 +60,43 @@ export function encodeReport(report: TrackingReport): string {
   const n = Math.min(list.length, MAX_OUTCOMES);
   for (let i = 0; i < n; i++) {
     const o = list[i];
-    outcomes +=
-      (i === 0 ? '{"listener":' : ',{"listener":') +
-      JSON.stringify(o.listener) +
-      (o.ok ? ',"ok":true,"attempts":' : ',"ok":false,"attempts":') +
-      o.attempts +
-      ',"duration_ms":' +
-      (o.durationMs >= 0 && o.durationMs < Infinity ? Math.round(o.durationMs * 1000) / 1000 : 0) +
-      (o.error !== undefined ? `,"error":${JSON.stringify(o.error)}}` : '}');
+    outcomes += encodeOutcome(i, o.listener, o.ok, o.attempts, o.durationMs, o.error);
   }
+  return encodeHead(report.handleId, report.eventName, report.reporter, report.via) + outcomes + ']}';
+}
+
+/** A report up to its outcomes list (open): the fields every report has, in wire order. */
+function encodeHead(handleId: string, eventName: string, reporter: string, via: string): string {
   return (
     '{"v":1,"handle_id":' +
-    JSON.stringify(report.handleId) +
+    JSON.stringify(handleId) +
     ',"event_name":' +
-    JSON.stringify(report.eventName) +
+    JSON.stringify(eventName) +
     ',"reporter":' +
-    JSON.stringify(report.reporter) +
+    JSON.stringify(reporter) +
     ',"via":' +
-    JSON.stringify(report.via) +
-    ',"outcomes":[' +
-    outcomes +
-    ']}'
+    JSON.stringify(via) +
+    ',"outcomes":['
+  );
+}
+
+/** One outcome of the list (the `i`th: a comma before all but the first). */
+function encodeOutcome(
+  i: number,
+  listener: string,
+  ok: boolean,
+  attempts: number,
+  durationMs: number,
+  error: ReportedOutcome['error'] | undefined,
+): string {
+  return (
+    (i === 0 ? '{"listener":' : ',{"listener":') +
+    JSON.stringify(listener) +
+    (ok ? ',"ok":true,"attempts":' : ',"ok":false,"attempts":') +
+    attempts +
+    ',"duration_ms":' +
+    (durationMs >= 0 && durationMs < Infinity ? Math.round(durationMs * 1000) / 1000 : 0) +
+    (error !== undefined ? `,"error":${JSON.stringify(error)}}` : '}')
   );
 }
 
@@ -158,12 +174,14 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === 'object' && !Array.isArray(value);
 const isShortString = (value: unknown): boolean => typeof value === 'string' && value.length > 0 && value.length <= MAX_NAME;
 
+const NAMED_FIELDS = ['event_name', 'reporter', 'via'] as const;
+
 /** Why a parsed value is no report (undefined: it is one). */
 function validate(parsed: unknown): string | undefined {
   if (!isObject(parsed)) return 'not a JSON object';
   if (parsed.v !== 1) return `unknown version ${JSON.stringify(parsed.v)}`;
   if (typeof parsed.handle_id !== 'string' || !HANDLE_ID.test(parsed.handle_id)) return 'handle_id is not 16 lowercase hex chars';
-  for (const key of ['event_name', 'reporter', 'via']) if (!isShortString(parsed[key])) return `${key} is not a short string`;
+  for (const key of NAMED_FIELDS) if (!isShortString(parsed[key])) return `${key} is not a short string`;
   const outcomes = parsed.outcomes;
   if (!Array.isArray(outcomes) || outcomes.length > MAX_OUTCOMES) return 'outcomes is not a list';
   for (let i = 0; i < outcomes.length; i++) {
@@ -203,7 +221,10 @@ function toReport(r: WireReport): TrackingReport {
   return { handleId: r.handle_id, eventName: r.event_name, reporter: r.reporter, via: r.via, outcomes };
 }
 
-/** The report a receiver sends for one tracked copy, from the outcomes its listeners left in `outcomes`. */
+/**
+ * The report a receiver sends for one tracked copy, from the outcomes its listeners left in
+ * `outcomes`: encoded straight from them (a report per copy received, so no intermediate objects).
+ */
 export function reportOf(
   handleId: string,
   eventName: string,
@@ -212,12 +233,11 @@ export function reportOf(
   outcomes: readonly { listener: string; ok: boolean; error?: unknown; attempts: number; durationMs: number }[],
   withStack: boolean,
 ): string {
-  const reported: ReportedOutcome[] = new Array(outcomes.length);
-  for (let i = 0; i < outcomes.length; i++) {
+  let list = '';
+  const n = Math.min(outcomes.length, MAX_OUTCOMES);
+  for (let i = 0; i < n; i++) {
     const o = outcomes[i];
-    reported[i] = o.ok
-      ? { listener: o.listener, ok: true, attempts: o.attempts, durationMs: o.durationMs }
-      : { listener: o.listener, ok: false, attempts: o.attempts, durationMs: o.durationMs, error: describeFailure(o.error, withStack) };
+    list += encodeOutcome(i, o.listener, o.ok, o.attempts, o.durationMs, o.ok ? undefined : describeFailure(o.error, withStack));
   }
-  return encodeReport({ handleId, eventName, reporter, via, outcomes: reported });
+  return encodeHead(handleId, eventName, reporter, via) + list + ']}';
 }

@@ -1,4 +1,4 @@
-import type { DeliverFn } from '../interfaces/event-bus-driver.interface';
+import { DELIVERED, type DeliverFn } from '../interfaces/event-bus-driver.interface';
 import type { IncomingEvent } from '../interfaces/event-envelope.interface';
 import type { ListenerOutcome } from './listener-outcome';
 import type { TrackingSink } from './tracking-transport';
@@ -6,7 +6,7 @@ import type { TrackingSink } from './tracking-transport';
 /**
  * One tracked copy a pub/sub receiver got: it is the copy handed to the bus (an incoming event with
  * a sink), collects the outcomes of the listeners the bus ran for it and calls `done` once they all
- * settled. One object per copy (no spread copy, no Promise.all).
+ * settled. One object per copy (no spread copy, no Promise.all, no closure unless a listener is still running).
  */
 export class TrackedCopy implements IncomingEvent, TrackingSink {
   readonly name: string;
@@ -50,18 +50,26 @@ export class TrackedCopy implements IncomingEvent, TrackingSink {
         this.failed(this, err);
         continue;
       }
+      // Finished already (sync listeners): its outcomes are in, nothing to wait for.
+      if (run === DELIVERED) continue;
       this.running++;
-      run.then(this.settled, this.rejected);
+      this.await(run);
     }
-    this.settled();
+    this.settle();
   }
 
-  private readonly settled = (): void => {
-    if (--this.running === 0) this.done(this);
-  };
+  /** The closures live here, off the loop above: a copy whose listeners all finished at once makes none. */
+  private await(run: Promise<void>): void {
+    run.then(
+      () => this.settle(),
+      (err: unknown) => {
+        this.failed(this, err);
+        this.settle();
+      },
+    );
+  }
 
-  private readonly rejected = (err: unknown): void => {
-    this.failed(this, err);
-    this.settled();
-  };
+  private settle(): void {
+    if (--this.running === 0) this.done(this);
+  }
 }

@@ -88,6 +88,10 @@ class RemoteWait implements PublishTracker {
 /** Why a report is refused: a counted receive error (never a crash, never another handle's settlement). */
 class RefusedReport extends Error {}
 
+function refuse(reason: string): never {
+  throw new RefusedReport(`tracking report refused: ${reason}`);
+}
+
 /**
  * The tracked dispatches of one bus in flight, by handle id: bounded (`tracking.maxInFlight`),
  * freed when each settles or times out. Takes reports in, checks them (the handle they name must
@@ -241,9 +245,6 @@ export class TrackingRegistry implements TrackingHooks {
   }
 
   private check(wait: RemoteWait, report: TrackingReport, key: string): void {
-    const refuse = (reason: string): never => {
-      throw new RefusedReport(`tracking report refused: ${reason}`);
-    };
     if (report.eventName !== wait.handle.eventName)
       refuse(`it names event '${report.eventName}', the handle is '${wait.handle.eventName}'`);
     if (wait.hasAnswered(key)) refuse(`'${report.reporter}' already reported for '${report.via}'`);

@@ -213,3 +213,47 @@ describe('listener discovery', () => {
     expect(calls).toEqual(['Audit', 'controller', 'controller']);
   });
 });
+
+/** What each @OnEvent method below was called with: `this`, and how many arguments. */
+const received: Array<{ listener: string; self: unknown; args: number }> = [];
+
+@Injectable()
+class ArgumentsProbe {
+  @OnEvent('disc.args')
+  plain(...args: unknown[]) {
+    received.push({ listener: 'plain', self: this, args: args.length });
+  }
+
+  @OnEvent('disc.args', { async: true })
+  async later(...args: unknown[]) {
+    received.push({ listener: 'later', self: this, args: args.length });
+  }
+
+  @OnEvent('disc.args', { retry: { attempts: 2 }, filter: () => true })
+  withPolicies(...args: unknown[]) {
+    received.push({ listener: 'withPolicies', self: this, args: args.length });
+  }
+}
+
+describe('how a discovered listener method is called', () => {
+  let booted: BootedApp | undefined;
+  afterEach(async () => {
+    await booted?.close();
+    booted = undefined;
+    received.length = 0;
+  });
+
+  it('on its provider instance, with (event, meta) only: plain, recorded, tracked and with policies alike', async () => {
+    booted = await bootApp({ providers: [ArgumentsProbe] });
+    const { bus } = booted;
+    const probe = booted.app.get(ArgumentsProbe);
+    await bus.dispatch('disc.args', { n: 1 });
+    // A recorder and a tracked dispatch watch each call (the bus then knows the event's name too).
+    const recording = bus.record();
+    await bus.dispatch('disc.args', { n: 2 });
+    recording.stop();
+    await bus.dispatch('disc.args', { n: 3 }, { trackRemote: true });
+    expect(received).toHaveLength(9);
+    for (const call of received) expect(call).toEqual({ listener: call.listener, self: probe, args: 2 });
+  });
+});

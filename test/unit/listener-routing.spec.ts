@@ -4,7 +4,7 @@ import { INVALID_NAME_ROUTE, ListenerIndex } from '../../lib/routing/listener-in
 
 let seq = 0;
 function entry(key: string, name = key, async = false): ListenerEntry {
-  return { key, name, async, options: {}, seq: seq++, call: () => undefined, active: true, close: async () => undefined };
+  return { key, name, async, options: {}, seq: seq++, call: () => undefined, plain: true, active: true, close: async () => undefined };
 }
 const names = (list: readonly ListenerEntry[]) => list.map((e) => e.name);
 
