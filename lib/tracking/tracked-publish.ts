@@ -22,6 +22,9 @@ export type RunLocal = (handle: DispatchHandle, name: string, event: unknown) =>
  * counted by the publish reply) it sends in the same tick, without a promise of its own.
  */
 export class TrackedPublish {
+  /** The last name found dispatchable: tracked dispatches of one event check it once, not per dispatch. */
+  private validName: string | undefined = undefined;
+
   constructor(
     private readonly driver: EventBusDriver,
     private readonly transport: TrackingTransport,
@@ -34,11 +37,14 @@ export class TrackedPublish {
 
   publish(handle: DispatchHandle, type: string, event: unknown): void {
     const name = handle.eventName;
-    const invalid = invalidEventNameReason(name);
-    if (invalid !== undefined) {
-      handle._fail(PUBLISHER, new InvalidEventError(`cannot dispatch an event named ${quoteEventName(name)}: ${invalid}`));
-      handle._release();
-      return;
+    if (name !== this.validName) {
+      const invalid = invalidEventNameReason(name);
+      if (invalid !== undefined) {
+        handle._fail(PUBLISHER, new InvalidEventError(`cannot dispatch an event named ${quoteEventName(name)}: ${invalid}`));
+        handle._release();
+        return;
+      }
+      this.validName = name;
     }
     const track: HandleTracking = handle._track!;
     let wait: RemoteWait;
