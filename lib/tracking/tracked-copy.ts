@@ -53,13 +53,13 @@ export class TrackedCopy implements IncomingEvent, TrackingSink {
       // Finished already (sync listeners): its outcomes are in, nothing to wait for.
       if (run === DELIVERED) continue;
       this.running++;
-      this.await(run);
+      this.settleAfter(run);
     }
     this.settle();
   }
 
   /** The closures live here, off the loop above: a copy whose listeners all finished at once makes none. */
-  private await(run: Promise<void>): void {
+  private settleAfter(run: Promise<void>): void {
     run.then(
       () => this.settle(),
       (err: unknown) => {
