@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { DispatchHandle } from '../dispatch/dispatch-handle';
 import type { DeliveryMeta } from '../interfaces/event-bus-driver.interface';
-import type { ListenerEntry } from '../routing/listener-entry';
+import { callWatchedEntry, type ListenerEntry } from '../routing/listener-entry';
 import type { Route } from '../routing/listener-index';
 import { callTracked } from '../tracking/handle-tracking';
 import type { BusObserver, ObservedDelivery } from './bus-observer';
@@ -194,7 +194,7 @@ export function callObserved(
   let result: unknown;
   try {
     if (observer.runDelivery !== undefined) result = observer.runDelivery(delivery, entry, event, meta);
-    else result = entry.plain ? entry.call(event, meta) : entry.call(event, meta, handle.eventName);
+    else result = callWatchedEntry(entry, event, meta, handle.eventName);
   } catch (err) {
     observer.deliveryEnded(delivery, { error: err, failed: true, durationMs: performance.now() - delivery.startedAt });
     throw err;

@@ -8,6 +8,14 @@ import type { ListenerOptions } from '../interfaces/listener-options.interface';
  */
 export type ListenerCall = (event: unknown, meta?: DeliveryMeta, eventName?: string) => unknown;
 
+/**
+ * Calls `entry` the way a watched call does (recorder, tracking, tracing): its policies get the
+ * event's name for their retry notices; a plain listener gets `(event, meta)` only.
+ */
+export function callWatchedEntry(entry: ListenerEntry, event: unknown, meta: DeliveryMeta | undefined, eventName: string): unknown {
+  return entry.plain ? entry.call(event, meta) : entry.call(event, meta, eventName);
+}
+
 /** One registered listener under one key (an event name or a pattern). */
 export interface ListenerEntry {
   /** Event name or pattern it was registered under. */

@@ -2,7 +2,7 @@ import type { Attributes, Context, Span, Tracer } from '@opentelemetry/api';
 import type { DeliveryOutcome, BusObserver, ObservedDelivery, OutgoingScope } from '../core/bus-observer';
 import type { DispatchHandle } from '../dispatch/dispatch-handle';
 import type { DeliveryMeta } from '../interfaces/event-bus-driver.interface';
-import type { ListenerEntry } from '../routing/listener-entry';
+import { callWatchedEntry, type ListenerEntry } from '../routing/listener-entry';
 import {
   ATTR_ATTEMPT,
   ATTR_CONSUMER_GROUP,
@@ -140,9 +140,7 @@ export class TracingObserver implements BusObserver {
     );
     this.spans.set(delivery, span);
     const context = api.trace.setSpan(parent, span);
-    // A plain listener takes (event, meta) only; its policies, if any, want the event name too.
-    if (entry.plain) return api.context.with(context, entry.call, entry, event, meta);
-    return api.context.with(context, entry.call, entry, event, meta, delivery.handle.eventName);
+    return api.context.with(context, callWatchedEntry, undefined, entry, event, meta, delivery.handle.eventName);
   }
 
   /** Marks a span failed: `error.type`, the exception, status ERROR. */

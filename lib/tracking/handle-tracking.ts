@@ -3,7 +3,7 @@ import type { BusObserver } from '../core/bus-observer';
 import { callObserved } from '../core/local-dispatcher';
 import type { DispatchHandle } from '../dispatch/dispatch-handle';
 import type { DeliveryMeta } from '../interfaces/event-bus-driver.interface';
-import type { ListenerEntry } from '../routing/listener-entry';
+import { callWatchedEntry, type ListenerEntry } from '../routing/listener-entry';
 import type { ListenerOutcome } from './listener-outcome';
 
 /**
@@ -54,7 +54,7 @@ export function callTracked(
   let result: unknown;
   try {
     if (observer !== undefined) result = callObserved(observer, handle, entry, event, counted);
-    else result = entry.plain ? entry.call(event, counted) : entry.call(event, counted, handle.eventName);
+    else result = callWatchedEntry(entry, event, counted, handle.eventName);
   } catch (err) {
     track.record(entry.name, err, true, counted.attempt, performance.now() - startedAt);
     throw err;

@@ -18,9 +18,12 @@ const attr = (span: ReadableSpan, key: string): unknown => span.attributes[key];
 @Injectable()
 class Mailer {
   calls = 0;
+  /** How many arguments each call of `send` got: a traced call passes (event, meta) like any other. */
+  arity: number[] = [];
   @OnEvent('user.registered')
-  send(): void {
+  send(...args: unknown[]): void {
     this.calls++;
+    this.arity.push(args.length);
     tracer.startSpan('mailer.work').end();
   }
   @OnEvent('user.registered', { async: true })
@@ -76,7 +79,7 @@ describe('tracing in one process (memory driver)', () => {
   });
 
   it('makes each listener call an INTERNAL span of the dispatching trace, with user spans nested under it', async () => {
-    const { bus } = await boot({ providers: [Mailer] }, { telemetry: { tracing: true } });
+    const { bus, app } = await boot({ providers: [Mailer] }, { telemetry: { tracing: true } });
     await tracer.startActiveSpan('http.request', async (span) => {
       await bus.dispatch('user.registered', { id: 1 }).orThrow();
       span.end();
@@ -100,6 +103,7 @@ describe('tracing in one process (memory driver)', () => {
     expect(parentSpanId(spansNamed(spans, 'mailer.work')[0]!)).toBe(sync.spanContext().spanId);
     expect(parentSpanId(spansNamed(spans, 'mailer.later')[0]!)).toBe(async.spanContext().spanId);
     expect(spansNamed(spans, 'send user.registered')).toHaveLength(0);
+    expect(app.get(Mailer).arity).toEqual([2]);
   });
 
   it('async listeners of dispatches from different requests hang under their own request', async () => {
