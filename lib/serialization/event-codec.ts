@@ -243,12 +243,12 @@ type EventClassLike = { readonly name: string; prototype: object; fromJSON?(data
 const MAX_HEADERS = 32;
 const MAX_HEADER_LENGTH = 1024;
 
-/** The string entries of a received `headers` object, bounded (anything else in it is ignored). */
 /** A rejection naming the message's size in bytes (measured only now: most messages are never rejected). */
 function rejected(channel: string, raw: string | Buffer, reason: string): MessageRejectedError {
   return new MessageRejectedError(channel, typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length, reason);
 }
 
+/** The string entries of a received `headers` object, bounded (anything else in it is ignored). */
 function headersOf(value: unknown): Readonly<Record<string, string>> | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
   const out: Record<string, string> = {};
