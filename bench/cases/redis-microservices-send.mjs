@@ -14,7 +14,9 @@ const env = remoteEnv();
 const { hostname: host, port } = new URL(env.url);
 const transport = { transport: Transport.REDIS, options: { host, port: Number(port) } };
 const WINDOW = Number(process.env.BENCH_WINDOW ?? 256);
-const total = () => (env.variant === 'rtt' ? env.warmup + env.n : env.n);
+// Both variants warm up first (the JIT, the connections), then measure; the receiver counts both.
+const warmup = env.variant === 'rtt' ? env.warmup : env.pipelinedWarmup;
+const total = () => warmup + env.n;
 
 async function receive() {
   const counter = receiveCounter(total());
@@ -40,7 +42,7 @@ async function send() {
   await client.connect();
   const call = (i) => lastValueFrom(client.send(env.channel, { userId: 'u1', n: i }));
   if (env.variant === 'rtt') await roundTripsOneAtATime(env.warmup, env.n, call);
-  else await roundTripsPipelined(env.n, WINDOW, call);
+  else await roundTripsPipelined(warmup, env.n, WINDOW, call);
   await client.close();
   setImmediate(() => process.exit(0));
 }

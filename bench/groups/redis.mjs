@@ -27,6 +27,7 @@ async function runPair(cse, { env, quick, n }) {
     BENCH_CHANNEL: `bench.${tag}`,
     BENCH_PREFIX: `bench-${tag}:`,
     BENCH_LATENCY_WARMUP: quick ? '50' : '1000',
+    BENCH_PIPELINED_WARMUP: quick ? '200' : '10000',
   };
   let onReady;
   const isReady = new Promise((resolve) => (onReady = resolve));
@@ -271,8 +272,8 @@ export const redisTrackingThroughputGroup = {
   rounds: 3,
   title: 'Tracking across processes, pipelined: tracked dispatches vs. microservices send(), 256 in flight',
   note: (quick) =>
-    `N = ${quick ? '2,000 (quick)' : '50,000'} requests, 256 in flight at a time (each lane sends its next once the previous one came back); ` +
-    'rate = N / the sender’s time from first send to last reply. The untracked throughput is in the pub/sub throughput group.',
+    `N = ${quick ? '2,000 (quick)' : '50,000'} requests after ${quick ? 200 : '10,000'} warm-up requests, 256 in flight at a time (each lane sends its next once the previous one came back); ` +
+    'rate = N / the sender’s time from first timed send to last reply. The untracked throughput is in the pub/sub throughput group.',
   cases: [
     c('tracked-pipelined', 'nestjs-event-bus redis: tracked dispatches, outcomes back on the handles', 'redis-tracking', 'pipelined', {
       available: driverBuilt('redis-pubsub/redis.driver.js'),

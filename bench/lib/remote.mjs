@@ -10,6 +10,8 @@ export function remoteEnv() {
     channel: process.env.BENCH_CHANNEL ?? 'bench.user.registered',
     variant: process.env.BENCH_VARIANT ?? '',
     warmup: Number(process.env.BENCH_LATENCY_WARMUP ?? 1000),
+    /** Round trips a pipelined case makes before it measures (the same for every case). */
+    pipelinedWarmup: Number(process.env.BENCH_PIPELINED_WARMUP ?? 10_000),
   };
 }
 

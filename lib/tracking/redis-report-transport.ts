@@ -1,27 +1,35 @@
 import type { Cluster, Redis } from 'ioredis';
-import { BATCH_BYTES, encodeReportBatch } from './report-codec';
-import { REPORTS_SEGMENT, type TrackingTransport } from './tracking-transport';
+import { CompactReportBatch, JsonReportBatch, type OutgoingReport, type ReportBatch } from './report-batch';
+import { BATCH_BYTES } from './report-codec';
+import { COMPACT_MARK, REPORTS_SEGMENT, type TrackingTransport } from './tracking-transport';
 
 /**
  * Tracking reports over Redis pub/sub, for both redis drivers: this bus's reports arrive on
- * `<prefix>__reports:<busId>` (subscribed on its first tracked dispatch); a report is one PUBLISH
+ * `<prefix>__reports:v2:<busId>` (subscribed on its first tracked dispatch); a report is one PUBLISH
  * on the publisher's channel, so one for a bus that has gone reaches nobody and is dropped by Redis.
- * The reports of one tick for one publisher travel as one message (a batch).
+ * The reports of one tick for one publisher travel as one message (a batch): in the compact format
+ * when the publisher's channel has the `v2:` mark, else (an older publisher) as JSON objects.
  */
 export class RedisReportTransport implements TrackingTransport {
   readonly replyTo: string;
   /** Set by the pub/sub driver on a classic cluster (see `TrackingTransport.expectedCount`). */
   expectedCount?: (channel: string) => Promise<number>;
+  private readonly reportsPrefix: string;
+  private readonly compactPrefix: string;
 
   constructor(
     readonly prefix: string,
-    busId: string,
+    private readonly busId: string,
     /** The connection reports are sent on (a non-subscriber one); undefined while there is none. */
     private readonly sender: () => Redis | Cluster | undefined,
     /** The subscriber connection this bus's reports are received on (opened on first use). */
     private readonly subscriber: () => Promise<Redis>,
+    /** The receiving app sends listener stacks (`tracking.reportStacks`). */
+    private readonly withStacks: () => boolean = () => false,
   ) {
-    this.replyTo = prefix + REPORTS_SEGMENT + busId;
+    this.reportsPrefix = prefix + REPORTS_SEGMENT;
+    this.compactPrefix = this.reportsPrefix + COMPACT_MARK;
+    this.replyTo = this.compactPrefix + busId;
   }
 
   async listen(onReport: (raw: Buffer, channel: string) => void): Promise<void> {
@@ -33,12 +41,20 @@ export class RedisReportTransport implements TrackingTransport {
     await sub.subscribe(channel);
   }
 
-  send(replyTo: string, report: string): void {
+  send(replyTo: string, report: OutgoingReport): void {
     // Only to a reports channel under this prefix: a forged envelope cannot make a receiver publish elsewhere.
-    if (!replyTo.startsWith(this.prefix + REPORTS_SEGMENT)) return;
-    const list = this.queued.get(replyTo);
-    if (list === undefined) this.queued.set(replyTo, [report]);
-    else if (list.push(report) >= EARLY_FLUSH_REPORTS) {
+    if (!replyTo.startsWith(this.reportsPrefix)) return;
+    let batch = this.open.get(replyTo);
+    if (batch === undefined || batch.length >= BATCH_BYTES) {
+      if (batch !== undefined) this.full.push(replyTo, batch.finish());
+      // A publisher whose channel carries the mark reads the compact format; an older one one object per report.
+      batch = replyTo.startsWith(this.compactPrefix)
+        ? new CompactReportBatch(this.busId, this.withStacks())
+        : new JsonReportBatch(this.busId, this.withStacks());
+      this.open.set(replyTo, batch);
+    }
+    batch.add(report);
+    if (batch.count >= EARLY_FLUSH_REPORTS) {
       // Mid-read: the publisher starts on these while this process works through the rest.
       this.flush();
       return;
@@ -50,32 +66,21 @@ export class RedisReportTransport implements TrackingTransport {
     }
   }
 
-  /** Reports waiting for this tick's write, by the publisher's reports channel. */
-  private queued = new Map<string, string[]>();
+  /** The message being filled for each publisher (by its reports channel) this tick. */
+  private open = new Map<string, ReportBatch>();
+  /** Messages already full this tick: channel, message, channel, message… */
+  private full: string[] = [];
   private flushScheduled = false;
   private readonly flush = (): void => {
     this.flushScheduled = false;
-    const queued = this.queued;
-    if (queued.size === 0) return;
-    this.queued = new Map();
+    if (this.open.size === 0) return;
+    const messages = this.full;
+    for (const [channel, batch] of this.open) messages.push(channel, batch.finish());
+    this.open = new Map();
+    this.full = [];
     const client = this.sender();
     // Not connected: dropped (the publishers time out); a report is never worth holding.
     if (client === undefined || client.status !== 'ready') return;
-    const messages: string[] = [];
-    for (const [channel, reports] of queued) {
-      // Each publisher's reports of this tick in one message (as few as the size bound allows).
-      let from = 0;
-      let bytes = 0;
-      for (let i = 0; i < reports.length; i++) {
-        if (i > from && (bytes + reports[i].length > BATCH_BYTES || i - from >= MAX_REPORTS_PER_MESSAGE)) {
-          messages.push(channel, encodeReportBatch(reports.slice(from, i)));
-          from = i;
-          bytes = 0;
-        }
-        bytes += reports[i].length + 1;
-      }
-      messages.push(channel, from === 0 ? encodeReportBatch(reports) : encodeReportBatch(reports.slice(from)));
-    }
     if (messages.length === 2) {
       client.publish(messages[0], messages[1]).catch(() => undefined);
       return;
@@ -111,7 +116,5 @@ const RESOLVED: Promise<void> = Promise.resolve();
  * with 256 tracked dispatches in flight: a quarter more round trips per second at 100 than at 500).
  */
 const EARLY_FLUSH_REPORTS = 100;
-/** Reports in one message at most (the publisher accepts up to 1,000). */
-const MAX_REPORTS_PER_MESSAGE = 500;
 const REPLY_TO = Buffer.from('"reply_to":');
 const HANDLE_ID = Buffer.from('"handle_id":"');

@@ -6,7 +6,7 @@ const MAX_REPORT_BYTES = 256 * 1024;
 const MAX_BATCH = 1000;
 /** Past this size a receiver starts another message (well under the limit a publisher accepts). */
 export const BATCH_BYTES = 64 * 1024;
-const MAX_OUTCOMES = 1000;
+export const MAX_OUTCOMES = 1000;
 const MAX_MESSAGE = 2000;
 const MAX_STACK = 8000;
 const MAX_NAME = 512;
@@ -95,9 +95,14 @@ function encodeOutcome(
     (ok ? ',"ok":true,"attempts":' : ',"ok":false,"attempts":') +
     attempts +
     ',"duration_ms":' +
-    (durationMs >= 0 && durationMs < Infinity ? Math.round(durationMs * 1000) / 1000 : 0) +
+    durationOf(durationMs) +
     (error !== undefined ? `,"error":${JSON.stringify(error)}}` : '}')
   );
+}
+
+/** Milliseconds to three decimals; a clock that went backwards (or nothing measured) reports 0. */
+export function durationOf(ms: number): number {
+  return ms >= 0 && ms < Infinity ? Math.round(ms * 1000) / 1000 : 0;
 }
 
 /** One message for several encoded reports (a JSON array); a single one travels as itself. */
@@ -128,6 +133,7 @@ export function decodeReports(raw: Buffer | string, channel: string): DecodedRep
   }
   const reports: TrackingReport[] = [];
   const refused: MessageRejectedError[] = [];
+  if (isObject(parsed) && parsed.v === 2) return decodeCompact(parsed, channel, size);
   if (Array.isArray(parsed)) {
     if (parsed.length === 0 || parsed.length > MAX_BATCH) throw rejected(channel, size, `a batch of ${parsed.length} reports (1 to ${MAX_BATCH})`);
     for (let i = 0; i < parsed.length; i++) {
@@ -141,6 +147,77 @@ export function decodeReports(raw: Buffer | string, channel: string): DecodedRep
   if (why !== undefined) throw rejected(channel, size, why);
   reports.push(toReport(parsed as WireReport));
   return { reports, refused };
+}
+
+/** Entries of a compact message's `names` at most: every report naming other names than the last. */
+const MAX_NAMES = 4 * MAX_BATCH;
+
+const isIndex = (value: unknown, count: number): boolean => Number.isInteger(value) && (value as number) >= 0 && (value as number) < count;
+
+/** A compact message (`"v":2`, see `CompactReportBatch`): the reporter and the names once, each report an array. */
+function decodeCompact(parsed: Record<string, unknown>, channel: string, size: number): DecodedReports {
+  const { reporter, names, reports: list } = parsed;
+  if (!isShortString(reporter)) throw rejected(channel, size, 'reporter is not a short string');
+  if (!Array.isArray(names) || names.length > MAX_NAMES || !names.every(isShortString)) {
+    throw rejected(channel, size, `names is not a list of at most ${MAX_NAMES} short strings`);
+  }
+  if (!Array.isArray(list) || list.length === 0 || list.length > MAX_BATCH) {
+    throw rejected(channel, size, `a batch of ${Array.isArray(list) ? list.length : 'no'} reports (1 to ${MAX_BATCH})`);
+  }
+  const reports: TrackingReport[] = [];
+  const refused: MessageRejectedError[] = [];
+  for (let i = 0; i < list.length; i++) {
+    const why = validateCompact(list[i], names.length);
+    if (why === undefined) reports.push(compactReport(list[i] as CompactWireReport, names as string[], reporter as string));
+    else refused.push(rejected(channel, size, `report ${i} of the batch: ${why}`));
+  }
+  return { reports, refused };
+}
+
+/** `[handle_id, name#, via#, ...outcomes]`; an outcome `[listener#, attempts, duration_ms(, error)]`. */
+type CompactWireReport = [string, number, number, ...Array<[number, number, number, { name: string; message: string; stack?: unknown }?]>];
+
+/** Why a compact report is none (undefined: it is one). */
+function validateCompact(r: unknown, names: number): string | undefined {
+  if (!Array.isArray(r) || r.length < 3 || r.length > 3 + MAX_OUTCOMES) return 'not a [handle_id, name, via, ...outcomes] list';
+  if (typeof r[0] !== 'string' || !HANDLE_ID.test(r[0])) return 'handle_id is not 16 lowercase hex chars';
+  if (!isIndex(r[1], names)) return 'its event name is no index into names';
+  if (!isIndex(r[2], names)) return 'its via is no index into names';
+  for (let j = 3; j < r.length; j++) {
+    const o: unknown = r[j];
+    const i = j - 3;
+    if (!Array.isArray(o) || (o.length !== 3 && o.length !== 4)) return `outcome ${i} is not a [listener, attempts, duration_ms, error?] list`;
+    if (!isIndex(o[0], names)) return `outcome ${i}: its listener is no index into names`;
+    if (!Number.isInteger(o[1]) || (o[1] as number) < 1) return `outcome ${i}: attempts is not a positive integer`;
+    if (typeof o[2] !== 'number' || !(o[2] >= 0)) return `outcome ${i}: duration_ms is not a duration`;
+    if (o.length === 4) {
+      const e: unknown = o[3];
+      if (!isObject(e) || typeof e.name !== 'string' || typeof e.message !== 'string') return `outcome ${i} failed without an error name and message`;
+    }
+  }
+  return undefined;
+}
+
+function compactReport(r: CompactWireReport, names: readonly string[], reporter: string): TrackingReport {
+  const outcomes: ReportedOutcome[] = new Array(r.length - 3);
+  for (let j = 3; j < r.length; j++) {
+    const o = r[j] as [number, number, number, { name: string; message: string; stack?: unknown }?];
+    const e = o[3];
+    outcomes[j - 3] =
+      e === undefined
+        ? { listener: names[o[0]], ok: true, attempts: o[1], durationMs: o[2] }
+        : { listener: names[o[0]], ok: false, attempts: o[1], durationMs: o[2], error: failureOf(e) };
+  }
+  return { handleId: r[0], eventName: names[r[1]], reporter, via: names[r[2]], outcomes };
+}
+
+/** A reported failure, its texts cut to the bounds (a publisher never holds more than that of one). */
+function failureOf(e: { name: string; message: string; stack?: unknown }): NonNullable<ReportedOutcome['error']> {
+  return {
+    name: e.name.slice(0, MAX_NAME),
+    message: e.message.slice(0, MAX_MESSAGE),
+    ...(typeof e.stack === 'string' ? { stack: e.stack.slice(0, MAX_STACK) } : {}),
+  };
 }
 
 /** One report on its own; throws `MessageRejectedError` for anything that is not exactly one well-formed report. */
@@ -211,11 +288,7 @@ function toReport(r: WireReport): TrackingReport {
             ok: false,
             attempts: o.attempts,
             durationMs: o.duration_ms,
-            error: {
-              name: o.error!.name.slice(0, MAX_NAME),
-              message: o.error!.message.slice(0, MAX_MESSAGE),
-              ...(typeof o.error!.stack === 'string' ? { stack: o.error!.stack.slice(0, MAX_STACK) } : {}),
-            },
+            error: failureOf(o.error!),
           };
   }
   return { handleId: r.handle_id, eventName: r.event_name, reporter: r.reporter, via: r.via, outcomes };

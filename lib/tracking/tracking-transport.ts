@@ -1,7 +1,13 @@
 import type { ListenerOutcome } from './listener-outcome';
+import type { OutgoingReport } from './report-batch';
 
-/** The segment after the channel prefix under which reports travel: `<prefix>__reports:<busId>`. */
+/** The segment after the channel prefix under which reports travel: `<prefix>__reports:v2:<busId>`. */
 export const REPORTS_SEGMENT = '__reports:';
+/**
+ * After `REPORTS_SEGMENT` in the channel of a publisher that reads compact report messages. Older
+ * publishers' channels lack it (`<prefix>__reports:<busId>`); they are sent one JSON object per report.
+ */
+export const COMPACT_MARK = 'v2:';
 
 /**
  * What a redis driver offers for tracking (a capability, like `consumerGroups`): where this bus's
@@ -15,7 +21,7 @@ export interface TrackingTransport {
   /** Starts receiving this bus's reports (once, on the first tracked dispatch); resolves once subscribed. */
   listen(onReport: (raw: Buffer, channel: string) => void): Promise<void>;
   /** Sends one report; never throws (a report that cannot be sent is dropped: the publisher times out). */
-  send(replyTo: string, report: string): void;
+  send(replyTo: string, report: OutgoingReport): void;
   /**
    * The receivers a tracked event must hear from, known before it is sent (redis-streams: the
    * consumer groups of its stream), synchronously when the driver has them at hand. Absent: the

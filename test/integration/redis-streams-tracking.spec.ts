@@ -131,7 +131,7 @@ describe('tracking a dispatch across processes, redis-streams', () => {
     const envelopes = entries.map(
       ([, fields]) => JSON.parse(fields[fields.indexOf('envelope') + 1] ?? fields[1]) as Record<string, unknown>,
     );
-    expect(envelopes[0].reply_to).toBe(`${prefix}__reports:${publisher.runtime.busId}`);
+    expect(envelopes[0].reply_to).toBe(`${prefix}__reports:v2:${publisher.runtime.busId}`);
     expect(envelopes[1]).not.toHaveProperty('reply_to');
   });
 });

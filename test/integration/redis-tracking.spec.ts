@@ -244,7 +244,7 @@ describe.each([2, 3] as const)('tracking a dispatch across processes, redis pub/
     expect(cause.message).toContain('1 of 2 receiver(s) reported within 400 ms');
     // The raw subscriber got the envelope with where reports go; goevent ignores the extra field.
     const envelope = JSON.parse(sub.messages[0]) as Record<string, unknown>;
-    expect(envelope.reply_to).toBe(`${redis.channelPrefix}__reports:${publisher.runtime.busId}`);
+    expect(envelope.reply_to).toBe(`${redis.channelPrefix}__reports:v2:${publisher.runtime.busId}`);
     expect(envelope.event_name).toBe('payment.requested');
   });
 
@@ -314,7 +314,7 @@ describe.each([2, 3] as const)('tracking a dispatch across processes, redis pub/
     await subscribed(`${redis.channelPrefix}payment.requested`, 1);
     // Subscribes the publisher's reports channel, which the tap below listens on too.
     await publisher.bus.dispatch('payment.requested', { n: -1 }, { trackRemote: { timeoutMs: 5_000 } });
-    const reports = `${redis.channelPrefix}__reports:${publisher.runtime.busId}`;
+    const reports = `${redis.channelPrefix}__reports:v2:${publisher.runtime.busId}`;
     const tap = await rawSubscriber(server.url, reports);
     raw.push(tap.client);
     // One tick: one script of 1,000 publishes, which the receiver reads in a few large chunks.
@@ -323,10 +323,54 @@ describe.each([2, 3] as const)('tracking a dispatch across processes, redis pub/
     );
     const results = await Promise.all(handles);
     for (const result of results) expect(result.outcomes.map((o) => `${o.origin}:${o.listener}`)).toEqual(['remote:Remote.count']);
-    const sizes = (): number[] => tap.messages.map((m) => (m.startsWith('[') ? (JSON.parse(m) as unknown[]).length : 1));
+    // Compact messages (this bus reads them): `{"v":2,…,"reports":[…]}`.
+    const sizes = (): number[] => tap.messages.map((m) => (JSON.parse(m) as { v: number; reports: unknown[] }).reports.length);
     await until(() => sizes().reduce((a, b) => a + b, 0) >= 1000, 'the 1,000 reports seen by the tap');
     expect(sizes().reduce((a, b) => a + b, 0)).toBe(1000);
     expect(Math.max(...sizes())).toBeLessThanOrEqual(100);
+  });
+
+  it('a publisher of an older version (reports channel without the v2: mark) is answered with one JSON object per report', async () => {
+    fresh();
+    const receiver = await app();
+    receiver.bus.registerListener({ name: 'Remote.count', eventName: 'payment.requested', onEvent: () => undefined });
+    await subscribed(`${redis.channelPrefix}payment.requested`, 1);
+    const oldReports = `${redis.channelPrefix}__reports:00000000000000aa`;
+    const tap = await rawSubscriber(server.url, oldReports);
+    raw.push(tap.client);
+    const old = rawClient(server.url);
+    raw.push(old);
+    const ids = ['00000000000000a1', '00000000000000a2', '00000000000000a3'];
+    const envelope = (id: string): string =>
+      JSON.stringify({
+        event_name: 'payment.requested',
+        event_type: 'payment.requested',
+        event_data: {},
+        handle_id: id,
+        timestamp: 1,
+        reply_to: oldReports,
+        origin: 'an-older-bus',
+      });
+    const pipeline = old.pipeline();
+    for (const id of ids) pipeline.publish(`${redis.channelPrefix}payment.requested`, envelope(id));
+    await pipeline.exec();
+    const reports = (): Array<Record<string, unknown>> =>
+      tap.messages.flatMap((m) => {
+        const parsed = JSON.parse(m) as Record<string, unknown> | Array<Record<string, unknown>>;
+        return Array.isArray(parsed) ? parsed : [parsed];
+      });
+    await until(() => reports().length >= 3, 'three reports on the older channel');
+    expect(reports().map((r) => r.handle_id).sort()).toEqual(ids);
+    for (const report of reports()) {
+      expect(report).toEqual({
+        v: 1,
+        handle_id: expect.any(String),
+        event_name: 'payment.requested',
+        reporter: receiver.runtime.busId,
+        via: `${redis.channelPrefix}payment.requested`,
+        outcomes: [{ listener: 'Remote.count', ok: true, attempts: 1, duration_ms: expect.any(Number) }],
+      });
+    }
   });
 
   it('forged and malformed reports are counted receive errors and settle nothing', async () => {
@@ -337,7 +381,7 @@ describe.each([2, 3] as const)('tracking a dispatch across processes, redis pub/
     receiver.bus.registerListener({ name: 'Remote.held', eventName: 'payment.requested', onEvent: () => held.wait });
     await subscribed(`${redis.channelPrefix}payment.requested`, 1);
     const handle = publisher.bus.dispatch('payment.requested', {}, { trackRemote: { timeoutMs: 5_000 } });
-    const reports = `${redis.channelPrefix}__reports:${publisher.runtime.busId}`;
+    const reports = `${redis.channelPrefix}__reports:v2:${publisher.runtime.busId}`;
     await subscribed(reports, 1);
     await until(() => receiver.runtime.inflight.count > 0, 'the remote listener running');
     const forger = rawClient(server.url);
@@ -361,14 +405,19 @@ describe.each([2, 3] as const)('tracking a dispatch across processes, redis pub/
     // malformed one and one for a subscription the event never reached are refused, settling nothing).
     await forger.publish(reports, '[]');
     await forger.publish(reports, `[${JSON.stringify({ v: 1, handle_id: 'nothex' })},${forged({ via: `${redis.channelPrefix}x.y` })}]`);
-    await until(() => publisher.errors.length >= 7, 'seven refused reports');
+    // The compact format: names by index, checked the same way (a bad index, another event's name).
+    const compact = (names: string[], list: unknown[]): string => JSON.stringify({ v: 2, reporter: 'forger', names, reports: list });
+    const names = ['payment.requested', `${redis.channelPrefix}payment.requested`, 'Forged.ok', 'order.created'];
+    await forger.publish(reports, compact(names, [[handle.id, 0, 9, [2, 1, 1]]]));
+    await forger.publish(reports, compact(names, [[handle.id, 3, 1, [2, 1, 1]]]));
+    await until(() => publisher.errors.length >= 9, 'nine refused reports');
     expect(handle.settled).toBe(false);
     for (const error of publisher.errors) {
       expect(error.listener).toBe('subscriber');
       expect(error.cause).toBeInstanceOf(MessageRejectedError);
       expect((error.cause as MessageRejectedError).channel).toBe(reports);
     }
-    expect(publisher.bus.stats().rejectedMessages).toBe(7);
+    expect(publisher.bus.stats().rejectedMessages).toBe(9);
     held.open();
     const { outcomes, errors } = await handle;
     expect(outcomes.map((o) => o.listener)).toEqual(['Remote.held']);

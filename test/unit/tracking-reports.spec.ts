@@ -2,6 +2,7 @@ import { InvalidOptionsError, MessageRejectedError } from 'nestjs-event-bus';
 import { describe, expect, it } from 'vitest';
 import { resolveEventBusOptions } from '../../lib/options/event-bus-options.validator';
 import { redisGlobMatches } from '../../lib/tracking/redis-glob';
+import { CompactReportBatch, JsonReportBatch } from '../../lib/tracking/report-batch';
 import { decodeReport, decodeReports, encodeReportBatch, reportOf } from '../../lib/tracking/report-codec';
 import { readyStandaloneBus } from '../support/standalone-bus';
 
@@ -43,7 +44,10 @@ describe('tracking reports', () => {
     ['42', 'not a JSON object'],
     ['[]', 'a batch of 0 reports'],
     [`[${'{},'.repeat(1000)}{}]`, 'a batch of 1001 reports'],
-    ['{"v":2}', 'unknown version'],
+    ['{"v":3}', 'unknown version'],
+    ['{"v":2,"reporter":"r","names":["e"],"reports":[]}', 'a batch of 0 reports'],
+    ['{"v":2,"reporter":"r","names":["e",7],"reports":[["0123456789abcdef",0,0]]}', 'names is not a list'],
+    ['{"v":2,"names":["e"],"reports":[["0123456789abcdef",0,0]]}', 'reporter'],
     ['{"v":1,"handle_id":"ABC"}', 'handle_id'],
     [
       '{"v":1,"handle_id":"0123456789abcdef","event_name":"e","reporter":"r","via":"v","outcomes":[{"listener":"L","ok":false,"attempts":1,"duration_ms":1}]}',
@@ -63,6 +67,62 @@ describe('tracking reports', () => {
     expect(caught).toBeInstanceOf(MessageRejectedError);
     expect((caught as MessageRejectedError).channel).toBe('p:__reports:me');
     expect((caught as MessageRejectedError).reason).toContain(reason);
+  });
+
+  it('the compact format: reporter and names once per message, decoded to the same reports as the JSON objects', () => {
+    const failure = new TypeError('no card');
+    const copies = [
+      { handleId: '0000000000000001', name: 'order.placed', via: 'p:order.*', outcomes: [{ listener: 'A.ok', ok: true, attempts: 1, durationMs: 1.23456 }] },
+      {
+        handleId: '0000000000000002',
+        name: 'order.placed',
+        via: 'p:order.*',
+        outcomes: [
+          { listener: 'A.ok', ok: true, attempts: 2, durationMs: -1 },
+          { listener: 'B.fails', ok: false, error: failure, attempts: 3, durationMs: 10 },
+        ],
+      },
+      { handleId: '0000000000000003', name: 'order.shipped', via: 'p:order.*', outcomes: [] },
+    ];
+    const compact = new CompactReportBatch('bus1', false);
+    const json = new JsonReportBatch('bus1', false);
+    for (const copy of copies) {
+      compact.add(copy);
+      json.add(copy);
+    }
+    expect([compact.count, json.count]).toEqual([3, 3]);
+    const message = compact.finish();
+    expect(JSON.parse(message)).toMatchObject({ v: 2, reporter: 'bus1', names: ['order.placed', 'p:order.*', 'A.ok', 'B.fails', 'order.shipped'] });
+    expect(message.length).toBeLessThan(json.finish().length / 2);
+    const fromCompact = decodeReports(message, 'c');
+    expect(fromCompact.refused).toEqual([]);
+    expect(fromCompact.reports).toEqual(decodeReports(json.finish(), 'c').reports);
+    expect(fromCompact.reports[1].outcomes).toEqual([
+      { listener: 'A.ok', ok: true, attempts: 2, durationMs: 0 },
+      { listener: 'B.fails', ok: false, attempts: 3, durationMs: 10, error: { name: 'TypeError', message: 'no card' } },
+    ]);
+    const withStack = new CompactReportBatch('bus1', true);
+    withStack.add(copies[1]);
+    expect(decodeReport(withStack.finish(), 'c').outcomes[1].error?.stack).toContain('TypeError: no card');
+  });
+
+  it.each([
+    [['nothex', 0, 0], 'handle_id'],
+    [['0123456789abcdef', 5, 0], 'event name is no index'],
+    [['0123456789abcdef', 0, -1], 'via is no index'],
+    [['0123456789abcdef', 0, 0, [9, 1, 1]], 'listener is no index'],
+    [['0123456789abcdef', 0, 0, [0, 0, 1]], 'attempts'],
+    [['0123456789abcdef', 0, 0, [0, 1, 'soon']], 'duration_ms'],
+    [['0123456789abcdef', 0, 0, [0, 1, 1, { name: 'E' }]], 'without an error name and message'],
+    [['0123456789abcdef', 0, 0, [0, 1]], 'is not a [listener, attempts, duration_ms, error?] list'],
+    [{ handle_id: '0123456789abcdef' }, 'not a [handle_id, name, via, ...outcomes] list'],
+  ])('a compact report %j is refused alone (%s); the others in its message count', (bad, reason) => {
+    const good = ['0000000000000001', 0, 0, [0, 1, 0.5]];
+    const { reports, refused } = decodeReports(JSON.stringify({ v: 2, reporter: 'r', names: ['e'], reports: [good, bad] }), 'c');
+    expect(reports.map((r) => r.handleId)).toEqual(['0000000000000001']);
+    expect(refused).toHaveLength(1);
+    expect(refused[0].reason).toContain(`report 1 of the batch: `);
+    expect(refused[0].reason).toContain(reason);
   });
 
   it('a batch: several reports in one message, one parse; a malformed one inside is refused alone', () => {

@@ -3,7 +3,6 @@ import { EventError, SUBSCRIBER } from '../../errors/event.error';
 import { MessageRejectedError } from '../../errors/message-rejected.error';
 import { DELIVERED, type DeliverFn, type DriverContext } from '../../interfaces/event-bus-driver.interface';
 import type { IncomingEvent } from '../../interfaces/event-envelope.interface';
-import { reportOf } from '../../tracking/report-codec';
 import type { RedisReportTransport } from '../../tracking/redis-report-transport';
 import { trackedEchoHandleId } from '../../tracking/redis-report-transport';
 import { TrackedCopy } from '../../tracking/tracked-copy';
@@ -142,9 +141,7 @@ export class PubSubReceiver {
 
   private readonly reportCopy = (copy: TrackedCopy): void => {
     if (copy.dropped || this.closed()) return;
-    const context = this.context;
-    const stacks = context.tracking?.reportStacks === true;
-    this.tracking.send(copy.replyTo!, reportOf(copy.handleId, copy.name, context.busId, copy.via, copy.outcomes, stacks));
+    this.tracking.send(copy.replyTo!, copy);
   };
 
   private readonly copyFailed = (copy: TrackedCopy, err: unknown): void => {

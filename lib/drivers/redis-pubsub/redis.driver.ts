@@ -70,6 +70,7 @@ export class RedisDriver implements EventBusDriver {
       context.busId,
       () => this.publishing?.client,
       () => Promise.resolve(this.subscriber!),
+      () => context.tracking?.reportStacks === true,
     );
     if (this.connections.cluster && !this.sharded) {
       // Classic PUBLISH on a cluster counts one node's subscribers: tracked dispatches count them on every node.

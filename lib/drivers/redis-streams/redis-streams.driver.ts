@@ -123,6 +123,7 @@ export class RedisStreamsDriver implements EventBusDriver {
       context.busId,
       () => this.commands?.client,
       () => (this.reportsSubscriber ??= this.openReportsSubscriber()),
+      () => context.tracking?.reportStacks === true,
     );
     // The listeners reached by a tracked append: the stream's consumer groups at append time.
     this.tracking = Object.assign(transport, { expectedReporters: (eventName: string) => this.groupCache.groups(eventName) });

@@ -17,7 +17,7 @@ import { Reclaimer } from './reclaimer';
 import { Redelivery } from './redelivery';
 import type { ConsumerReader } from './stream-reader';
 import { performance } from 'node:perf_hooks';
-import { reportOf } from '../../../tracking/report-codec';
+import type { OutgoingReport } from '../../../tracking/report-batch';
 
 export type { StreamConsumerSettings } from './consumer-settings';
 
@@ -64,7 +64,7 @@ export class StreamConsumer implements DeadLetterReplayer {
     private readonly context: DriverContext,
     private readonly deliver: DeliverFn,
     /** Sends a tracking report to the publisher of a tracked entry (see `finalOutcome`). */
-    private readonly sendReport: (replyTo: string, report: string) => void = () => undefined,
+    private readonly sendReport: (replyTo: string, report: OutgoingReport) => void = () => undefined,
   ) {
     const log: DriverContext['log'] = (level, message) => context.log(level, message);
     const { streamKey, group } = settings;
@@ -338,10 +338,7 @@ export class StreamConsumer implements DeadLetterReplayer {
         ? { listener: group, ok: true, attempts, durationMs }
         : { listener: group, ok: false, error, attempts, durationMs };
     try {
-      this.sendReport(
-        replyTo,
-        reportOf(incoming.handleId, incoming.name, this.context.busId, group, [outcome], this.context.tracking?.reportStacks === true),
-      );
+      this.sendReport(replyTo, { handleId: incoming.handleId, name: incoming.name, via: group, outcomes: [outcome] });
     } catch {
       // A report that cannot be built or sent is dropped: the publisher's timeout names this group.
     }
