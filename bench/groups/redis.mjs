@@ -77,7 +77,7 @@ const atMost = (x) => ({ text: `≤ ${x}×`, test: (v) => v <= x });
 const throughputGroup = (fields) => ({
   needsRedis: true,
   family: 'redis',
-  rounds: 3,
+  rounds: 5,
   sample: async (cse, ctx) => throughput(await runPair(cse, { ...ctx, n: ctx.quick ? 2000 : 100_000 })),
   summary: (s) => `${fmtRate(s.opsPerSec)} events/s, ${s.received}/${s.n} received`,
   columns: rateColumns,
@@ -150,7 +150,7 @@ const latencyRatio = (key) => (samples, r) => samples.get('bus-latency')?.[r]?.[
 export const redisLatencyGroup = {
   needsRedis: true,
   family: 'redis',
-  rounds: 3,
+  rounds: 5,
   title: 'Redis pub/sub, one-at-a-time latency (dispatch → remote listener)',
   note: (quick) =>
     `${quick ? '200 (quick)' : '10,000'} events one at a time after ${quick ? 50 : 1000} warm-up events; each is sent once the ` +
@@ -235,7 +235,7 @@ const roundTripSample = (n) => async (cse, ctx) => {
 export const redisTrackingLatencyGroup = {
   needsRedis: true,
   family: 'tracking',
-  rounds: 3,
+  rounds: 5,
   title: 'Tracking across processes, one at a time: tracked dispatch round trip vs. untracked one way vs. microservices send()',
   note: (quick) =>
     `${quick ? '200 (quick)' : '5,000'} events one at a time after ${quick ? 50 : 1000} warm-up events. Tracked: dispatch(…, { trackRemote: true }) ` +
@@ -269,7 +269,7 @@ export const redisTrackingLatencyGroup = {
 export const redisTrackingThroughputGroup = {
   needsRedis: true,
   family: 'tracking',
-  rounds: 3,
+  rounds: 5,
   title: 'Tracking across processes, pipelined: tracked dispatches vs. microservices send(), 256 in flight',
   note: (quick) =>
     `N = ${quick ? '2,000 (quick)' : '50,000'} requests after ${quick ? 200 : '10,000'} warm-up requests, 256 in flight at a time (each lane sends its next once the previous one came back); ` +

@@ -4,7 +4,15 @@ import { MessageRejectedError } from '../errors/message-rejected.error';
 import type { IncomingEvent, OutgoingEvent, WireEnvelope } from '../interfaces/event-envelope.interface';
 import { lookupEventType, soleClassForName } from '../registry/event-type.registry';
 import { invalidEventNameReason } from '../routing/event-name';
-import { DEFAULT_MAX_EVENT_DEPTH, FORBIDDEN_KEYS, findForbiddenKey, mayHaveForbiddenKey, nestsDeeperThan } from './payload-safety';
+import {
+  DEFAULT_MAX_EVENT_DEPTH,
+  FORBIDDEN_KEYS,
+  findForbiddenKey,
+  findUnsafe,
+  mayHaveForbiddenKey,
+  nestsDeeperThan,
+  TOO_DEEP,
+} from './payload-safety';
 
 const MAX_CACHED_HEADS = 1000;
 
@@ -160,10 +168,6 @@ export class EventCodec {
       throw rejected(channel, raw, `over the size limit of ${max} bytes`);
     }
     const text = typeof raw === 'string' ? raw : raw.toString('utf8');
-    // The envelope is one level, its event_data the next.
-    if (nestsDeeperThan(text, this.maxDepth + 1)) {
-      throw rejected(channel, raw, `event_data nests deeper than ${this.maxDepth} levels (redis.maxEventDepth)`);
-    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -189,9 +193,11 @@ export class EventCodec {
       throw rejected(channel, raw, `event_name '${name}' is not the event of this channel ('${expectedName}')`);
     }
     const type = typeof envelope.event_type === 'string' && envelope.event_type !== '' ? envelope.event_type : name;
-    // On the parsed envelope (escapes resolved), not a regex over the text: a third of the cost.
-    const key = findForbiddenKey(envelope);
-    if (key !== undefined) throw rejected(channel, raw, `forbidden key '${key}' in event data`);
+    // On the parsed envelope (escapes resolved), not a regex over the text: a third of the cost. The
+    // envelope is one level, its event_data the next.
+    const unsafe = findUnsafe(envelope, this.maxDepth + 1);
+    if (unsafe === TOO_DEEP) throw rejected(channel, raw, `event_data nests deeper than ${this.maxDepth} levels (redis.maxEventDepth)`);
+    if (unsafe !== undefined) throw rejected(channel, raw, `forbidden key '${unsafe}' in event data`);
     const cls = this.classOf(type, name, channel, raw);
     let event: unknown = envelope.event_data;
     if (cls !== undefined) {

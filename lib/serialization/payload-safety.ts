@@ -49,6 +49,47 @@ export function findForbiddenKey(value: unknown): string | undefined {
   return undefined;
 }
 
+/** `findUnsafe()`'s answer for a value nested deeper than the limit. */
+export const TOO_DEEP: unique symbol = Symbol('too deep');
+
+/**
+ * What makes parsed JSON `value` unsafe, in one walk: the first forbidden key (as `findForbiddenKey`),
+ * `TOO_DEEP` when objects and arrays nest more than `limit` levels (`value` itself is level 1), or
+ * undefined. `JSON.parse` does not recurse, so deep input is safe to parse first and check here
+ * (a receiver then reads each message once instead of scanning its text for brackets beforehand).
+ */
+export function findUnsafe(value: unknown, limit: number): string | typeof TOO_DEEP | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  let stack: object[] | undefined;
+  let depths: number[] | undefined;
+  let current: object | undefined = value;
+  let depth = 1;
+  while (current !== undefined) {
+    if (depth > limit) return TOO_DEEP;
+    if (Array.isArray(current)) {
+      for (let i = 0; i < current.length; i++) {
+        const child: unknown = current[i];
+        if (child !== null && typeof child === 'object') {
+          (stack ??= []).push(child);
+          (depths ??= []).push(depth + 1);
+        }
+      }
+    } else {
+      for (const key in current) {
+        if (FORBIDDEN_KEYS.has(key)) return key;
+        const child: unknown = (current as Record<string, unknown>)[key];
+        if (child !== null && typeof child === 'object') {
+          (stack ??= []).push(child);
+          (depths ??= []).push(depth + 1);
+        }
+      }
+    }
+    current = stack?.pop();
+    depth = depths?.pop() ?? 0;
+  }
+  return undefined;
+}
+
 /**
  * True when JSON `text` nests objects/arrays more than `limit` levels deep. Most messages have fewer
  * brackets in all than the limit, which a few native `indexOf` calls show without a character loop.

@@ -399,7 +399,7 @@ describe('EventCodec.decode: what a message may claim', () => {
     });
   }
 
-  it('rejects nesting past the depth limit before parsing, and accepts it at the limit', () => {
+  it('rejects nesting past the depth limit, and accepts it at the limit', () => {
     const nest = (levels: number): unknown => (levels === 0 ? 1 : { a: nest(levels - 1) });
     expect(() => codec().decode(wire({ event_name: 'go.only', event_type: 'go.only', event_data: nest(64) }), 'ch')).not.toThrow();
     const e = rejection(() => codec().decode(wire({ event_name: 'go.only', event_type: 'go.only', event_data: nest(65) }), 'ch'));
@@ -412,6 +412,10 @@ describe('EventCodec.decode: what a message may claim', () => {
     expect(
       codec({ maxDepth: 1 }).decode(wire({ event_name: 'go.only', event_type: 'go.only', event_data: { s: '[[[{{{' } }), 'ch').event,
     ).toEqual({ s: '[[[{{{' });
+    // Levels are counted per branch: a deep branch after a shallow sibling, arrays and objects alike.
+    const mixed = (last: number): string => wire({ event_name: 'go.only', event_type: 'go.only', event_data: [{ a: [1] }, 'x', nest(last)] });
+    expect(() => codec().decode(mixed(63), 'ch')).not.toThrow();
+    expect(rejection(() => codec().decode(mixed(64), 'ch')).reason).toMatch(/deeper than 64/);
     // 100,000 levels: rejected, not a stack overflow.
     const deep = '{"event_name":"go.only","event_data":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}';
     expect(rejection(() => codec().decode(deep, 'ch')).reason).toMatch(/deeper than 64/);
