@@ -28,5 +28,5 @@ export type * from './board/board-source.interface';
 export type { BoardGuard, BoardGuardFunction, EventBoardOptions } from './board/event-board-options';
 export { EventBoardModule } from './board/event-board.module';
 export type { DispatchOptions, ListenerOutcome } from './tracking/listener-outcome';
-export type { TrackingHooks, TrackingSink, TrackingTransport } from './tracking/tracking-transport';
+export type { OutcomeToReport, OutgoingReport, TrackingHooks, TrackingSink, TrackingTransport } from './tracking/tracking-transport';
 export { EventRecorder, type RecorderTarget, type WaitForOptions } from './testing/event-recorder';

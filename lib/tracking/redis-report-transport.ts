@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
-import { CompactReportBatch, JsonReportBatch, type OutgoingReport, type ReportBatch } from './report-batch';
+import { CompactReportBatch, JsonReportBatch, type ReportBatch } from './report-batch';
 import { BATCH_BYTES } from './report-codec';
-import { COMPACT_MARK, REPORTS_SEGMENT, type TrackingTransport } from './tracking-transport';
+import { COMPACT_MARK, type OutgoingReport, REPORTS_SEGMENT, type TrackingTransport } from './tracking-transport';
 
 /**
  * Tracking reports over Redis pub/sub, for both redis drivers: this bus's reports arrive on

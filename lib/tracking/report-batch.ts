@@ -1,23 +1,5 @@
 import { describeFailure, durationOf, encodeReportBatch, MAX_OUTCOMES, reportOf } from './report-codec';
-
-/** One listener call of a tracked copy, as the receiving bus recorded it. */
-export interface OutcomeToReport {
-  readonly listener: string;
-  readonly ok: boolean;
-  readonly error?: unknown;
-  readonly attempts: number;
-  readonly durationMs: number;
-}
-
-/** What a receiving bus reports for one tracked copy (a pub/sub receiver's `TrackedCopy` is one as it is). */
-export interface OutgoingReport {
-  readonly handleId: string;
-  /** The event's name. */
-  readonly name: string;
-  /** What received the copy: the subscribed channel or pattern, or the consumer group. */
-  readonly via: string;
-  readonly outcomes: readonly OutcomeToReport[];
-}
+import type { OutgoingReport } from './tracking-transport';
 
 /** The reports a receiver sends one publisher in one message, encoded as they are added. */
 export interface ReportBatch {

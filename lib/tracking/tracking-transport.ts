@@ -1,5 +1,4 @@
 import type { ListenerOutcome } from './listener-outcome';
-import type { OutgoingReport } from './report-batch';
 
 /** The segment after the channel prefix under which reports travel: `<prefix>__reports:v2:<busId>`. */
 export const REPORTS_SEGMENT = '__reports:';
@@ -8,6 +7,25 @@ export const REPORTS_SEGMENT = '__reports:';
  * publishers' channels lack it (`<prefix>__reports:<busId>`); they are sent one JSON object per report.
  */
 export const COMPACT_MARK = 'v2:';
+
+/** One listener call of a tracked copy, as the receiving bus recorded it. */
+export interface OutcomeToReport {
+  readonly listener: string;
+  readonly ok: boolean;
+  readonly error?: unknown;
+  readonly attempts: number;
+  readonly durationMs: number;
+}
+
+/** What a receiving bus reports for one tracked copy (a pub/sub receiver's `TrackedCopy` is one as it is). */
+export interface OutgoingReport {
+  readonly handleId: string;
+  /** The event's name. */
+  readonly name: string;
+  /** What received the copy: the subscribed channel or pattern, or the consumer group. */
+  readonly via: string;
+  readonly outcomes: readonly OutcomeToReport[];
+}
 
 /**
  * What a redis driver offers for tracking (a capability, like `consumerGroups`): where this bus's

@@ -17,7 +17,7 @@ import { Reclaimer } from './reclaimer';
 import { Redelivery } from './redelivery';
 import type { ConsumerReader } from './stream-reader';
 import { performance } from 'node:perf_hooks';
-import type { OutgoingReport } from '../../../tracking/report-batch';
+import type { OutgoingReport } from '../../../tracking/tracking-transport';
 
 export type { StreamConsumerSettings } from './consumer-settings';
 
