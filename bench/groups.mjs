@@ -3,6 +3,8 @@ import { inProcessGroup } from './groups/in-process.mjs';
 import { routingGroup } from './groups/routing.mjs';
 import {
   redisLatencyGroup,
+  redisPairedLatencyGroup,
+  redisPairedTrackingGroup,
   redisPubSubGroup,
   redisStreamsGroup,
   redisStreamsListenersGroup,
@@ -17,8 +19,10 @@ export const GROUPS = [
   redisPubSubGroup,
   redisStreamsGroup,
   redisLatencyGroup,
+  redisPairedLatencyGroup,
   redisStreamsListenersGroup,
   redisTrackingLatencyGroup,
+  redisPairedTrackingGroup,
   redisTrackingThroughputGroup,
   clusterGroup,
 ];
