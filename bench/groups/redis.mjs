@@ -260,7 +260,10 @@ export const redisTrackingLatencyGroup = {
     { title: 'p99 µs', cell: sent('p99Us') },
   ],
   targets: [
-    { label: 'tracked round trip p50 / untracked one-way p50 (target on the paired measurement below)', perRound: sentRatio('tracked-rtt', 'oneway', 'p50Us') },
+    {
+      label: 'tracked round trip p50 / untracked one-way p50 (target on the paired measurement below)',
+      perRound: sentRatio('tracked-rtt', 'oneway', 'p50Us'),
+    },
     { label: 'tracked round trip p50 / microservices send() p50', perRound: sentRatio('tracked-rtt', 'ms-send-rtt', 'p50Us') },
     { label: 'tracked round trip p99 / microservices send() p99', perRound: sentRatio('tracked-rtt', 'ms-send-rtt', 'p99Us') },
   ],

@@ -104,7 +104,15 @@ async function measureTime(run, settle, n) {
   const inWindow = gcWindows.filter((g) => g.start >= t0 && g.start <= t1);
   // Per pass of N events.
   const gcMs = inWindow.reduce((sum, g) => sum + g.duration, 0) / times.length;
-  return { n, elapsedNs, opsPerSec: n / (elapsedNs / 1e9), nsPerOp: elapsedNs / n, gcMs, gcCount: inWindow.length / times.length, passes: times.length };
+  return {
+    n,
+    elapsedNs,
+    opsPerSec: n / (elapsedNs / 1e9),
+    nsPerOp: elapsedNs / n,
+    gcMs,
+    gcCount: inWindow.length / times.length,
+    passes: times.length,
+  };
 }
 
 function needGc() {

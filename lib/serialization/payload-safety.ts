@@ -21,42 +21,22 @@ export function mayHaveForbiddenKey(text: string): boolean {
   return FORBIDDEN_HINT.test(text);
 }
 
-/**
- * The first forbidden key anywhere in parsed JSON `value`, or undefined. `JSON.parse` has already
- * resolved `\u` escapes, so a key spelled with one is caught as what it spells. A `for…in` walk over
- * parsed objects (own, enumerable keys only: `Object.prototype` has none enumerable) with arrays read
- * by index allocates no key list: cheaper than a text scan on every received message.
- */
+/** The first forbidden key anywhere in parsed JSON `value`, or undefined (`findUnsafe` with no depth limit). */
 export function findForbiddenKey(value: unknown): string | undefined {
-  if (value === null || typeof value !== 'object') return undefined;
-  let stack: object[] | undefined;
-  let current: object | undefined = value;
-  while (current !== undefined) {
-    if (Array.isArray(current)) {
-      for (let i = 0; i < current.length; i++) {
-        const child: unknown = current[i];
-        if (child !== null && typeof child === 'object') (stack ??= []).push(child);
-      }
-    } else {
-      for (const key in current) {
-        if (FORBIDDEN_KEYS.has(key)) return key;
-        const child: unknown = (current as Record<string, unknown>)[key];
-        if (child !== null && typeof child === 'object') (stack ??= []).push(child);
-      }
-    }
-    current = stack?.pop();
-  }
-  return undefined;
+  const unsafe = findUnsafe(value, Infinity);
+  return unsafe === TOO_DEEP ? undefined : unsafe;
 }
 
 /** `findUnsafe()`'s answer for a value nested deeper than the limit. */
 export const TOO_DEEP: unique symbol = Symbol('too deep');
 
 /**
- * What makes parsed JSON `value` unsafe, in one walk: the first forbidden key (as `findForbiddenKey`),
- * `TOO_DEEP` when objects and arrays nest more than `limit` levels (`value` itself is level 1), or
- * undefined. `JSON.parse` does not recurse, so deep input is safe to parse first and check here
- * (a receiver then reads each message once instead of scanning its text for brackets beforehand).
+ * What makes parsed JSON `value` unsafe, in one walk: the first forbidden key, `TOO_DEEP` when
+ * objects and arrays nest more than `limit` levels (`value` itself is level 1), or undefined.
+ * `JSON.parse` has already resolved `\u` escapes, so a key spelled with one is caught as what it
+ * spells; a `for…in` walk (own, enumerable keys only: `Object.prototype` has none enumerable) with
+ * arrays read by index allocates no key list. `JSON.parse` does not recurse, so deep input is safe to
+ * parse first and check here (a receiver reads each message once instead of scanning its text first).
  */
 export function findUnsafe(value: unknown, limit: number): string | typeof TOO_DEEP | undefined {
   if (value === null || typeof value !== 'object') return undefined;

@@ -97,4 +97,3 @@ export class CompactReportBatch implements ReportBatch {
     return i;
   }
 }
-

@@ -135,7 +135,8 @@ export function decodeReports(raw: Buffer | string, channel: string): DecodedRep
   const refused: MessageRejectedError[] = [];
   if (isObject(parsed) && parsed.v === 2) return decodeCompact(parsed, channel, size);
   if (Array.isArray(parsed)) {
-    if (parsed.length === 0 || parsed.length > MAX_BATCH) throw rejected(channel, size, `a batch of ${parsed.length} reports (1 to ${MAX_BATCH})`);
+    if (parsed.length === 0 || parsed.length > MAX_BATCH)
+      throw rejected(channel, size, `a batch of ${parsed.length} reports (1 to ${MAX_BATCH})`);
     for (let i = 0; i < parsed.length; i++) {
       const why = validate(parsed[i]);
       if (why === undefined) reports.push(toReport(parsed[i] as WireReport));
@@ -186,13 +187,15 @@ function validateCompact(r: unknown, names: number): string | undefined {
   for (let j = 3; j < r.length; j++) {
     const o: unknown = r[j];
     const i = j - 3;
-    if (!Array.isArray(o) || (o.length !== 3 && o.length !== 4)) return `outcome ${i} is not a [listener, attempts, duration_ms, error?] list`;
+    if (!Array.isArray(o) || (o.length !== 3 && o.length !== 4))
+      return `outcome ${i} is not a [listener, attempts, duration_ms, error?] list`;
     if (!isIndex(o[0], names)) return `outcome ${i}: its listener is no index into names`;
     if (!Number.isInteger(o[1]) || (o[1] as number) < 1) return `outcome ${i}: attempts is not a positive integer`;
     if (typeof o[2] !== 'number' || !(o[2] >= 0)) return `outcome ${i}: duration_ms is not a duration`;
     if (o.length === 4) {
       const e: unknown = o[3];
-      if (!isObject(e) || typeof e.name !== 'string' || typeof e.message !== 'string') return `outcome ${i} failed without an error name and message`;
+      if (!isObject(e) || typeof e.name !== 'string' || typeof e.message !== 'string')
+        return `outcome ${i} failed without an error name and message`;
     }
   }
   return undefined;
@@ -224,7 +227,8 @@ function failureOf(e: { name: string; message: string; stack?: unknown }): NonNu
 export function decodeReport(raw: Buffer | string, channel: string): TrackingReport {
   const { reports, refused } = decodeReports(raw, channel);
   if (refused.length > 0) throw refused[0];
-  if (reports.length !== 1) throw rejected(channel, typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length, 'a batch, not one report');
+  if (reports.length !== 1)
+    throw rejected(channel, typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length, 'a batch, not one report');
   return reports[0];
 }
 
@@ -247,8 +251,7 @@ interface WireReport {
   outcomes: WireOutcome[];
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  value !== null && typeof value === 'object' && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 const isShortString = (value: unknown): boolean => typeof value === 'string' && value.length > 0 && value.length <= MAX_NAME;
 
 const NAMED_FIELDS = ['event_name', 'reporter', 'via'] as const;
@@ -270,7 +273,8 @@ function validate(parsed: unknown): string | undefined {
     if (typeof entry.duration_ms !== 'number' || !(entry.duration_ms >= 0)) return `outcome ${i}: duration_ms is not a duration`;
     if (entry.ok === false) {
       const e = entry.error;
-      if (!isObject(e) || typeof e.name !== 'string' || typeof e.message !== 'string') return `outcome ${i} failed without an error name and message`;
+      if (!isObject(e) || typeof e.name !== 'string' || typeof e.message !== 'string')
+        return `outcome ${i} failed without an error name and message`;
     }
   }
   return undefined;

@@ -360,7 +360,11 @@ describe.each([2, 3] as const)('tracking a dispatch across processes, redis pub/
         return Array.isArray(parsed) ? parsed : [parsed];
       });
     await until(() => reports().length >= 3, 'three reports on the older channel');
-    expect(reports().map((r) => r.handle_id).sort()).toEqual(ids);
+    expect(
+      reports()
+        .map((r) => r.handle_id)
+        .sort(),
+    ).toEqual(ids);
     for (const report of reports()) {
       expect(report).toEqual({
         v: 1,

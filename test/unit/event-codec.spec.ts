@@ -413,7 +413,8 @@ describe('EventCodec.decode: what a message may claim', () => {
       codec({ maxDepth: 1 }).decode(wire({ event_name: 'go.only', event_type: 'go.only', event_data: { s: '[[[{{{' } }), 'ch').event,
     ).toEqual({ s: '[[[{{{' });
     // Levels are counted per branch: a deep branch after a shallow sibling, arrays and objects alike.
-    const mixed = (last: number): string => wire({ event_name: 'go.only', event_type: 'go.only', event_data: [{ a: [1] }, 'x', nest(last)] });
+    const mixed = (last: number): string =>
+      wire({ event_name: 'go.only', event_type: 'go.only', event_data: [{ a: [1] }, 'x', nest(last)] });
     expect(() => codec().decode(mixed(63), 'ch')).not.toThrow();
     expect(rejection(() => codec().decode(mixed(64), 'ch')).reason).toMatch(/deeper than 64/);
     // 100,000 levels: rejected, not a stack overflow.

@@ -72,7 +72,12 @@ describe('tracking reports', () => {
   it('the compact format: reporter and names once per message, decoded to the same reports as the JSON objects', () => {
     const failure = new TypeError('no card');
     const copies = [
-      { handleId: '0000000000000001', name: 'order.placed', via: 'p:order.*', outcomes: [{ listener: 'A.ok', ok: true, attempts: 1, durationMs: 1.23456 }] },
+      {
+        handleId: '0000000000000001',
+        name: 'order.placed',
+        via: 'p:order.*',
+        outcomes: [{ listener: 'A.ok', ok: true, attempts: 1, durationMs: 1.23456 }],
+      },
       {
         handleId: '0000000000000002',
         name: 'order.placed',
@@ -92,7 +97,11 @@ describe('tracking reports', () => {
     }
     expect([compact.count, json.count]).toEqual([3, 3]);
     const message = compact.finish();
-    expect(JSON.parse(message)).toMatchObject({ v: 2, reporter: 'bus1', names: ['order.placed', 'p:order.*', 'A.ok', 'B.fails', 'order.shipped'] });
+    expect(JSON.parse(message)).toMatchObject({
+      v: 2,
+      reporter: 'bus1',
+      names: ['order.placed', 'p:order.*', 'A.ok', 'B.fails', 'order.shipped'],
+    });
     expect(message.length).toBeLessThan(json.finish().length / 2);
     const fromCompact = decodeReports(message, 'c');
     expect(fromCompact.refused).toEqual([]);
