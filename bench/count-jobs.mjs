@@ -1,5 +1,6 @@
 // node bench/count-jobs.mjs bus|nee [path/to/dist/index.js] — promises created and promise jobs run per
 // awaited dispatch with one async listener (bus) or per `await emitAsync` (@nestjs/event-emitter), via v8.promiseHooks.
+// LISTENER=async-function: the listener is an `async` method (it returns a promise) rather than a plain one.
 import { promiseHooks } from 'node:v8';
 import { createRequire } from 'node:module';
 import { Injectable, Module } from '@nestjs/common';
@@ -7,16 +8,26 @@ import { NestFactory } from '@nestjs/core';
 const require = createRequire(import.meta.url);
 const which = process.argv[2];
 const distMain = process.argv[3] ?? new URL('../dist/index.js', import.meta.url).pathname;
+const asyncFunction = process.env.LISTENER === 'async-function';
+/** The same listener body for both packages: a plain method, or an `async` one. */
+const listenerClass = () =>
+  asyncFunction
+    ? class L {
+        async handle(e) {
+          e.n++;
+        }
+      }
+    : class L {
+        handle(e) {
+          e.n++;
+        }
+      };
 let init = 0;
 let before = 0;
 let body;
 if (which === 'bus') {
   const { EventBus, EventBusModule, OnEvent } = require(distMain);
-  class L {
-    handle(e) {
-      e.n++;
-    }
-  }
+  const L = listenerClass();
   OnEvent('user.registered', { async: true })(L.prototype, 'handle', Object.getOwnPropertyDescriptor(L.prototype, 'handle'));
   Injectable()(L);
   class M {}
@@ -28,11 +39,7 @@ if (which === 'bus') {
   };
 } else {
   const { EventEmitter2, EventEmitterModule, OnEvent } = require('@nestjs/event-emitter');
-  class L {
-    handle(e) {
-      e.n++;
-    }
-  }
+  const L = listenerClass();
   OnEvent('user.registered')(L.prototype, 'handle', Object.getOwnPropertyDescriptor(L.prototype, 'handle'));
   Injectable()(L);
   class M {}

@@ -195,7 +195,7 @@ export class DispatchHandle implements PromiseLike<DispatchResult> {
    * user called) they are called from a fresh job, as promise callbacks must be.
    */
   _releaseInJob(): void {
-    if (--this._pending === 0) this._settle(false);
+    if (--this._pending === 0) this._settle(true);
   }
 
   /** @internal Kept tiny: it is inlined into every dispatch, whose waiters (if any) are woken out of line. */

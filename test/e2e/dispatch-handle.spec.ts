@@ -96,6 +96,30 @@ describe('dispatch handles', () => {
     await expect(handle.orThrow()).resolves.toMatchObject({ eventName: 'gap.waiters' });
   });
 
+  it('a running handle wakes its waiters in the promise job its last async listener settles in, with no job of its own in between', async () => {
+    const bus = await boot();
+    const gate = deferred();
+    bus.registerListener({
+      eventName: 'gap.same-job',
+      options: { async: true },
+      onEvent: async () => {
+        await gate.promise;
+      },
+    });
+    const handle = bus.dispatch('gap.same-job', {});
+    const order: string[] = [];
+    void handle.then(() => order.push('handle'));
+    await sleep(5);
+    // The listener resumes in one job and its promise settles; the handle's waiter runs in the next
+    // job, between the two links of a chain started alongside.
+    gate.resolve();
+    await Promise.resolve()
+      .then(() => order.push('marker 1'))
+      .then(() => order.push('marker 2'));
+    await handle;
+    expect(order).toEqual(['marker 1', 'handle', 'marker 2']);
+  });
+
   it('a then() callback of a handle that close() settles runs after close() returned, not inside it', async () => {
     // Not initialised: the bus is not ready, so the dispatch is queued and close() fails it synchronously.
     const moduleRef = await Test.createTestingModule({ imports: [EventBusModule.forRoot()] }).compile();
