@@ -1,5 +1,5 @@
 import { clusterGroup } from './groups/cluster.mjs';
-import { inProcessGroup } from './groups/in-process.mjs';
+import { inProcessGroup, inProcessPairedGroup } from './groups/in-process.mjs';
 import { routingGroup } from './groups/routing.mjs';
 import {
   redisLatencyGroup,
@@ -15,6 +15,7 @@ import {
 /** Every group `npm run bench` knows, in the order it runs them. */
 export const GROUPS = [
   inProcessGroup,
+  inProcessPairedGroup,
   routingGroup,
   redisPubSubGroup,
   redisStreamsGroup,

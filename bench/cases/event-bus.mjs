@@ -5,6 +5,7 @@
 //   ff1recorded  as ff1, after a test recorder was started and stopped (bus.record().stop()):
 //                what an app pays for the recorder when none is active
 //   awaited1     await bus.dispatch() one after another, 1 async listener
+//   awaited1fn   as awaited1, the listener an `async` method (it returns a promise)
 //   batch1       1000 dispatches to 1 async listener, then await bus.wait()
 import { payloadOf, runCase } from '../lib/harness.mjs';
 import { decorateMethod, eventBusPackage, listenerClass } from '../lib/nest.mjs';
@@ -17,8 +18,8 @@ const { EventBus, EventBusModule, OnEvent } = eventBusPackage();
 await runCase(async ({ variant }) => {
   const listeners = variant === 'ff10' ? 10 : 1;
   // ff1recorded runs the ff1 loop below.
-  const async = variant === 'awaited1' || variant === 'batch1';
-  const Listeners = listenerClass('UserListeners', listeners, listener);
+  const async = variant === 'awaited1' || variant === 'awaited1fn' || variant === 'batch1';
+  const Listeners = listenerClass('UserListeners', listeners, listener, { asyncFunctions: variant === 'awaited1fn' });
   for (let i = 0; i < listeners; i++) decorateMethod(Listeners, `handle${i}`, OnEvent('user.registered', { async }));
   Injectable()(Listeners);
   class AppModule {}
@@ -28,7 +29,7 @@ await runCase(async ({ variant }) => {
   if (variant === 'ff1recorded') bus.record().stop();
   const close = () => app.close();
   const check = () => ({ calls: sink.calls, errors: bus.getErrors().length });
-  if (variant === 'awaited1') {
+  if (variant === 'awaited1' || variant === 'awaited1fn') {
     return {
       async run(n, from) {
         for (let i = from; i < from + n; i++) await bus.dispatch('user.registered', payloadOf(i));

@@ -1,5 +1,6 @@
 // @nestjs/event-emitter in a Nest application context, listeners discovered from @OnEvent methods.
-// Variants: emit1 | emit10 (fire-and-forget emit), emitAsync1 (sequential await emitAsync).
+// Variants: emit1 | emit10 (fire-and-forget emit), emitAsync1 (sequential await emitAsync),
+// emitAsync1fn (as emitAsync1, the listener an `async` method).
 import { payloadOf, runCase } from '../lib/harness.mjs';
 import { decorateMethod, listenerClass } from '../lib/nest.mjs';
 import { listener, sink } from '../lib/work.mjs';
@@ -9,7 +10,7 @@ import { EventEmitter2, EventEmitterModule, OnEvent } from '@nestjs/event-emitte
 
 await runCase(async ({ variant }) => {
   const listeners = variant === 'emit10' ? 10 : 1;
-  const Listeners = listenerClass('UserListeners', listeners, listener);
+  const Listeners = listenerClass('UserListeners', listeners, listener, { asyncFunctions: variant === 'emitAsync1fn' });
   for (let i = 0; i < listeners; i++) decorateMethod(Listeners, `handle${i}`, OnEvent('user.registered'));
   Injectable()(Listeners);
   class AppModule {}
@@ -17,7 +18,7 @@ await runCase(async ({ variant }) => {
   const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
   const emitter = app.get(EventEmitter2);
   const close = () => app.close();
-  if (variant === 'emitAsync1') {
+  if (variant === 'emitAsync1' || variant === 'emitAsync1fn') {
     return {
       async run(n, from) {
         for (let i = from; i < from + n; i++) await emitter.emitAsync('user.registered', payloadOf(i));

@@ -23,12 +23,16 @@ export function decorateMethod(Class, method, decorator) {
  * A class with `count` listener methods `handle0..handleN-1`, each calling `body`. Each method is
  * its own function: decorators keep their metadata on the function object.
  */
-export function listenerClass(name, count, body) {
+export function listenerClass(name, count, body, { asyncFunctions = false } = {}) {
   const Class = { [name]: class {} }[name];
   for (let i = 0; i < count; i++) {
-    Class.prototype[`handle${i}`] = function (event) {
-      return body(event);
-    };
+    Class.prototype[`handle${i}`] = asyncFunctions
+      ? async function (event) {
+          return body(event);
+        }
+      : function (event) {
+          return body(event);
+        };
   }
   return Class;
 }

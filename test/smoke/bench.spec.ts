@@ -19,8 +19,9 @@ interface BenchCase {
 describe('npm run bench (quick mode, in-process group)', () => {
   it('runs every in-process case and prints one table row for each, plus the targets table', async () => {
     expect(existsSync(join(root, 'dist', 'index.js')), 'dist/ is missing: run npm run build').toBe(true);
-    const { inProcessGroup } = (await import(join(root, 'bench', 'groups', 'in-process.mjs'))) as {
+    const { inProcessGroup, inProcessPairedGroup } = (await import(join(root, 'bench', 'groups', 'in-process.mjs'))) as {
       inProcessGroup: { cases: BenchCase[] };
+      inProcessPairedGroup: { cases: BenchCase[] };
     };
     const { stdout } = await promisify(execFile)(
       process.execPath,
@@ -39,6 +40,11 @@ describe('npm run bench (quick mode, in-process group)', () => {
       expect(row, `no table row for ${benchCase.id}`).toBeDefined();
       // A measured row: events/s and the bytes column are filled in (a failed case prints no row).
       expect(row).toMatch(/\| [\d.]+ [kM]? ?\|/);
+    }
+    // The paired group (same family) runs too: each row ends in a measured speed-up.
+    for (const benchCase of inProcessPairedGroup.cases) {
+      const row = rows.find((line) => line.startsWith(`| ${benchCase.label} |`));
+      expect(row, `no table row for ${benchCase.id}`).toMatch(/\| [\d.]+× \([\d.]+×–[\d.]+×\) \|$/);
     }
     expect(stdout).toContain('| this package vs |');
     expect(stdout).not.toContain('Failed samples');
