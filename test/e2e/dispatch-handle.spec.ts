@@ -120,6 +120,25 @@ describe('dispatch handles', () => {
     expect(order).toEqual(['marker 1', 'handle', 'marker 2']);
   });
 
+  it('await handle.done resumes in the promise job right after the one its async listener ran in', async () => {
+    const bus = await boot();
+    const order: string[] = [];
+    bus.registerListener({ eventName: 'gap.done-jobs', options: { async: true }, onEvent: () => void order.push('listener') });
+    const handle = bus.dispatch('gap.done-jobs', {});
+    const done = handle.done;
+    // A chain started after dispatch(): its first link runs after the listener's job.
+    const chain = Promise.resolve()
+      .then(() => order.push('tick 1'))
+      .then(() => order.push('tick 2'))
+      .then(() => order.push('tick 3'));
+    await done;
+    order.push('resumed');
+    await chain;
+    // The listener's job settles `done` itself (no job of the handle's own), so the await resumes
+    // one job later: the README's hot-loop recipe relies on it.
+    expect(order).toEqual(['listener', 'tick 1', 'resumed', 'tick 2', 'tick 3']);
+  });
+
   it('a then() callback of a handle that close() settles runs after close() returned, not inside it', async () => {
     // Not initialised: the bus is not ready, so the dispatch is queued and close() fails it synchronously.
     const moduleRef = await Test.createTestingModule({ imports: [EventBusModule.forRoot()] }).compile();
