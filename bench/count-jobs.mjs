@@ -1,6 +1,7 @@
 // node bench/count-jobs.mjs bus|nee [path/to/dist/index.js] — promises created and promise jobs run per
 // awaited dispatch with one async listener (bus) or per `await emitAsync` (@nestjs/event-emitter), via v8.promiseHooks.
 // LISTENER=async-function: the listener is an `async` method (it returns a promise) rather than a plain one.
+// AWAIT=done (bus only): the loop awaits `bus.dispatch(...).done` rather than the handle.
 import { promiseHooks } from 'node:v8';
 import { createRequire } from 'node:module';
 import { Injectable, Module } from '@nestjs/common';
@@ -34,9 +35,14 @@ if (which === 'bus') {
   Module({ imports: [EventBusModule.forRoot()], providers: [L] })(M);
   const app = await NestFactory.createApplicationContext(M, { logger: false });
   const bus = app.get(EventBus);
-  body = async (n) => {
-    for (let i = 0; i < n; i++) await bus.dispatch('user.registered', { n: i });
-  };
+  body =
+    process.env.AWAIT === 'done'
+      ? async (n) => {
+          for (let i = 0; i < n; i++) await bus.dispatch('user.registered', { n: i }).done;
+        }
+      : async (n) => {
+          for (let i = 0; i < n; i++) await bus.dispatch('user.registered', { n: i });
+        };
 } else {
   const { EventEmitter2, EventEmitterModule, OnEvent } = require('@nestjs/event-emitter');
   const L = listenerClass();
