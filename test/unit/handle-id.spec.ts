@@ -7,15 +7,23 @@ describe('HandleIdGenerator', () => {
     for (let i = 0; i < 100; i++) expect(ids.next()).toMatch(/^[0-9a-f]{16}$/);
   });
 
-  it('makes unique ids, also across its byte pool refills and across generators', () => {
+  it('makes unique ids, also across its blocks, its random draws and across generators', () => {
     const a = new HandleIdGenerator();
     const b = new HandleIdGenerator();
     const seen = new Set<string>();
-    // Several thousand ids cross the pool boundary many times.
-    for (let i = 0; i < 5000; i++) {
+    // 20,000 ids each: a new prefix every 256 ids, a new random draw every 16,384.
+    for (let i = 0; i < 20_000; i++) {
       seen.add(a.next());
       seen.add(b.next());
     }
-    expect(seen.size).toBe(10_000);
+    expect(seen.size).toBe(40_000);
+  });
+
+  it('gives each block of 256 ids a fresh random prefix', () => {
+    const ids = new HandleIdGenerator();
+    const prefixes = new Set<string>();
+    for (let i = 0; i < 256 * 100; i++) prefixes.add(ids.next().slice(0, 14));
+    // One prefix per block: a prefix reused (or one per id) would not give exactly 100.
+    expect(prefixes.size).toBe(100);
   });
 });
