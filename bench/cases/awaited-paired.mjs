@@ -7,7 +7,7 @@
 //   async-method   an `async` method (it returns a promise)
 //   done           a plain method, and the bus loop awaits `dispatch(...).done` (a native promise)
 //                  rather than the handle (a thenable, which costs V8 one more promise job)
-import { payloadOf, report } from '../lib/harness.mjs';
+import { median, payloadOf, report, yieldToLoop } from '../lib/harness.mjs';
 import { decorateMethod, eventBusPackage, listenerClass } from '../lib/nest.mjs';
 import { listener, sink } from '../lib/work.mjs';
 import { Injectable, Module } from '@nestjs/common';
@@ -66,7 +66,7 @@ while (performance.now() - warmStart < warmupMs) {
   await timed('bus', 10_000);
   await timed('emitter', 10_000);
 }
-await new Promise((resolve) => setImmediate(resolve));
+await yieldToLoop();
 
 const busNs = [];
 const emitterNs = [];
@@ -81,7 +81,6 @@ for (let p = 0; p < passes; p++) {
   emitterNs.push(theirs);
   ratios.push(theirs / own);
 }
-const median = (values) => values.slice().sort((x, y) => x - y)[values.length >> 1];
 report({
   n,
   passes,
